@@ -1,0 +1,44 @@
+/**
+ * descent: a small tensor and autodiff engine for training image classifiers.
+ *
+ *   import { sequential, flatten, dense, adam } from '@descent/engine';
+ *   const model = sequential([flatten({ inputShape: [28, 28] }), dense({ units: 128, activation: 'relu' }), dense({ units: 10, activation: 'softmax' })]);
+ *   model.compile({ optimizer: adam(), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+ *   const history = await model.fit(train, train.labels, { epochs: 5, batchSize: 32 });
+ */
+export * from './errors.js';
+export * from './data/index.js';
+export { Tensor, scope, keep, sizeOf, sameShape } from './tensor.js';
+export type { Creator, NestedArray } from './tensor.js';
+export { backward, noGrad, isRecording, record, addGrad, topologicalOrder } from './autodiff.js';
+export { Random } from './random.js';
+export {
+  kernels, setBackend, backendName, backendFallbackReason, onBackendWarning, createReferenceKernels,
+} from './backend/index.js';
+export type { BackendName, Kernels, Storage, ByteStorage, FloatArray } from './backend/index.js';
+
+export { matmul } from './ops/matmul.js';
+export type { MatmulOptions } from './ops/matmul.js';
+export { biasAdd } from './ops/bias-add.js';
+export { relu } from './ops/relu.js';
+export { softmax } from './ops/softmax.js';
+export { logSoftmax } from './ops/log-softmax.js';
+export { sparseCategoricalCrossentropy, EPSILON } from './ops/cross-entropy.js';
+export { mean } from './ops/mean.js';
+export { reshape, flatten as flattenOp } from './ops/reshape.js';
+export { dropout as dropoutOp } from './ops/dropout.js';
+export { meanSquaredError } from './ops/mean-squared-error.js';
+export { dense as denseOp } from './ops/dense.js';
+
+export { Flatten, Dense, Dropout, flatten, dense, dropout, glorotUniform } from './nn/layers.js';
+export type { Layer, Parameter, Activation, CallContext, DenseOptions, FlattenOptions, DropoutOptions } from './nn/layers.js';
+export { Sequential, sequential, History } from './nn/model.js';
+export type { ByteImages, Inputs, Targets, CompileOptions, FitOptions, TrainingPosition, LossFunction, LossName, SequentialOptions } from './nn/model.js';
+export { EarlyStopping, TerminateOnNaN } from './nn/callbacks.js';
+export type { Callback, EpochLogs, BatchLogs, EarlyStoppingOptions } from './nn/callbacks.js';
+
+export { Adam, adam } from './optimizers/adam.js';
+export type { AdamOptions } from './optimizers/adam.js';
+export { Sgd, sgd } from './optimizers/sgd.js';
+export type { SgdOptions } from './optimizers/sgd.js';
+export type { Optimizer, OptimizerState } from './optimizers/optimizer.js';

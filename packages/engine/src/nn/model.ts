@@ -1,0 +1,548 @@
+/**
+ * Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary.
+ *
+ * One training step (see trainStep): copy a batch in, run the layers forward, compute the loss,
+ * `loss.backward()` to fill every weight's `.grad`, let the optimizer update the weights, and
+ * release every temporary buffer. Input buffers are kept per batch size and reused, so after the
+ * first step the backend hands out the same memory again and again.
+ */
+import { noGrad } from '../autodiff.js';
+import { kernels } from '../backend/index.js';
+import type { ByteStorage } from '../backend/kernels.js';
+import { ConfigError, ShapeError, formatShape } from '../errors.js';
+import { meanSquaredError } from '../ops/mean-squared-error.js';
+import { sparseCategoricalCrossentropy } from '../ops/cross-entropy.js';
+import { Adam } from '../optimizers/adam.js';
+import type { Optimizer } from '../optimizers/optimizer.js';
+import { Sgd } from '../optimizers/sgd.js';
+import { Random } from '../random.js';
+import { Tensor, keep, scope, sizeOf } from '../tensor.js';
+import type { BatchLogs, Callback, EpochLogs } from './callbacks.js';
+import type { Layer, Parameter } from './layers.js';
+
+/** Images kept as bytes (0–255) and scaled to [0, 1] one batch at a time. */
+export interface ByteImages {
+  images: Uint8Array;
+  count: number;
+  rows: number;
+  cols: number;
+}
+
+/** Model inputs: a float tensor [samples, ...], or byte images. */
+export type Inputs = Tensor | ByteImages;
+/** Targets: one class index per sample (sparse cross-entropy), or a tensor (mean squared error). */
+export type Targets = ArrayLike<number> | Tensor;
+
+export type LossFunction = (predictions: Tensor, targets: Tensor) => Tensor;
+export type LossName = 'sparseCategoricalCrossentropy' | 'sparse_categorical_crossentropy' | 'meanSquaredError' | 'mse';
+
+export interface CompileOptions {
+  optimizer: Optimizer | 'adam' | 'sgd';
+  loss: LossName | { name: string; fn: LossFunction };
+  metrics?: Array<'accuracy' | 'acc'>;
+}
+
+export interface FitOptions {
+  epochs?: number;
+  batchSize?: number;
+  shuffle?: boolean;
+  /** Reseeds the model's generator before training (shuffling and dropout). */
+  seed?: number;
+  /** Fraction of samples held out for validation: the last ones, taken before shuffling (Keras). */
+  validationSplit?: number;
+  validationData?: [Inputs, Targets];
+  callbacks?: Callback[];
+  /** Epoch to start counting from (Keras's initial_epoch), e.g. when resuming. */
+  initialEpoch?: number;
+  /** Continue an interrupted epoch exactly where it stopped (from `History.stoppedAt`). */
+  resume?: TrainingPosition;
+}
+
+/** Where training stopped inside an epoch, with everything needed to continue it exactly. */
+export interface TrainingPosition {
+  epoch: number;
+  /** Number of batches of `epoch` already applied. */
+  batch: number;
+  /** Generator state at the start of the epoch (before shuffling) and now. */
+  epochStartRandom: number[];
+  random: number[];
+  lossSum: number;
+  correct: number;
+  seen: number;
+}
+
+export class History {
+  epoch: number[] = [];
+  loss: number[] = [];
+  accuracy: number[] = [];
+  val_loss: number[] = [];
+  val_accuracy: number[] = [];
+  seconds: number[] = [];
+  /** Set when training was stopped in the middle of an epoch (stopTraining during a batch loop). */
+  stoppedAt?: TrainingPosition;
+
+  record(epoch: number, logs: EpochLogs): void {
+    this.epoch.push(epoch);
+    this.loss.push(logs.loss);
+    if (logs.accuracy !== undefined) this.accuracy.push(logs.accuracy);
+    if (logs.val_loss !== undefined) this.val_loss.push(logs.val_loss);
+    if (logs.val_accuracy !== undefined) this.val_accuracy.push(logs.val_accuracy);
+    this.seconds.push(logs.seconds);
+  }
+}
+
+export interface SequentialOptions {
+  /** Seed of the generator used for weight initialisation (and training, unless fit gets its own). */
+  seed?: number;
+  name?: string;
+  inputShape?: number[];
+}
+
+export class Sequential {
+  readonly name: string;
+  readonly layers: Layer[];
+  random: Random;
+  optimizer?: Optimizer;
+  lossName?: string;
+  metrics: string[] = [];
+  /** Set to true (by a callback, a signal handler…) to stop after the current batch. */
+  stopTraining = false;
+  private lossFunction?: LossFunction;
+  private inputShape?: number[];
+  private outputShape?: number[];
+  private layerOutputShapes: number[][] = [];
+  private readonly batchBuffers = new Map<number, BatchBuffers>();
+
+  constructor(layers: Layer[], { seed = 42, name = 'sequential', inputShape }: SequentialOptions = {}) {
+    if (layers.length === 0) throw new ConfigError('a sequential model needs at least one layer');
+    this.name = name;
+    this.layers = layers;
+    this.random = new Random(seed);
+    nameLayers(layers);
+    const shape = inputShape ?? layers[0].inputShape;
+    if (shape) this.build(shape);
+  }
+
+  /** Create every layer's weights for a per-sample input shape, e.g. [28, 28]. */
+  build(inputShape: number[]): void {
+    if (this.inputShape) return;
+    let shape = inputShape;
+    this.layerOutputShapes = this.layers.map((layer) => (shape = layer.build(shape, this.random)));
+    this.inputShape = inputShape;
+    this.outputShape = shape;
+  }
+
+  get built(): boolean {
+    return this.inputShape !== undefined;
+  }
+
+  get perSampleInputShape(): number[] {
+    return this.requireBuilt().inputShape;
+  }
+
+  get perSampleOutputShape(): number[] {
+    return this.requireBuilt().outputShape;
+  }
+
+  compile({ optimizer, loss, metrics = [] }: CompileOptions): void {
+    this.optimizer = optimizer === 'adam' ? new Adam() : optimizer === 'sgd' ? new Sgd() : optimizer;
+    if (typeof loss === 'object') {
+      this.lossName = loss.name;
+      this.lossFunction = loss.fn;
+    } else if (loss === 'sparseCategoricalCrossentropy' || loss === 'sparse_categorical_crossentropy') {
+      this.lossName = 'sparse_categorical_crossentropy';
+      this.lossFunction = (predictions, labels) => sparseCategoricalCrossentropy(predictions, labels);
+    } else if (loss === 'meanSquaredError' || loss === 'mse') {
+      this.lossName = 'mean_squared_error';
+      this.lossFunction = meanSquaredError;
+    } else {
+      throw new ConfigError(`unknown loss '${String(loss)}'`);
+    }
+    for (const metric of metrics) {
+      if (metric !== 'accuracy' && metric !== 'acc') throw new ConfigError(`unknown metric '${String(metric)}' (supported: accuracy)`);
+    }
+    this.metrics = metrics.length > 0 ? ['accuracy'] : [];
+  }
+
+  /** Every trainable weight, in layer order (kernel before bias), as saved in model files. */
+  parameters(): Parameter[] {
+    return this.layers.flatMap((layer) => layer.parameters());
+  }
+
+  countParameters(): number {
+    return this.parameters().reduce((total, { tensor }) => total + tensor.size, 0);
+  }
+
+  /** Run the layers on a batch. Records the graph for backward unless inside noGrad. */
+  call(x: Tensor, training = false): Tensor {
+    let out = x;
+    for (const layer of this.layers) out = layer.call(out, { training, random: this.random });
+    return out;
+  }
+
+  async fit(x: Inputs, y: Targets, options: FitOptions = {}): Promise<History> {
+    const { epochs = 1, batchSize = 32, shuffle = true, validationSplit = 0, callbacks = [], initialEpoch = 0, resume } = options;
+    const { optimizer, lossFunction } = this.requireCompiled();
+    checkPositiveInteger('epochs', epochs);
+    checkPositiveInteger('batch size', batchSize);
+    if (!(validationSplit >= 0 && validationSplit < 1)) throw new ConfigError(`validation split must be in [0, 1), got ${validationSplit}`);
+
+    const source = new BatchSource(x, y);
+    this.build(source.sampleShape);
+    this.checkInputShape(source.sampleShape);
+    if (options.seed !== undefined) this.random = new Random(options.seed);
+
+    // Keras: the validation samples are the last ones, chosen before any shuffling.
+    const trainCount = validationSplit > 0 ? Math.floor(source.count * (1 - validationSplit)) : source.count;
+    if (trainCount === 0) throw new ConfigError('no training samples left after the validation split');
+    let validation: [BatchSource, Int32Array] | undefined;
+    if (options.validationData) {
+      const held = new BatchSource(...options.validationData);
+      this.checkInputShape(held.sampleShape);
+      validation = [held, rangeIndices(0, held.count)];
+    } else if (validationSplit > 0) {
+      validation = [source, rangeIndices(trainCount, source.count)];
+    }
+    if (validation && validation[1].length === 0) throw new ConfigError('the validation split leaves no validation samples');
+
+    const history = new History();
+    const parameters = this.parameters();
+    const indices = rangeIndices(0, trainCount);
+    this.stopTraining = false;
+    for (const callback of callbacks) callback.setModel?.(this);
+    for (const callback of callbacks) await callback.onTrainBegin?.();
+    let lastYield = now();
+
+    for (let epoch = resume?.epoch ?? initialEpoch; epoch < epochs && !this.stopTraining; epoch++) {
+      const started = now();
+      const resuming = resume !== undefined && epoch === resume.epoch;
+      if (resuming) this.random.setState(resume.epochStartRandom);
+      const epochStartRandom = this.random.getState();
+      indices.set(rangeIndices(0, trainCount));
+      if (shuffle) this.random.shuffle(indices);
+      if (resuming) this.random.setState(resume.random);
+      for (const callback of callbacks) await callback.onEpochBegin?.(epoch);
+
+      let lossSum = resuming ? resume.lossSum : 0;
+      let correct = resuming ? resume.correct : 0;
+      let seen = resuming ? resume.seen : 0;
+      const batches = Math.ceil(trainCount / batchSize);
+      let batch = resuming ? resume.batch : 0;
+      for (; batch < batches; batch++) {
+        const start = batch * batchSize;
+        const size = Math.min(batchSize, trainCount - start);
+        const step = this.trainStep(source, indices, start, size, parameters, optimizer, lossFunction, callbacks, batch);
+        if (step.stop) {
+          this.stopTraining = true;
+          break;
+        }
+        lossSum += step.loss * size;
+        correct += step.correct;
+        seen += size;
+        const logs: BatchLogs = { loss: lossSum / seen, size, ...(this.metrics.length ? { accuracy: correct / seen } : {}) };
+        for (const callback of callbacks) callback.onBatchEnd?.(batch, logs);
+        // Let signal handlers and timers run now and then, without a macrotask per step.
+        if (now() - lastYield > 50) {
+          await yieldToEventLoop();
+          lastYield = now();
+        }
+        if (this.stopTraining) {
+          batch++;
+          break;
+        }
+      }
+
+      if (batch < batches) {
+        // Stopped inside the epoch: report where, so the run can be resumed exactly.
+        history.stoppedAt = { epoch, batch, epochStartRandom, random: this.random.getState(), lossSum, correct, seen };
+        break;
+      }
+      const logs: EpochLogs = { loss: lossSum / seen, seconds: 0 };
+      if (this.metrics.length) logs.accuracy = correct / seen;
+      if (validation) {
+        const result = this.evaluateSource(validation[0], validation[1], batchSize);
+        logs.val_loss = result.loss;
+        if (this.metrics.length) logs.val_accuracy = result.accuracy;
+      }
+      logs.seconds = (now() - started) / 1000;
+      history.record(epoch, logs);
+      for (const callback of callbacks) await callback.onEpochEnd?.(epoch, logs);
+    }
+    for (const callback of callbacks) await callback.onTrainEnd?.();
+    return history;
+  }
+
+  /** Mean loss (and accuracy when compiled with it) over all samples. */
+  evaluate(x: Inputs, y: Targets, { batchSize = 32 }: { batchSize?: number } = {}): { loss: number; accuracy: number } {
+    this.requireCompiled();
+    checkPositiveInteger('batch size', batchSize);
+    const source = new BatchSource(x, y);
+    this.checkInputShape(source.sampleShape);
+    return this.evaluateSource(source, rangeIndices(0, source.count), batchSize);
+  }
+
+  /** Model outputs for every sample: a [samples, ...outputShape] tensor the caller disposes. */
+  predict(x: Inputs, { batchSize = 32 }: { batchSize?: number } = {}): Tensor {
+    checkPositiveInteger('batch size', batchSize);
+    const source = new BatchSource(x);
+    this.build(source.sampleShape);
+    this.checkInputShape(source.sampleShape);
+    const outputShape = this.perSampleOutputShape;
+    const width = sizeOf(outputShape);
+    const result = Tensor.zeros([source.count, ...outputShape]);
+    const order = rangeIndices(0, source.count);
+    noGrad(() => {
+      for (let start = 0; start < source.count; start += batchSize) {
+        const size = Math.min(batchSize, source.count - start);
+        scope(() => {
+          const { input } = this.fillBatch(source, order, start, size);
+          const out = this.call(input, false);
+          result.data.set(out.data.subarray(0, size * width), start * width);
+        });
+      }
+    });
+    return result;
+  }
+
+  /** Copies of every weight, in `parameters()` order. */
+  getWeights(): Array<{ name: string; shape: number[]; values: Float32Array }> {
+    return this.parameters().map(({ name, tensor }) => ({ name, shape: [...tensor.shape], values: Float32Array.from(tensor.data) }));
+  }
+
+  /** Replace every weight, in `parameters()` order. */
+  setWeights(values: ReadonlyArray<ArrayLike<number>>): void {
+    const parameters = this.parameters();
+    if (values.length !== parameters.length) throw new ShapeError(`setWeights: model has ${parameters.length} weights, got ${values.length}`);
+    parameters.forEach(({ name, tensor }, i) => {
+      if (values[i].length !== tensor.size) {
+        throw new ShapeError(`setWeights: ${name} has shape ${formatShape(tensor.shape)} (${tensor.size} values), got ${values[i].length}`);
+      }
+      tensor.data.set(values[i]);
+    });
+  }
+
+  /** A Keras-style table of layers, output shapes and parameter counts. */
+  summary(): string {
+    this.requireBuilt();
+    const rule = '_'.repeat(65);
+    const row = (a: string, b: string, c: string) => ` ${a.padEnd(28)}${b.padEnd(26)}${c}`.trimEnd();
+    const lines = [`Model: "${this.name}"`, rule, row('Layer (type)', 'Output Shape', 'Param #'), '='.repeat(65)];
+    this.layers.forEach((layer, i) => {
+      const shape = this.layerOutputShapes[i];
+      const count = layer.parameters().reduce((total, { tensor }) => total + tensor.size, 0);
+      lines.push(row(`${layer.name} (${layer.className})`, `(None, ${shape.join(', ')})`, count.toLocaleString('en-US')));
+    });
+    const total = this.countParameters().toLocaleString('en-US');
+    lines.push('='.repeat(65), `Total params: ${total}`, `Trainable params: ${total}`, 'Non-trainable params: 0', rule);
+    return lines.join('\n');
+  }
+
+  /** Free every buffer the model holds (weights, optimizer state stays with the optimizer). */
+  dispose(): void {
+    for (const { tensor } of this.parameters()) tensor.dispose();
+    for (const buffers of this.batchBuffers.values()) disposeBuffers(buffers);
+    this.batchBuffers.clear();
+  }
+
+  // ---- internals ----------------------------------------------------------------------
+
+  private trainStep(
+    source: BatchSource, order: Int32Array, start: number, size: number,
+    parameters: Parameter[], optimizer: Optimizer, lossFunction: LossFunction, callbacks: Callback[], batch: number,
+  ): { loss: number; correct: number; stop: boolean } {
+    return scope(() => {
+      const { input, targets } = this.fillBatch(source, order, start, size);
+      const predictions = this.call(input, true);
+      const loss = lossFunction(predictions, targets);
+      const lossValue = loss.item();
+      if (!Number.isFinite(lossValue)) {
+        // Decide before the update, so stopping keeps the weights from before this batch.
+        const stop = callbacks.some((callback) => callback.onNonFiniteLoss?.(batch, lossValue));
+        if (stop) return { loss: lossValue, correct: 0, stop: true };
+      }
+      const correct = this.metrics.length ? countCorrect(predictions, targets) : 0;
+      loss.backward();
+      optimizer.step(parameters);
+      for (const { tensor } of parameters) tensor.grad = undefined; // their buffers go back with the scope
+      return { loss: lossValue, correct, stop: false };
+    });
+  }
+
+  private evaluateSource(source: BatchSource, order: Int32Array, batchSize: number): { loss: number; accuracy: number } {
+    const { lossFunction } = this.requireCompiled();
+    let lossSum = 0;
+    let correct = 0;
+    noGrad(() => {
+      for (let start = 0; start < order.length; start += batchSize) {
+        const size = Math.min(batchSize, order.length - start);
+        scope(() => {
+          const { input, targets } = this.fillBatch(source, order, start, size);
+          const predictions = this.call(input, false);
+          lossSum += lossFunction(predictions, targets).item() * size;
+          if (this.metrics.length) correct += countCorrect(predictions, targets);
+        });
+      }
+    });
+    return { loss: lossSum / order.length, accuracy: correct / order.length };
+  }
+
+  /** Copy the samples order[start .. start+size) into this batch size's reusable input buffers. */
+  private fillBatch(source: BatchSource, order: Int32Array, start: number, size: number): { input: Tensor; targets: Tensor } {
+    let buffers = this.batchBuffers.get(size);
+    if (!buffers || buffers.source !== source.signature) {
+      if (buffers) disposeBuffers(buffers);
+      buffers = createBuffers(source, size);
+      this.batchBuffers.set(size, buffers);
+    }
+    source.fill(buffers, order, start, size);
+    return { input: buffers.input, targets: buffers.targets };
+  }
+
+  private checkInputShape(sampleShape: number[]): void {
+    const expected = this.perSampleInputShape;
+    if (sizeOf(sampleShape) !== sizeOf(expected)) {
+      throw new ShapeError(`model expects inputs of shape ${formatShape(expected)} per sample, got ${formatShape(sampleShape)}`);
+    }
+  }
+
+  private requireBuilt(): { inputShape: number[]; outputShape: number[] } {
+    if (!this.inputShape || !this.outputShape) throw new ConfigError('the model is not built yet: give the first layer an inputShape');
+    return { inputShape: this.inputShape, outputShape: this.outputShape };
+  }
+
+  private requireCompiled(): { optimizer: Optimizer; lossFunction: LossFunction } {
+    if (!this.optimizer || !this.lossFunction) throw new ConfigError('compile the model before fit or evaluate');
+    return { optimizer: this.optimizer, lossFunction: this.lossFunction };
+  }
+}
+
+export function sequential(layers: Layer[], options?: SequentialOptions): Sequential {
+  return new Sequential(layers, options);
+}
+
+// ---- batches ------------------------------------------------------------------------------
+
+interface BatchBuffers {
+  source: string;
+  input: Tensor;
+  targets: Tensor;
+  staging?: ByteStorage;
+}
+
+/** Reads samples out of the caller's inputs and targets, one batch at a time. */
+class BatchSource {
+  readonly count: number;
+  readonly sampleShape: number[];
+  readonly sampleSize: number;
+  readonly targetShape: number[];
+  readonly targetSize: number;
+  /** Identifies the layout, so cached buffers are rebuilt when the data changes shape. */
+  readonly signature: string;
+
+  constructor(readonly inputs: Inputs, readonly targets?: Targets) {
+    if (inputs instanceof Tensor) {
+      this.count = inputs.shape[0];
+      this.sampleShape = inputs.shape.slice(1);
+    } else {
+      this.count = inputs.count;
+      this.sampleShape = [inputs.rows, inputs.cols];
+      if (inputs.images.length !== inputs.count * inputs.rows * inputs.cols) {
+        throw new ShapeError(`byte images: ${inputs.count} images of ${inputs.rows}x${inputs.cols} need ${inputs.count * inputs.rows * inputs.cols} bytes, got ${inputs.images.length}`);
+      }
+    }
+    this.sampleSize = sizeOf(this.sampleShape);
+    if (targets === undefined) {
+      this.targetShape = [];
+    } else if (targets instanceof Tensor) {
+      if (targets.shape[0] !== this.count) throw new ShapeError(`${this.count} samples but targets of shape ${formatShape(targets.shape)}`);
+      this.targetShape = targets.shape.slice(1);
+    } else {
+      if (targets.length !== this.count) throw new ShapeError(`${this.count} samples but ${targets.length} labels`);
+      this.targetShape = [];
+    }
+    this.targetSize = sizeOf(this.targetShape);
+    this.signature = `${this.sampleShape.join('x')}|${this.targetShape.join('x')}|${inputs instanceof Tensor ? 'f' : 'u8'}`;
+  }
+
+  fill(buffers: BatchBuffers, order: Int32Array, start: number, size: number): void {
+    const { inputs, targets, sampleSize, targetSize } = this;
+    if (inputs instanceof Tensor) {
+      const from = inputs.data, to = buffers.input.data;
+      for (let i = 0; i < size; i++) {
+        const sample = order[start + i];
+        to.set(from.subarray(sample * sampleSize, (sample + 1) * sampleSize), i * sampleSize);
+      }
+    } else {
+      // Only bytes cross into the backend; the backend scales them to floats (x / 255).
+      const staging = buffers.staging!.data;
+      for (let i = 0; i < size; i++) {
+        const sample = order[start + i];
+        staging.set(inputs.images.subarray(sample * sampleSize, (sample + 1) * sampleSize), i * sampleSize);
+      }
+      kernels().normalizeBytes(buffers.staging!, size * sampleSize, 1 / 255, buffers.input.storage);
+    }
+    if (targets === undefined) return;
+    const to = buffers.targets.data;
+    if (targets instanceof Tensor) {
+      const from = targets.data;
+      for (let i = 0; i < size; i++) {
+        const sample = order[start + i];
+        to.set(from.subarray(sample * targetSize, (sample + 1) * targetSize), i * targetSize);
+      }
+    } else {
+      for (let i = 0; i < size; i++) to[i] = targets[order[start + i]];
+    }
+  }
+}
+
+function createBuffers(source: BatchSource, size: number): BatchBuffers {
+  return {
+    source: source.signature,
+    input: keep(Tensor.zeros([size, ...source.sampleShape])),
+    targets: keep(Tensor.zeros([size, ...source.targetShape])),
+    staging: source.inputs instanceof Tensor ? undefined : kernels().allocBytes(size * source.sampleSize),
+  };
+}
+
+function disposeBuffers(buffers: BatchBuffers): void {
+  buffers.input.dispose();
+  buffers.targets.dispose();
+  if (buffers.staging) kernels().freeBytes(buffers.staging);
+}
+
+function countCorrect(predictions: Tensor, targets: Tensor): number {
+  const [m, n] = predictions.shape;
+  if (targets.size !== m) return 0; // accuracy is defined for class-index targets
+  return kernels().countCorrect(m, n, predictions.storage, targets.storage);
+}
+
+function nameLayers(layers: Layer[]): void {
+  const used = new Map<string, number>();
+  for (const layer of layers) {
+    const base = layer.name || layer.className.toLowerCase();
+    const count = used.get(base) ?? 0;
+    used.set(base, count + 1);
+    if (!layer.name) layer.name = count === 0 ? base : `${base}_${count}`;
+  }
+  const names = new Set<string>();
+  for (const layer of layers) {
+    if (names.has(layer.name)) throw new ConfigError(`two layers are named '${layer.name}'`);
+    names.add(layer.name);
+  }
+}
+
+function rangeIndices(from: number, to: number): Int32Array {
+  const indices = new Int32Array(Math.max(0, to - from));
+  for (let i = 0; i < indices.length; i++) indices[i] = from + i;
+  return indices;
+}
+
+function checkPositiveInteger(what: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${what} must be a positive integer, got ${value}`);
+}
+
+const now = (): number => performance.now();
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+}

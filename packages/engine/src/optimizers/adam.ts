@@ -1,0 +1,81 @@
+/**
+ * Adam (Kingma & Ba, 2015) in the form Keras implements, with Keras's defaults
+ * (lr 1e-3, β1 0.9, β2 0.999, ε 1e-7). At step t, for each weight w with gradient g:
+ *   m ← β1·m + (1-β1)·g          running mean of gradients        (first moment)
+ *   v ← β2·v + (1-β2)·g²         running mean of squared gradients (second moment)
+ *   lr_t = lr·√(1-β2ᵗ) / (1-β1ᵗ)  both bias corrections folded into the step size
+ *   w ← w - lr_t · m / (√v + ε)   "epsilon hat": ε is added to √v, not to √v̂
+ * m and v start at zero, so early averages are too small; the corrections undo exactly that.
+ */
+import { kernels } from '../backend/index.js';
+import type { Storage } from '../backend/kernels.js';
+import { ConfigError } from '../errors.js';
+import type { Parameter } from '../nn/layers.js';
+import type { Optimizer, OptimizerState } from './optimizer.js';
+import { readSlots, writeSlots } from './slots.js';
+
+export interface AdamOptions {
+  learningRate?: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+}
+
+export class Adam implements Optimizer {
+  readonly name = 'adam';
+  readonly learningRate: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  iterations = 0;
+  private readonly firstMoment = new Map<Parameter['tensor'], Storage>();
+  private readonly secondMoment = new Map<Parameter['tensor'], Storage>();
+
+  constructor({ learningRate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7 }: AdamOptions = {}) {
+    if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw new ConfigError(`adam: learning rate must be a positive number, got ${learningRate}`);
+    if (!(beta1 >= 0 && beta1 < 1)) throw new ConfigError(`adam: beta1 must be in [0, 1), got ${beta1}`);
+    if (!(beta2 >= 0 && beta2 < 1)) throw new ConfigError(`adam: beta2 must be in [0, 1), got ${beta2}`);
+    if (!(epsilon > 0)) throw new ConfigError(`adam: epsilon must be positive, got ${epsilon}`);
+    this.learningRate = learningRate;
+    this.beta1 = beta1;
+    this.beta2 = beta2;
+    this.epsilon = epsilon;
+  }
+
+  step(parameters: readonly Parameter[]): void {
+    const K = kernels();
+    const t = this.iterations + 1;
+    const lrT = (this.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
+    for (const { tensor } of parameters) {
+      if (!tensor.grad) continue;
+      const m = this.slot(this.firstMoment, tensor);
+      const v = this.slot(this.secondMoment, tensor);
+      K.adamUpdate(tensor.storage, tensor.grad.storage, m, v, lrT, this.beta1, this.beta2, this.epsilon);
+    }
+    this.iterations = t;
+  }
+
+  config(): Record<string, number | boolean> {
+    return { learning_rate: this.learningRate, beta_1: this.beta1, beta_2: this.beta2, epsilon: this.epsilon };
+  }
+
+  getState(parameters: readonly Parameter[]): OptimizerState {
+    return { iterations: this.iterations, slots: readSlots(parameters, { m: this.firstMoment, v: this.secondMoment }) };
+  }
+
+  setState(parameters: readonly Parameter[], state: OptimizerState): void {
+    this.iterations = state.iterations;
+    writeSlots(parameters, { m: this.firstMoment, v: this.secondMoment }, state.slots);
+  }
+
+  private slot(slots: Map<Parameter['tensor'], Storage>, tensor: Parameter['tensor']): Storage {
+    let storage = slots.get(tensor);
+    if (!storage) {
+      storage = kernels().alloc(tensor.size);
+      slots.set(tensor, storage);
+    }
+    return storage;
+  }
+}
+
+export const adam = (options?: AdamOptions): Adam => new Adam(options);

@@ -1,0 +1,362 @@
+/**
+ * gemm_f32_4x8_simd: single-precision matrix product on a 4×8 register tile.
+ *
+ * Shapes in this package are always written M×K×N:
+ *
+ *     C[M,N] = op(A)[M,K] · op(B)[K,N]        (or C += …, or + bias[N] then ReLU for `dense`)
+ *
+ *   op(A) is A stored [M,K], or Aᵀ with A stored [K,M] (transposeA). A is read in place.
+ *   op(B) is B stored [K,N], or Bᵀ with B stored [N,K] (transposeB). B is packed (below).
+ *
+ * So the three products of training need no transposed copy:
+ *   forward       X·W    M×K×N = batch×in×out
+ *   input grad    dY·Wᵀ  M×K×N = batch×out×in      (transposeB)
+ *   weight grad   Xᵀ·dY  M×K×N = in×batch×out      (transposeA)
+ *
+ * Micro-kernel: one call produces a 4×8 block of C, one k per step:
+ *
+ *                             B panel, row k (8 floats)
+ *                             ┌──────────┬──────────┐
+ *                             │   vb0    │   vb1    │
+ *                             └──────────┴──────────┘
+ *        op(A), column k        accumulators: 4 rows × 2 v128
+ *          ┌───────┐          ┌──────────┬──────────┐
+ *    a0 →  │ a0[k] │──splat─→ │   c00    │   c01    │
+ *    a1 →  │ a1[k] │──splat─→ │   c10    │   c11    │
+ *    a2 →  │ a2[k] │──splat─→ │   c20    │   c21    │
+ *    a3 →  │ a3[k] │──splat─→ │   c30    │   c31    │
+ *          └───────┘          └──────────┴──────────┘
+ *
+ *     c_r0 += splat(a_r[k]) · vb0;   c_r1 += splat(a_r[k]) · vb1
+ *
+ * Per k that is 2 panel loads + 4 broadcast loads for 16 multiply-adds' worth of lanes; the
+ * 8 accumulators, 2 panel vectors, the broadcast and one product fit the 16 xmm registers
+ * of x86-64 (one of which V8 keeps for itself). K is unrolled by 4 when op(A) rows are
+ * contiguous (immediate load offsets, one pointer bump per 4 steps).
+ *
+ * Packed B: the rows k0..k0+kc of op(B) are copied into 8-wide panels, panel p holding
+ * columns 8p..8p+7 as kc consecutive rows of 8 floats (zero padded past N), so the kernel
+ * reads B straight through with no stride and no column test:
+ *
+ *     panel 0: b[k0][0..7]  b[k0+1][0..7] …     panel 1: b[k0][8..15] …
+ *
+ * Loop nest (from the outside in):
+ *     k0 in steps of KC    — a kc×8 panel (8 KB) stays in L1 while rows of A stream past
+ *       pack op(B) rows k0..k0+kc
+ *       i0 in steps of MC  — MC rows × kc of A (≤ 128 KB) stay in L2 across all panels
+ *         panel p          — 8 columns of C
+ *           i in steps of 4: micro-kernel
+ *
+ * Tails, with no scalar path for the whole matrix:
+ *   rows: when fewer than 4 rows remain, the missing rows' A and C pointers alias the last
+ *         real row, which is then computed and stored more than once with the same values;
+ *   columns: the last panel is zero padded; its tile is computed into a 4×8 scratch tile
+ *         and only the first N mod 8 columns are copied to (or from) C.
+ *   K: chunks of KC accumulate into C; a remainder of K mod 4 runs one k at a time.
+ */
+import { madd, min32 } from './simd';
+
+const KC: i32 = 256;
+const MC: i32 = 128;
+
+/** How the accumulators start. */
+const INIT_ZERO: i32 = 0;
+const INIT_C: i32 = 1;
+const INIT_BIAS: i32 = 2;
+
+/** 4×8 scratch tile for the column tail, and the bias of that tail padded to 8. */
+const TILE: usize = memory.data(4 * 8 * 4, 16);
+const BIAS_TAIL: usize = memory.data(8 * 4, 16);
+
+/** Bytes of scratch `gemm`/`dense` need for packing op(B) (the caller passes a pointer to it). */
+export function gemmScratchBytes(n: i32, k: i32): i32 {
+  return ((n + 7) >> 3) * min32(k, KC) * 32;
+}
+
+/**
+ * C[M,N] = op(A)·op(B), or C += op(A)·op(B) when `accumulate`.
+ * `scratch` must hold gemmScratchBytes(n, k) bytes, 16-byte aligned.
+ */
+export function gemm(
+  m: i32, n: i32, k: i32,
+  a: usize, transposeA: bool,
+  b: usize, transposeB: bool,
+  c: usize, accumulate: bool,
+  scratch: usize,
+): void {
+  gemmBlocked(m, n, k, a, transposeA, b, transposeB, c, accumulate ? INIT_C : INIT_ZERO, 0, false, scratch);
+}
+
+/** Fused dense layer: out[M,N] = act(x[M,K]·w[K,N] + bias[N]), act = ReLU or identity. */
+export function dense(
+  m: i32, n: i32, k: i32,
+  x: usize, w: usize, bias: usize, out: usize, relu: bool,
+  scratch: usize,
+): void {
+  gemmBlocked(m, n, k, x, false, w, false, out, INIT_BIAS, bias, relu, scratch);
+}
+
+function gemmBlocked(
+  m: i32, n: i32, k: i32,
+  a: usize, transA: bool,
+  b: usize, transB: bool,
+  c: usize, init: i32, bias: usize, relu: bool,
+  pack: usize,
+): void {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    emptyProduct(m, n, c, init, bias, relu);
+    return;
+  }
+  const ldc = <usize>n << 2;
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    const kc = min32(KC, k - k0);
+    // Later K chunks add onto what the earlier ones stored; ReLU only after the last one.
+    const chunkInit = k0 == 0 ? init : INIT_C;
+    const chunkRelu = relu && k0 + kc >= k;
+    packB(b, transB, n, k, k0, kc, pack);
+    const panelBytes = <usize>kc << 5;
+
+    for (let i0 = 0; i0 < m; i0 += MC) {
+      const iEnd = min32(i0 + MC, m);
+      for (let j0 = 0; j0 < n; j0 += 8) {
+        const nr = min32(8, n - j0);
+        const panel = pack + <usize>(j0 >> 3) * panelBytes;
+        for (let i = i0; i < iEnd; i += 4) {
+          const mr = min32(4, iEnd - i);
+          // Row r of op(A) from column k0 on, and the step from one k to the next.
+          let a0: usize, rowStride: usize, aStep: usize;
+          if (transA) {
+            a0 = a + ((<usize>k0 * m + i) << 2);
+            rowStride = 4;
+            aStep = <usize>m << 2;
+          } else {
+            a0 = a + ((<usize>i * k + k0) << 2);
+            rowStride = <usize>k << 2;
+            aStep = 4;
+          }
+          const a1 = mr > 1 ? a0 + rowStride : a0;
+          const a2 = mr > 2 ? a1 + rowStride : a1;
+          const a3 = mr > 3 ? a2 + rowStride : a2;
+
+          if (nr == 8) {
+            const c0 = c + <usize>i * ldc + (<usize>j0 << 2);
+            const c1 = mr > 1 ? c0 + ldc : c0;
+            const c2 = mr > 2 ? c1 + ldc : c1;
+            const c3 = mr > 3 ? c2 + ldc : c2;
+            microkernel4x8(kc, a0, a1, a2, a3, aStep, panel, c0, c1, c2, c3, chunkInit, bias + (<usize>j0 << 2), chunkRelu);
+          } else {
+            const cTile = c + <usize>i * ldc + (<usize>j0 << 2);
+            if (chunkInit == INIT_C) copyTileIn(cTile, ldc, mr, nr);
+            if (chunkInit == INIT_BIAS) {
+              v128.store(BIAS_TAIL, f32x4.splat(0));
+              v128.store(BIAS_TAIL, f32x4.splat(0), 16);
+              memory.copy(BIAS_TAIL, bias + (<usize>j0 << 2), <usize>nr << 2);
+            }
+            microkernel4x8(kc, a0, a1, a2, a3, aStep, panel, TILE, TILE + 32, TILE + 64, TILE + 96, chunkInit, BIAS_TAIL, chunkRelu);
+            copyTileOut(cTile, ldc, mr, nr);
+          }
+        }
+      }
+    }
+  }
+}
+
+function microkernel4x8(
+  kc: i32,
+  a0: usize, a1: usize, a2: usize, a3: usize, aStep: usize,
+  b: usize,
+  c0: usize, c1: usize, c2: usize, c3: usize,
+  init: i32, bias: usize, relu: bool,
+): void {
+  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128;
+  if (init == INIT_C) {
+    c00 = v128.load(c0); c01 = v128.load(c0, 16);
+    c10 = v128.load(c1); c11 = v128.load(c1, 16);
+    c20 = v128.load(c2); c21 = v128.load(c2, 16);
+    c30 = v128.load(c3); c31 = v128.load(c3, 16);
+  } else if (init == INIT_BIAS) {
+    c00 = v128.load(bias); c01 = v128.load(bias, 16);
+    c10 = c00; c11 = c01; c20 = c00; c21 = c01; c30 = c00; c31 = c01;
+  } else {
+    c00 = f32x4.splat(0); c01 = c00; c10 = c00; c11 = c00;
+    c20 = c00; c21 = c00; c30 = c00; c31 = c00;
+  }
+
+  let k = kc;
+  if (aStep == 4) {
+    // Rows of op(A) are contiguous: 4 steps of k per pass, all offsets immediate.
+    while (k >= 4) {
+      let vb0 = v128.load(b), vb1 = v128.load(b, 16);
+      let va = v128.load32_splat(a0);
+      c00 = madd(va, vb0, c00); c01 = madd(va, vb1, c01);
+      va = v128.load32_splat(a1);
+      c10 = madd(va, vb0, c10); c11 = madd(va, vb1, c11);
+      va = v128.load32_splat(a2);
+      c20 = madd(va, vb0, c20); c21 = madd(va, vb1, c21);
+      va = v128.load32_splat(a3);
+      c30 = madd(va, vb0, c30); c31 = madd(va, vb1, c31);
+
+      vb0 = v128.load(b, 32); vb1 = v128.load(b, 48);
+      va = v128.load32_splat(a0, 4);
+      c00 = madd(va, vb0, c00); c01 = madd(va, vb1, c01);
+      va = v128.load32_splat(a1, 4);
+      c10 = madd(va, vb0, c10); c11 = madd(va, vb1, c11);
+      va = v128.load32_splat(a2, 4);
+      c20 = madd(va, vb0, c20); c21 = madd(va, vb1, c21);
+      va = v128.load32_splat(a3, 4);
+      c30 = madd(va, vb0, c30); c31 = madd(va, vb1, c31);
+
+      vb0 = v128.load(b, 64); vb1 = v128.load(b, 80);
+      va = v128.load32_splat(a0, 8);
+      c00 = madd(va, vb0, c00); c01 = madd(va, vb1, c01);
+      va = v128.load32_splat(a1, 8);
+      c10 = madd(va, vb0, c10); c11 = madd(va, vb1, c11);
+      va = v128.load32_splat(a2, 8);
+      c20 = madd(va, vb0, c20); c21 = madd(va, vb1, c21);
+      va = v128.load32_splat(a3, 8);
+      c30 = madd(va, vb0, c30); c31 = madd(va, vb1, c31);
+
+      vb0 = v128.load(b, 96); vb1 = v128.load(b, 112);
+      va = v128.load32_splat(a0, 12);
+      c00 = madd(va, vb0, c00); c01 = madd(va, vb1, c01);
+      va = v128.load32_splat(a1, 12);
+      c10 = madd(va, vb0, c10); c11 = madd(va, vb1, c11);
+      va = v128.load32_splat(a2, 12);
+      c20 = madd(va, vb0, c20); c21 = madd(va, vb1, c21);
+      va = v128.load32_splat(a3, 12);
+      c30 = madd(va, vb0, c30); c31 = madd(va, vb1, c31);
+
+      a0 += 16; a1 += 16; a2 += 16; a3 += 16;
+      b += 128;
+      k -= 4;
+    }
+  }
+  // One k at a time: the K remainder, and every step when op(A) is transposed.
+  while (k > 0) {
+    const vb0 = v128.load(b), vb1 = v128.load(b, 16);
+    let va = v128.load32_splat(a0);
+    c00 = madd(va, vb0, c00); c01 = madd(va, vb1, c01);
+    va = v128.load32_splat(a1);
+    c10 = madd(va, vb0, c10); c11 = madd(va, vb1, c11);
+    va = v128.load32_splat(a2);
+    c20 = madd(va, vb0, c20); c21 = madd(va, vb1, c21);
+    va = v128.load32_splat(a3);
+    c30 = madd(va, vb0, c30); c31 = madd(va, vb1, c31);
+    a0 += aStep; a1 += aStep; a2 += aStep; a3 += aStep;
+    b += 32;
+    k--;
+  }
+
+  if (relu) {
+    // pmax(0, x) is `0 < x ? x : 0`: NaN and -0 become +0, as in the reference.
+    const zero = f32x4.splat(0);
+    c00 = f32x4.pmax(zero, c00); c01 = f32x4.pmax(zero, c01);
+    c10 = f32x4.pmax(zero, c10); c11 = f32x4.pmax(zero, c11);
+    c20 = f32x4.pmax(zero, c20); c21 = f32x4.pmax(zero, c21);
+    c30 = f32x4.pmax(zero, c30); c31 = f32x4.pmax(zero, c31);
+  }
+  // Aliased rows store last, so rows 0..3 all end up right whatever the aliasing.
+  v128.store(c3, c30); v128.store(c3, c31, 16);
+  v128.store(c2, c20); v128.store(c2, c21, 16);
+  v128.store(c1, c10); v128.store(c1, c11, 16);
+  v128.store(c0, c00); v128.store(c0, c01, 16);
+}
+
+/** Copies op(B) rows k0..k0+kc into 8-wide panels (see the header), zero padding past N. */
+function packB(b: usize, transB: bool, n: i32, k: i32, k0: i32, kc: i32, pack: usize): void {
+  const zero = f32x4.splat(0);
+  let dst = pack;
+  for (let j0 = 0; j0 < n; j0 += 8) {
+    const nr = min32(8, n - j0);
+    if (!transB) {
+      // B is [K,N]: each panel row is 8 consecutive floats of a row of B.
+      let src = b + ((<usize>k0 * n + j0) << 2);
+      const ldb = <usize>n << 2;
+      if (nr == 8) {
+        for (let kk = 0; kk < kc; kk++) {
+          v128.store(dst, v128.load(src));
+          v128.store(dst, v128.load(src, 16), 16);
+          src += ldb;
+          dst += 32;
+        }
+      } else {
+        for (let kk = 0; kk < kc; kk++) {
+          v128.store(dst, zero);
+          v128.store(dst, zero, 16);
+          for (let j = 0; j < nr; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
+          src += ldb;
+          dst += 32;
+        }
+      }
+    } else {
+      // B is [N,K]: panel row kk gathers column k0+kk of 8 rows of B; 4×4 transposes do it
+      // four k at a time.
+      const ldb = <usize>k << 2;
+      const r0 = b + ((<usize>j0 * k + k0) << 2);
+      let kk = 0;
+      if (nr == 8) {
+        const r1 = r0 + ldb, r2 = r1 + ldb, r3 = r2 + ldb;
+        const r4 = r3 + ldb, r5 = r4 + ldb, r6 = r5 + ldb, r7 = r6 + ldb;
+        for (; kk + 4 <= kc; kk += 4) {
+          const off = <usize>kk << 2;
+          transposeStore4x4(dst, v128.load(r0 + off), v128.load(r1 + off), v128.load(r2 + off), v128.load(r3 + off));
+          transposeStore4x4(dst + 16, v128.load(r4 + off), v128.load(r5 + off), v128.load(r6 + off), v128.load(r7 + off));
+          dst += 128;
+        }
+      }
+      for (; kk < kc; kk++) {
+        v128.store(dst, zero);
+        v128.store(dst, zero, 16);
+        let src = r0 + (<usize>kk << 2);
+        for (let j = 0; j < nr; j++) {
+          store<f32>(dst + (<usize>j << 2), load<f32>(src));
+          src += ldb;
+        }
+        dst += 32;
+      }
+    }
+  }
+}
+
+/**
+ * Rows x0..x3 (4 consecutive k of 4 columns) become 4 panel rows: lane j of x_r goes to
+ * panel row j, position r. Panel rows are 32 bytes apart.
+ */
+// @ts-ignore: decorator
+@inline
+function transposeStore4x4(dst: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5); // x0[0] x1[0] x0[1] x1[1]
+  const t1 = f32x4.shuffle(x2, x3, 0, 4, 1, 5); // x2[0] x3[0] x2[1] x3[1]
+  const t2 = f32x4.shuffle(x0, x1, 2, 6, 3, 7); // x0[2] x1[2] x0[3] x1[3]
+  const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7); // x2[2] x3[2] x2[3] x3[3]
+  v128.store(dst, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(dst, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 32);
+  v128.store(dst, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 64);
+  v128.store(dst, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 96);
+}
+
+function copyTileIn(c: usize, ldc: usize, mr: i32, nr: i32): void {
+  for (let r = 0; r < mr; r++) {
+    memory.copy(TILE + (<usize>r << 5), c + <usize>r * ldc, <usize>nr << 2);
+  }
+}
+
+function copyTileOut(c: usize, ldc: usize, mr: i32, nr: i32): void {
+  for (let r = 0; r < mr; r++) {
+    memory.copy(c + <usize>r * ldc, TILE + (<usize>r << 5), <usize>nr << 2);
+  }
+}
+
+/** K = 0: the product is empty, so C stays, or becomes the bias (then ReLU), or zero. */
+function emptyProduct(m: i32, n: i32, c: usize, init: i32, bias: usize, relu: bool): void {
+  for (let i = 0; i < m; i++) {
+    const row = c + ((<usize>i * n) << 2);
+    for (let j = 0; j < n; j++) {
+      const p = row + (<usize>j << 2);
+      let v: f32 = init == INIT_C ? load<f32>(p) : init == INIT_BIAS ? load<f32>(bias + (<usize>j << 2)) : 0;
+      if (relu && !(v > 0)) v = 0;
+      store<f32>(p, v);
+    }
+  }
+}

@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// One root config, one project per package plus the cross-package tests in test/.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'engine', include: ['packages/engine/test/**/*.test.ts'], testTimeout: 60_000 } },
+      { test: { name: 'kernels', include: ['packages/kernels-wasm/test/**/*.test.ts'], testTimeout: 60_000 } },
+      { test: { name: 'cli', include: ['packages/cli/test/**/*.test.ts'], testTimeout: 120_000 } },
+      { test: { name: 'bench', include: ['packages/bench/test/**/*.test.ts'], testTimeout: 180_000 } },
+      { test: { name: 'e2e', include: ['test/**/*.test.ts'], testTimeout: 180_000, hookTimeout: 180_000 } },
+    ],
+  },
+});
