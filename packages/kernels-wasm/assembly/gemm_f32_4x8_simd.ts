@@ -70,6 +70,11 @@ const BIAS_TAIL: usize = memory.data(8 * 4, 16);
 
 /** Bytes of scratch `gemm`/`dense` need for packing op(B) (the caller passes a pointer to it). */
 export function gemmScratchBytes(n: i32, k: i32): i32 {
+  return packedBBytes(n, k) + MC * min32(k, KC) * 4;
+}
+
+/** The packed B panels of one K chunk. */
+function packedBBytes(n: i32, k: i32): i32 {
   return ((n + 7) >> 3) * min32(k, KC) * 32;
 }
 
@@ -101,7 +106,7 @@ function gemmBlocked(
   a: usize, transA: bool,
   b: usize, transB: bool,
   c: usize, init: i32, bias: usize, relu: bool,
-  pack: usize,
+  scratch: usize,
 ): void {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
@@ -109,42 +114,32 @@ function gemmBlocked(
     return;
   }
   const ldc = <usize>n << 2;
+  const bPack = scratch;
+  const aPack = scratch + <usize>packedBBytes(n, k);
   for (let k0 = 0; k0 < k; k0 += KC) {
     const kc = min32(KC, k - k0);
     // Later K chunks add onto what the earlier ones stored; ReLU only after the last one.
     const chunkInit = k0 == 0 ? init : INIT_C;
     const chunkRelu = relu && k0 + kc >= k;
-    packB(b, transB, n, k, k0, kc, pack);
-    const panelBytes = <usize>kc << 5;
+    packB(b, transB, n, k, k0, kc, bPack);
+    const bPanelBytes = <usize>kc << 5;
+    const aPanelBytes = <usize>kc << 4;
 
     for (let i0 = 0; i0 < m; i0 += MC) {
       const iEnd = min32(i0 + MC, m);
+      packA(a, transA, m, k, i0, iEnd, k0, kc, aPack);
       for (let j0 = 0; j0 < n; j0 += 8) {
         const nr = min32(8, n - j0);
-        const panel = pack + <usize>(j0 >> 3) * panelBytes;
+        const bPanel = bPack + <usize>(j0 >> 3) * bPanelBytes;
+        let aPanel = aPack;
         for (let i = i0; i < iEnd; i += 4) {
           const mr = min32(4, iEnd - i);
-          // Row r of op(A) from column k0 on, and the step from one k to the next.
-          let a0: usize, rowStride: usize, aStep: usize;
-          if (transA) {
-            a0 = a + ((<usize>k0 * m + i) << 2);
-            rowStride = 4;
-            aStep = <usize>m << 2;
-          } else {
-            a0 = a + ((<usize>i * k + k0) << 2);
-            rowStride = <usize>k << 2;
-            aStep = 4;
-          }
-          const a1 = mr > 1 ? a0 + rowStride : a0;
-          const a2 = mr > 2 ? a1 + rowStride : a1;
-          const a3 = mr > 3 ? a2 + rowStride : a2;
-
           if (nr == 8) {
             const c0 = c + <usize>i * ldc + (<usize>j0 << 2);
             const c1 = mr > 1 ? c0 + ldc : c0;
             const c2 = mr > 2 ? c1 + ldc : c1;
             const c3 = mr > 3 ? c2 + ldc : c2;
-            microkernel4x8(kc, a0, a1, a2, a3, aStep, panel, c0, c1, c2, c3, chunkInit, bias + (<usize>j0 << 2), chunkRelu);
+            microkernel4x8(kc, aPanel, bPanel, c0, c1, c2, c3, chunkInit, bias + (<usize>j0 << 2), chunkRelu);
           } else {
             const cTile = c + <usize>i * ldc + (<usize>j0 << 2);
             if (chunkInit == INIT_C) copyTileIn(cTile, ldc, mr, nr);
@@ -153,9 +148,10 @@ function gemmBlocked(
               v128.store(BIAS_TAIL, f32x4.splat(0), 16);
               memory.copy(BIAS_TAIL, bias + (<usize>j0 << 2), <usize>nr << 2);
             }
-            microkernel4x8(kc, a0, a1, a2, a3, aStep, panel, TILE, TILE + 32, TILE + 64, TILE + 96, chunkInit, BIAS_TAIL, chunkRelu);
+            microkernel4x8(kc, aPanel, bPanel, TILE, TILE + 32, TILE + 64, TILE + 96, chunkInit, BIAS_TAIL, chunkRelu);
             copyTileOut(cTile, ldc, mr, nr);
           }
+          aPanel += aPanelBytes;
         }
       }
     }
@@ -164,8 +160,7 @@ function gemmBlocked(
 
 function microkernel4x8(
   kc: i32,
-  a0: usize, a1: usize, a2: usize, a3: usize, aStep: usize,
-  b: usize,
+  a: usize, b: usize,
   c0: usize, c1: usize, c2: usize, c3: usize,
   init: i32, bias: usize, relu: bool,
 ): void {
@@ -183,69 +178,19 @@ function microkernel4x8(
     c20 = c00; c21 = c00; c30 = c00; c31 = c00;
   }
 
-  let k = kc;
-  if (aStep == 4) {
-    // Rows of op(A) are contiguous: 4 steps of k per pass, all offsets immediate.
-    while (k >= 4) {
-      let vb0 = v128.load(b), vb1 = v128.load(b, 16);
-      let va = v128.load32_splat(a0);
-      c00 = madd(va, vb0, c00); c01 = madd(va, vb1, c01);
-      va = v128.load32_splat(a1);
-      c10 = madd(va, vb0, c10); c11 = madd(va, vb1, c11);
-      va = v128.load32_splat(a2);
-      c20 = madd(va, vb0, c20); c21 = madd(va, vb1, c21);
-      va = v128.load32_splat(a3);
-      c30 = madd(va, vb0, c30); c31 = madd(va, vb1, c31);
-
-      vb0 = v128.load(b, 32); vb1 = v128.load(b, 48);
-      va = v128.load32_splat(a0, 4);
-      c00 = madd(va, vb0, c00); c01 = madd(va, vb1, c01);
-      va = v128.load32_splat(a1, 4);
-      c10 = madd(va, vb0, c10); c11 = madd(va, vb1, c11);
-      va = v128.load32_splat(a2, 4);
-      c20 = madd(va, vb0, c20); c21 = madd(va, vb1, c21);
-      va = v128.load32_splat(a3, 4);
-      c30 = madd(va, vb0, c30); c31 = madd(va, vb1, c31);
-
-      vb0 = v128.load(b, 64); vb1 = v128.load(b, 80);
-      va = v128.load32_splat(a0, 8);
-      c00 = madd(va, vb0, c00); c01 = madd(va, vb1, c01);
-      va = v128.load32_splat(a1, 8);
-      c10 = madd(va, vb0, c10); c11 = madd(va, vb1, c11);
-      va = v128.load32_splat(a2, 8);
-      c20 = madd(va, vb0, c20); c21 = madd(va, vb1, c21);
-      va = v128.load32_splat(a3, 8);
-      c30 = madd(va, vb0, c30); c31 = madd(va, vb1, c31);
-
-      vb0 = v128.load(b, 96); vb1 = v128.load(b, 112);
-      va = v128.load32_splat(a0, 12);
-      c00 = madd(va, vb0, c00); c01 = madd(va, vb1, c01);
-      va = v128.load32_splat(a1, 12);
-      c10 = madd(va, vb0, c10); c11 = madd(va, vb1, c11);
-      va = v128.load32_splat(a2, 12);
-      c20 = madd(va, vb0, c20); c21 = madd(va, vb1, c21);
-      va = v128.load32_splat(a3, 12);
-      c30 = madd(va, vb0, c30); c31 = madd(va, vb1, c31);
-
-      a0 += 16; a1 += 16; a2 += 16; a3 += 16;
-      b += 128;
-      k -= 4;
-    }
-  }
-  // One k at a time: the K remainder, and every step when op(A) is transposed.
-  while (k > 0) {
+  const aEnd = a + (<usize>kc << 4);
+  while (a < aEnd) {
     const vb0 = v128.load(b), vb1 = v128.load(b, 16);
-    let va = v128.load32_splat(a0);
+    let va = v128.load32_splat(a);
     c00 = madd(va, vb0, c00); c01 = madd(va, vb1, c01);
-    va = v128.load32_splat(a1);
+    va = v128.load32_splat(a, 4);
     c10 = madd(va, vb0, c10); c11 = madd(va, vb1, c11);
-    va = v128.load32_splat(a2);
+    va = v128.load32_splat(a, 8);
     c20 = madd(va, vb0, c20); c21 = madd(va, vb1, c21);
-    va = v128.load32_splat(a3);
+    va = v128.load32_splat(a, 12);
     c30 = madd(va, vb0, c30); c31 = madd(va, vb1, c31);
-    a0 += aStep; a1 += aStep; a2 += aStep; a3 += aStep;
+    a += 16;
     b += 32;
-    k--;
   }
 
   if (relu) {
@@ -256,11 +201,64 @@ function microkernel4x8(
     c20 = f32x4.pmax(zero, c20); c21 = f32x4.pmax(zero, c21);
     c30 = f32x4.pmax(zero, c30); c31 = f32x4.pmax(zero, c31);
   }
-  // Aliased rows store last, so rows 0..3 all end up right whatever the aliasing.
+  // Row tails: rows past M alias the last real row and hold zeros from the A padding, so
+  // they are stored first and the real row overwrites them.
   v128.store(c3, c30); v128.store(c3, c31, 16);
   v128.store(c2, c20); v128.store(c2, c21, 16);
   v128.store(c1, c10); v128.store(c1, c11, 16);
   v128.store(c0, c00); v128.store(c0, c01, 16);
+}
+
+/**
+ * Copies rows i0..iEnd of op(A), columns k0..k0+kc, into 4-row panels: panel q holds rows
+ * i0+4q..i0+4q+3 as kc groups of 4 floats (one per row, zero for rows past iEnd).
+ */
+function packA(a: usize, transA: bool, m: i32, k: i32, i0: i32, iEnd: i32, k0: i32, kc: i32, dst: usize): void {
+  const zero = f32x4.splat(0);
+  for (let i = i0; i < iEnd; i += 4) {
+    const mr = min32(4, iEnd - i);
+    if (transA) {
+      // A is [K,M]: the 4 values for one k are already adjacent.
+      let src = a + ((<usize>k0 * m + i) << 2);
+      const lda = <usize>m << 2;
+      if (mr == 4) {
+        for (let kk = 0; kk < kc; kk++) {
+          v128.store(dst, v128.load(src));
+          src += lda;
+          dst += 16;
+        }
+      } else {
+        for (let kk = 0; kk < kc; kk++) {
+          v128.store(dst, zero);
+          memory.copy(dst, src, <usize>mr << 2);
+          src += lda;
+          dst += 16;
+        }
+      }
+    } else {
+      // A is [M,K]: 4×4 transposes turn 4 row segments into 4 panel groups.
+      const lda = <usize>k << 2;
+      const r0 = a + ((<usize>i * k + k0) << 2);
+      let kk = 0;
+      if (mr == 4) {
+        const r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda;
+        for (; kk + 4 <= kc; kk += 4) {
+          const off = <usize>kk << 2;
+          transposeStore4x4(dst, 16, v128.load(r0 + off), v128.load(r1 + off), v128.load(r2 + off), v128.load(r3 + off));
+          dst += 64;
+        }
+      }
+      for (; kk < kc; kk++) {
+        v128.store(dst, zero);
+        let src = r0 + (<usize>kk << 2);
+        for (let r = 0; r < mr; r++) {
+          store<f32>(dst + (<usize>r << 2), load<f32>(src));
+          src += lda;
+        }
+        dst += 16;
+      }
+    }
+  }
 }
 
 /** Copies op(B) rows k0..k0+kc into 8-wide panels (see the header), zero padding past N. */
@@ -300,8 +298,8 @@ function packB(b: usize, transB: bool, n: i32, k: i32, k0: i32, kc: i32, pack: u
         const r4 = r3 + ldb, r5 = r4 + ldb, r6 = r5 + ldb, r7 = r6 + ldb;
         for (; kk + 4 <= kc; kk += 4) {
           const off = <usize>kk << 2;
-          transposeStore4x4(dst, v128.load(r0 + off), v128.load(r1 + off), v128.load(r2 + off), v128.load(r3 + off));
-          transposeStore4x4(dst + 16, v128.load(r4 + off), v128.load(r5 + off), v128.load(r6 + off), v128.load(r7 + off));
+          transposeStore4x4(dst, 32, v128.load(r0 + off), v128.load(r1 + off), v128.load(r2 + off), v128.load(r3 + off));
+          transposeStore4x4(dst + 16, 32, v128.load(r4 + off), v128.load(r5 + off), v128.load(r6 + off), v128.load(r7 + off));
           dst += 128;
         }
       }
@@ -320,20 +318,20 @@ function packB(b: usize, transB: bool, n: i32, k: i32, k0: i32, kc: i32, pack: u
 }
 
 /**
- * Rows x0..x3 (4 consecutive k of 4 columns) become 4 panel rows: lane j of x_r goes to
- * panel row j, position r. Panel rows are 32 bytes apart.
+ * x0..x3 hold 4 consecutive values of 4 different lines; stores them transposed: lane j of
+ * x_r goes to position r of the group at dst + j·stride.
  */
 // @ts-ignore: decorator
 @inline
-function transposeStore4x4(dst: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+function transposeStore4x4(dst: usize, stride: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
   const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5); // x0[0] x1[0] x0[1] x1[1]
   const t1 = f32x4.shuffle(x2, x3, 0, 4, 1, 5); // x2[0] x3[0] x2[1] x3[1]
   const t2 = f32x4.shuffle(x0, x1, 2, 6, 3, 7); // x0[2] x1[2] x0[3] x1[3]
   const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7); // x2[2] x3[2] x2[3] x3[3]
   v128.store(dst, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
-  v128.store(dst, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 32);
-  v128.store(dst, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 64);
-  v128.store(dst, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 96);
+  v128.store(dst + stride, f32x4.shuffle(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * stride, f32x4.shuffle(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * stride, f32x4.shuffle(t2, t3, 2, 3, 6, 7));
 }
 
 function copyTileIn(c: usize, ldc: usize, mr: i32, nr: i32): void {
