@@ -112,7 +112,8 @@ export function createReferenceKernels(precision: 'float32' | 'float64' = 'float
 
     reluForward(x, out) {
       const X = x.data, o = out.data;
-      for (let i = 0; i < o.length; i++) o[i] = X[i] > 0 ? X[i] : 0;
+      // NaN passes through (as in TensorFlow), so a diverging run shows up in the loss.
+      for (let i = 0; i < o.length; i++) o[i] = X[i] < 0 ? 0 : X[i];
     },
     reluBackward(y, dy, dx, accumulate) {
       const Y = y.data, dY = dy.data, dX = dx.data;
