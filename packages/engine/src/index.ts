@@ -35,10 +35,13 @@ export type { Layer, Parameter, Activation, CallContext, DenseOptions, FlattenOp
 export { Sequential, sequential, History } from './nn/model.js';
 export type { ByteImages, Inputs, Targets, CompileOptions, FitOptions, TrainingPosition, LossFunction, LossName, SequentialOptions } from './nn/model.js';
 export { EarlyStopping, TerminateOnNaN } from './nn/callbacks.js';
-export type { Callback, EpochLogs, BatchLogs, EarlyStoppingOptions } from './nn/callbacks.js';
+export type { Callback, EpochLogs, BatchLogs, EarlyStoppingOptions, EarlyStoppingState, StepView } from './nn/callbacks.js';
 
 export { Adam, adam } from './optimizers/adam.js';
 export type { AdamOptions } from './optimizers/adam.js';
 export { Sgd, sgd } from './optimizers/sgd.js';
 export type { SgdOptions } from './optimizers/sgd.js';
 export type { Optimizer, OptimizerState } from './optimizers/optimizer.js';
+
+export * from './learn/index.js';
+export * from './io/index.js';

@@ -5,70 +5,82 @@
  *
  *     C[M,N] = op(A)[M,K] · op(B)[K,N]        (or C += …, or + bias[N] then ReLU for `dense`)
  *
- *   op(A) is A stored [M,K], or Aᵀ with A stored [K,M] (transposeA). A is read in place.
- *   op(B) is B stored [K,N], or Bᵀ with B stored [N,K] (transposeB). B is packed (below).
+ *   op(A) is A stored [M,K], or Aᵀ with A stored [K,M] (transposeA).
+ *   op(B) is B stored [K,N], or Bᵀ with B stored [N,K] (transposeB).
  *
  * So the three products of training need no transposed copy:
  *   forward       X·W    M×K×N = batch×in×out
  *   input grad    dY·Wᵀ  M×K×N = batch×out×in      (transposeB)
  *   weight grad   Xᵀ·dY  M×K×N = in×batch×out      (transposeA)
+ * The transposes are absorbed by the packing below, which reads either layout.
  *
  * Micro-kernel: one call produces a 4×8 block of C, one k per step:
  *
- *                             B panel, row k (8 floats)
- *                             ┌──────────┬──────────┐
- *                             │   vb0    │   vb1    │
- *                             └──────────┴──────────┘
- *        op(A), column k        accumulators: 4 rows × 2 v128
- *          ┌───────┐          ┌──────────┬──────────┐
- *    a0 →  │ a0[k] │──splat─→ │   c00    │   c01    │
- *    a1 →  │ a1[k] │──splat─→ │   c10    │   c11    │
- *    a2 →  │ a2[k] │──splat─→ │   c20    │   c21    │
- *    a3 →  │ a3[k] │──splat─→ │   c30    │   c31    │
- *          └───────┘          └──────────┴──────────┘
+ *                              B panel, row k (8 floats)
+ *                              ┌──────────┬──────────┐
+ *                              │   vb0    │   vb1    │
+ *                              └──────────┴──────────┘
+ *     A panel, group k           accumulators: 4 rows × 2 v128
+ *     ┌──────────────┐         ┌──────────┬──────────┐
+ *     │ a[k][0] ─────┼─splat─→ │   c00    │   c01    │
+ *     │ a[k][1] ─────┼─splat─→ │   c10    │   c11    │
+ *     │ a[k][2] ─────┼─splat─→ │   c20    │   c21    │
+ *     │ a[k][3] ─────┼─splat─→ │   c30    │   c31    │
+ *     └──────────────┘         └──────────┴──────────┘
  *
- *     c_r0 += splat(a_r[k]) · vb0;   c_r1 += splat(a_r[k]) · vb1
+ *     c_r0 += splat(a[k][r]) · vb0;   c_r1 += splat(a[k][r]) · vb1
  *
- * Per k that is 2 panel loads + 4 broadcast loads for 16 multiply-adds' worth of lanes; the
- * 8 accumulators, 2 panel vectors, the broadcast and one product fit the 16 xmm registers
- * of x86-64 (one of which V8 keeps for itself). K is unrolled by 4 when op(A) rows are
- * contiguous (immediate load offsets, one pointer bump per 4 steps).
+ * Per k: 2 panel loads and 4 broadcast loads feed 8 multiply-adds of 4 lanes. Why 4×8 and
+ * one k per loop pass, measured on V8 (x86-64, 16 xmm registers, one kept by V8):
+ *   - V8 may schedule all of an iteration's loads ahead of its arithmetic, and then all that
+ *     is loaded is live at once: 2 panel vectors + 4 broadcasts + 8 accumulators + 1 product
+ *     = 15 registers, exactly what is free. A 5×8 tile (10 accumulators) was scheduled that
+ *     way, spilled, and ran at half the speed.
+ *   - Unrolling k makes V8 group each accumulator's chain across the unrolled steps, which
+ *     keeps 8 panel vectors alive and spills too; the plain loop is faster.
+ *   - Both operands advance through one pointer each with immediate offsets, so the loop
+ *     carries two pointer bumps and one compare; with relaxed SIMD each multiply-add is one
+ *     fused instruction.
  *
- * Packed B: the rows k0..k0+kc of op(B) are copied into 8-wide panels, panel p holding
- * columns 8p..8p+7 as kc consecutive rows of 8 floats (zero padded past N), so the kernel
- * reads B straight through with no stride and no column test:
+ * Packing (both operands, so the kernel never sees a stride or a transpose):
  *
- *     panel 0: b[k0][0..7]  b[k0+1][0..7] …     panel 1: b[k0][8..15] …
+ *   B panels: op(B) rows k0..k0+kc, columns 8p..8p+7, as kc rows of 8 floats, zero past N
+ *       panel 0: b[k0][0..7]  b[k0+1][0..7] …    panel 1: b[k0][8..15] …
+ *   A panels: op(A) rows 4q..4q+3, columns k0..k0+kc, as kc groups of 4 floats, zero past M
+ *       panel 0: a[0..3][k0]  a[0..3][k0+1] …    panel 1: a[4..7][k0] …
  *
  * Loop nest (from the outside in):
- *     k0 in steps of KC    — a kc×8 panel (8 KB) stays in L1 while rows of A stream past
+ *     k0 in steps of KC    — a kc×8 B panel (8 KB) stays in L1 while A panels stream past
  *       pack op(B) rows k0..k0+kc
- *       i0 in steps of MC  — MC rows × kc of A (≤ 128 KB) stay in L2 across all panels
+ *       i0 in steps of MC  — MC×kc of packed A (128 KB) stays in L2 across all B panels
+ *         pack op(A) rows i0..i0+MC
  *         panel p          — 8 columns of C
- *           i in steps of 4: micro-kernel
+ *           4 rows at a time: micro-kernel
  *
  * Tails, with no scalar path for the whole matrix:
- *   rows: when fewer than 4 rows remain, the missing rows' A and C pointers alias the last
- *         real row, which is then computed and stored more than once with the same values;
- *   columns: the last panel is zero padded; its tile is computed into a 4×8 scratch tile
- *         and only the first N mod 8 columns are copied to (or from) C.
- *   K: chunks of KC accumulate into C; a remainder of K mod 4 runs one k at a time.
+ *   rows: a last A panel of fewer than 4 rows is zero padded, and the missing rows' C
+ *         pointers alias the last real row; the kernel stores rows 3, 2, 1, 0 in that order,
+ *         so the real row is written last;
+ *   columns: the last B panel is zero padded; its tile is computed into a 4×8 scratch tile
+ *         and only the first N mod 8 columns are copied to (or from) C;
+ *   K: chunks of KC accumulate into C, so only the first chunk starts from zero or bias and
+ *         only the last applies ReLU.
  */
 import { madd, min32 } from './simd';
 
 const KC: i32 = 256;
 const MC: i32 = 128;
 
-/** How the accumulators start. */
-const INIT_ZERO: i32 = 0;
-const INIT_C: i32 = 1;
-const INIT_BIAS: i32 = 2;
+/** How the accumulators start: from zero, from C (accumulate), or from the bias row. */
+export const INIT_ZERO: i32 = 0;
+export const INIT_C: i32 = 1;
+export const INIT_BIAS: i32 = 2;
 
 /** 4×8 scratch tile for the column tail, and the bias of that tail padded to 8. */
 const TILE: usize = memory.data(4 * 8 * 4, 16);
 const BIAS_TAIL: usize = memory.data(8 * 4, 16);
 
-/** Bytes of scratch `gemm`/`dense` need for packing op(B) (the caller passes a pointer to it). */
+/** Bytes of scratch `gemm` and `dense` need for packing (the caller passes a pointer to it). */
 export function gemmScratchBytes(n: i32, k: i32): i32 {
   return packedBBytes(n, k) + MC * min32(k, KC) * 4;
 }
@@ -89,19 +101,14 @@ export function gemm(
   c: usize, accumulate: bool,
   scratch: usize,
 ): void {
-  gemmBlocked(m, n, k, a, transposeA, b, transposeB, c, accumulate ? INIT_C : INIT_ZERO, 0, false, scratch);
+  gemmInto(m, n, k, a, transposeA, b, transposeB, c, accumulate ? INIT_C : INIT_ZERO, 0, false, scratch);
 }
 
-/** Fused dense layer: out[M,N] = act(x[M,K]·w[K,N] + bias[N]), act = ReLU or identity. */
-export function dense(
-  m: i32, n: i32, k: i32,
-  x: usize, w: usize, bias: usize, out: usize, relu: bool,
-  scratch: usize,
-): void {
-  gemmBlocked(m, n, k, x, false, w, false, out, INIT_BIAS, bias, relu, scratch);
-}
-
-function gemmBlocked(
+/**
+ * The blocked product behind `gemm` and `dense`: C = init + op(A)·op(B), then ReLU if asked,
+ * where init is zero, C itself, or bias[N] broadcast over rows.
+ */
+export function gemmInto(
   m: i32, n: i32, k: i32,
   a: usize, transA: bool,
   b: usize, transB: bool,
@@ -194,12 +201,12 @@ function microkernel4x8(
   }
 
   if (relu) {
-    // pmax(0, x) is `0 < x ? x : 0`: NaN and -0 become +0, as in the reference.
+    // pmax(x, 0) is `x < 0 ? 0 : x`: NaN passes through, as in the reference.
     const zero = f32x4.splat(0);
-    c00 = f32x4.pmax(zero, c00); c01 = f32x4.pmax(zero, c01);
-    c10 = f32x4.pmax(zero, c10); c11 = f32x4.pmax(zero, c11);
-    c20 = f32x4.pmax(zero, c20); c21 = f32x4.pmax(zero, c21);
-    c30 = f32x4.pmax(zero, c30); c31 = f32x4.pmax(zero, c31);
+    c00 = f32x4.pmax(c00, zero); c01 = f32x4.pmax(c01, zero);
+    c10 = f32x4.pmax(c10, zero); c11 = f32x4.pmax(c11, zero);
+    c20 = f32x4.pmax(c20, zero); c21 = f32x4.pmax(c21, zero);
+    c30 = f32x4.pmax(c30, zero); c31 = f32x4.pmax(c31, zero);
   }
   // Row tails: rows past M alias the last real row and hold zeros from the A padding, so
   // they are stored first and the real row overwrites them.
@@ -353,7 +360,7 @@ function emptyProduct(m: i32, n: i32, c: usize, init: i32, bias: usize, relu: bo
     for (let j = 0; j < n; j++) {
       const p = row + (<usize>j << 2);
       let v: f32 = init == INIT_C ? load<f32>(p) : init == INIT_BIAS ? load<f32>(bias + (<usize>j << 2)) : 0;
-      if (relu && !(v > 0)) v = 0;
+      if (relu && v < 0) v = 0;
       store<f32>(p, v);
     }
   }

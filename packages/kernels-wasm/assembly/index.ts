@@ -1,2 +1,24 @@
-export { gemm, dense, gemmScratchBytes } from './gemm_f32_4x8_simd';
-export function heapBase(): usize { return __heap_base; }
+/**
+ * The kernels' exports. Every kernel takes byte offsets into this module's memory and
+ * explicit sizes; nothing here allocates. The host runs the allocator from `heapBase()` up
+ * and grows the exported memory itself.
+ */
+export { fill, copy, addInto, multiply, scale, axpy, sum, dot, normalizeBytes } from './elementwise';
+export { gemm, gemmScratchBytes } from './gemm_f32_4x8_simd';
+export { dense, biasAdd, columnSums } from './dense';
+export { reluForward, reluBackward, softmax, logSoftmax, softmaxBackward, logSoftmaxBackward } from './activations';
+export {
+  softmaxCrossEntropyForward, softmaxCrossEntropyBackward,
+  crossEntropyFromProbsForward, crossEntropyFromProbsBackward, countCorrect,
+} from './softmax_cross_entropy';
+export { sgdUpdate, adamUpdate } from './optimizers';
+
+/** First byte past the module's static data: where the host's heap may start. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** 1 when built with relaxed SIMD (fused multiply-add in the GEMM), else 0. */
+export function relaxedSimd(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+}

@@ -9,6 +9,8 @@ import { createWasmKernels } from './wasm.js';
 export type BackendName = 'wasm' | 'ts';
 
 let active: Kernels | undefined;
+/** One instance per name: tensors made on a backend stay valid when it is selected again. */
+const created = new Map<BackendName, Kernels>();
 let fallbackReason: string | undefined;
 let warn: (message: string) => void = (message) => console.warn(message);
 
@@ -17,7 +19,10 @@ export function kernels(): Kernels {
   return (active ??= createBackend('wasm'));
 }
 
-/** Switch backend by name, or install a specific Kernels object (e.g. float64 reference kernels for gradient checks). */
+/**
+ * Switch backend by name, or install a specific Kernels object (e.g. float64 reference kernels
+ * for gradient checks). Returns the backend now active.
+ */
 export function setBackend(backend: BackendName | Kernels): Kernels {
   active = typeof backend === 'string' ? createBackend(backend) : backend;
   return active;
@@ -38,13 +43,21 @@ export function onBackendWarning(handler: (message: string) => void): void {
 }
 
 function createBackend(name: BackendName): Kernels {
-  if (name === 'ts') return createReferenceKernels('float32');
+  let backend = created.get(name);
+  if (!backend) {
+    backend = name === 'ts' ? createReferenceKernels('float32') : createWasmOrFallBack();
+    created.set(name, backend);
+  }
+  return backend;
+}
+
+function createWasmOrFallBack(): Kernels {
   try {
     return createWasmKernels();
   } catch (error) {
     fallbackReason = error instanceof Error ? error.message : String(error);
     warn(`descent: WebAssembly SIMD kernels unavailable (${fallbackReason}); using the reference TypeScript kernels`);
-    return createReferenceKernels('float32');
+    return created.get('ts') ?? createBackend('ts');
   }
 }
 

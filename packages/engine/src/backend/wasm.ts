@@ -1,2 +1,244 @@
-import type { Kernels } from './kernels.js';
-export function createWasmKernels(): Kernels { throw new Error('wasm kernels not built'); }
+/**
+ * The WASM backend: the Kernels interface over the SIMD kernels of @descent/kernels-wasm.
+ *
+ * Every buffer lives in the kernels' linear memory, so a kernel call passes pointers and
+ * sizes and nothing is copied. The engine owns the allocator:
+ *   - a bump pointer from the module's heap base, in 16-byte aligned blocks;
+ *   - free lists per block size, so a training step that frees and re-allocates the same
+ *     shapes gets the same blocks back and, once warm, takes no new memory;
+ *   - `memory.grow` when the bump pointer passes the end. Growing replaces `memory.buffer`,
+ *     so each Storage re-creates its typed-array view when it sees a new buffer.
+ * Each method below is one call into WASM (gemm first makes sure its packing scratch fits).
+ */
+import { instantiateKernels, simdSupported, type KernelExports } from '@descent/kernels-wasm';
+import type { ByteStorage, Kernels, Storage } from './kernels.js';
+
+const ALIGN = 16;
+const PAGE = 65536;
+
+/** Block size for `bytes` bytes: a multiple of 16, never 0 (every buffer has its own address). */
+function blockSize(bytes: number): number {
+  return Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+}
+
+/** Bump allocator with per-size free lists over a WebAssembly.Memory. */
+export class WasmHeap {
+  private top: number;
+  private readonly base: number;
+  private readonly freeLists = new Map<number, number[]>();
+  /** Bytes in blocks currently handed out as buffers (GEMM scratch is not counted). */
+  liveBytes = 0;
+
+  constructor(readonly memory: WebAssembly.Memory, heapBase: number) {
+    this.base = blockSize(heapBase);
+    this.top = this.base;
+  }
+
+  /** A buffer block of at least `bytes` bytes, zero-filled. */
+  alloc(bytes: number, zero: (ptr: number, size: number) => void): number {
+    const size = blockSize(bytes);
+    const reused = this.freeLists.get(size)?.pop();
+    let ptr: number;
+    if (reused !== undefined) {
+      zero(reused, size); // fresh memory is zero already; a reused block is not
+      ptr = reused;
+    } else {
+      ptr = this.bump(size, bytes);
+    }
+    this.liveBytes += size;
+    return ptr;
+  }
+
+  free(ptr: number, bytes: number): void {
+    this.release(ptr, bytes);
+    this.liveBytes -= blockSize(bytes);
+  }
+
+  /** A block for the backend's own use (contents undefined), not counted as a buffer. */
+  reserve(bytes: number): number {
+    const size = blockSize(bytes);
+    return this.freeLists.get(size)?.pop() ?? this.bump(size, bytes);
+  }
+
+  /** Gives back a block from `reserve` (or, via `free`, a buffer). */
+  release(ptr: number, bytes: number): void {
+    const size = blockSize(bytes);
+    let list = this.freeLists.get(size);
+    if (!list) {
+      list = [];
+      this.freeLists.set(size, list);
+    }
+    list.push(ptr);
+  }
+
+  /** Bytes carved out of linear memory so far (live blocks, free blocks and scratch). */
+  reservedBytes(): number {
+    return this.top - this.base;
+  }
+
+  private bump(size: number, bytes: number): number {
+    const ptr = this.top;
+    const end = ptr + size;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      // Grow by at least half the current size (up to 64 MiB extra), so a growing model does
+      // not grow, and detach every view, page by page.
+      const pages = Math.max(Math.ceil((end - have) / PAGE), Math.min(Math.ceil(have / PAGE / 2), 1024));
+      try {
+        this.memory.grow(pages);
+      } catch (error) {
+        throw new Error(
+          `WASM memory is full: cannot grow from ${have} to ${have + pages * PAGE} bytes for a ${bytes}-byte buffer (${String(error)})`,
+        );
+      }
+    }
+    this.top = end;
+    return ptr;
+  }
+}
+
+class WasmStorage implements Storage {
+  private view: Float32Array;
+  freed = false;
+
+  constructor(readonly memory: WebAssembly.Memory, readonly ptr: number, readonly length: number) {
+    this.view = new Float32Array(memory.buffer, ptr, length);
+  }
+
+  get data(): Float32Array {
+    // memory.grow detaches the old buffer: re-create the view over the new one.
+    if (this.view.buffer !== this.memory.buffer) this.view = new Float32Array(this.memory.buffer, this.ptr, this.length);
+    return this.view;
+  }
+}
+
+class WasmByteStorage implements ByteStorage {
+  private view: Uint8Array;
+  freed = false;
+
+  constructor(readonly memory: WebAssembly.Memory, readonly ptr: number, readonly length: number) {
+    this.view = new Uint8Array(memory.buffer, ptr, length);
+  }
+
+  get data(): Uint8Array {
+    if (this.view.buffer !== this.memory.buffer) this.view = new Uint8Array(this.memory.buffer, this.ptr, this.length);
+    return this.view;
+  }
+}
+
+/** The WASM Kernels plus what tests and benchmarks need to look inside. */
+export interface WasmKernels extends Kernels {
+  readonly name: 'wasm';
+  /** The linear memory every Storage of this backend lives in. */
+  readonly memory: WebAssembly.Memory;
+  /** Which build runs: 'simd', or 'relaxed-simd' where the runtime accepts it. */
+  readonly variant: 'simd' | 'relaxed-simd';
+  /** Bytes taken from linear memory so far, including free blocks and GEMM scratch. */
+  reservedBytes(): number;
+}
+
+/**
+ * Kernels over WebAssembly SIMD. Throws if the runtime has no WASM SIMD; the caller then
+ * falls back to the reference kernels (and says so).
+ */
+export function createWasmKernels(): WasmKernels {
+  if (!simdSupported()) {
+    throw new Error('this JavaScript runtime does not support WebAssembly SIMD');
+  }
+  const wasm: KernelExports = instantiateKernels();
+  const memory = wasm.memory;
+  const heap = new WasmHeap(memory, wasm.heapBase());
+  const zero = (ptr: number, size: number): void => wasm.fill(ptr, size >> 2, 0);
+
+  // GEMM packing scratch, kept at the largest size asked for so far.
+  let scratchPtr = 0;
+  let scratchBytes = 0;
+  const scratch = (n: number, k: number): number => {
+    const need = wasm.gemmScratchBytes(n, k);
+    if (need > scratchBytes) {
+      if (scratchBytes > 0) heap.release(scratchPtr, scratchBytes);
+      scratchPtr = heap.reserve(need);
+      scratchBytes = need;
+    }
+    return scratchPtr;
+  };
+
+  return {
+    name: 'wasm',
+    precision: 'float32',
+    memory,
+    variant: wasm.relaxedSimd() ? 'relaxed-simd' : 'simd',
+    reservedBytes: () => heap.reservedBytes(),
+
+    alloc(length) {
+      return new WasmStorage(memory, heap.alloc(length * 4, zero), length);
+    },
+    free(storage) {
+      if (!(storage instanceof WasmStorage) || storage.memory !== memory) {
+        throw new Error('free: this buffer was not allocated by this WASM backend');
+      }
+      const s = storage;
+      if (s.freed) throw new Error(`buffer at ${s.ptr} (${s.length} floats) freed twice`);
+      s.freed = true;
+      heap.free(s.ptr, s.length * 4);
+    },
+    allocBytes(length) {
+      return new WasmByteStorage(memory, heap.alloc(length, zero), length);
+    },
+    freeBytes(storage) {
+      if (!(storage instanceof WasmByteStorage) || storage.memory !== memory) {
+        throw new Error('freeBytes: this buffer was not allocated by this WASM backend');
+      }
+      const s = storage;
+      if (s.freed) throw new Error(`byte buffer at ${s.ptr} (${s.length} bytes) freed twice`);
+      s.freed = true;
+      heap.free(s.ptr, s.length);
+    },
+    memoryBytes: () => heap.liveBytes,
+
+    fill: (out, value) => wasm.fill(out.ptr, out.length, value),
+    copy: (src, dst) => wasm.copy(src.ptr, dst.ptr, src.length),
+    addInto: (src, dst) => wasm.addInto(src.ptr, dst.ptr, dst.length),
+    multiply: (a, b, out) => wasm.multiply(a.ptr, b.ptr, out.ptr, out.length),
+    scale: (a, factor, out) => wasm.scale(a.ptr, factor, out.ptr, out.length),
+    axpy: (alpha, x, y) => wasm.axpy(alpha, x.ptr, y.ptr, y.length),
+    sum: (x) => wasm.sum(x.ptr, x.length),
+    dot: (a, b) => wasm.dot(a.ptr, b.ptr, a.length),
+    normalizeBytes: (src, length, factor, dst) => wasm.normalizeBytes(src.ptr, length, factor, dst.ptr),
+
+    gemm(m, n, k, a, transposeA, b, transposeB, c, accumulate) {
+      const s = scratch(n, k);
+      wasm.gemm(m, n, k, a.ptr, transposeA, b.ptr, transposeB, c.ptr, accumulate, s);
+    },
+    biasAdd: (m, n, x, bias, out) => wasm.biasAdd(m, n, x.ptr, bias.ptr, out.ptr),
+    columnSums: (m, n, x, out, accumulate) => wasm.columnSums(m, n, x.ptr, out.ptr, accumulate),
+    denseForward(m, n, k, x, w, bias, out, relu) {
+      const s = scratch(n, k);
+      wasm.dense(m, n, k, x.ptr, w.ptr, bias.ptr, out.ptr, relu, s);
+    },
+
+    reluForward: (x, out) => wasm.reluForward(x.ptr, out.ptr, out.length),
+    reluBackward: (y, dy, dx, accumulate) => wasm.reluBackward(y.ptr, dy.ptr, dx.ptr, dx.length, accumulate),
+    softmax: (m, n, x, out) => wasm.softmax(m, n, x.ptr, out.ptr),
+    logSoftmax: (m, n, x, out) => wasm.logSoftmax(m, n, x.ptr, out.ptr),
+    softmaxBackward: (m, n, y, dy, dx) => wasm.softmaxBackward(m, n, y.ptr, dy.ptr, dx.ptr),
+    logSoftmaxBackward: (m, n, y, dy, dx) => wasm.logSoftmaxBackward(m, n, y.ptr, dy.ptr, dx.ptr),
+
+    softmaxCrossEntropyForward: (m, n, logits, labels, probs) =>
+      wasm.softmaxCrossEntropyForward(m, n, logits.ptr, labels.ptr, probs.ptr),
+    softmaxCrossEntropyBackward: (m, n, probs, labels, factor, dlogits) =>
+      wasm.softmaxCrossEntropyBackward(m, n, probs.ptr, labels.ptr, factor, dlogits.ptr),
+    crossEntropyFromProbsForward: (m, n, probs, labels, epsilon) =>
+      wasm.crossEntropyFromProbsForward(m, n, probs.ptr, labels.ptr, epsilon),
+    crossEntropyFromProbsBackward: (m, n, probs, labels, epsilon, factor, dprobs) =>
+      wasm.crossEntropyFromProbsBackward(m, n, probs.ptr, labels.ptr, epsilon, factor, dprobs.ptr),
+    countCorrect: (m, n, scores, labels) => wasm.countCorrect(m, n, scores.ptr, labels.ptr),
+
+    sgdUpdate(w, g, velocity, lr, momentum, nesterov) {
+      wasm.sgdUpdate(w.ptr, g.ptr, velocity === null ? 0 : velocity.ptr, w.length, lr, momentum, nesterov);
+    },
+    adamUpdate(w, g, m, v, lrT, beta1, beta2, epsilon) {
+      wasm.adamUpdate(w.ptr, g.ptr, m.ptr, v.ptr, w.length, lrT, beta1, beta2, epsilon);
+    },
+  };
+}

@@ -3,6 +3,8 @@
  * callbacks that write files (checkpoints, CSV logs) live with the code that owns the files.
  */
 import { ConfigError } from '../errors.js';
+import type { Tensor } from '../tensor.js';
+import type { Layer, Parameter } from './layers.js';
 import type { Sequential } from './model.js';
 
 /** What `fit` reports at the end of an epoch (val_* only with validation data). */
@@ -36,6 +38,36 @@ export interface Callback {
    * stops training with the weights from before that batch.
    */
   onNonFiniteLoss?(batch: number, loss: number): boolean;
+
+  // Step observers (see learn/trace.ts). Only callbacks with onGradients or onUpdate are asked,
+  // and only steps they observe keep the layer outputs, so training without them costs nothing.
+  /** Whether to observe step `step` (0-based count of updates before it). Default: every step. */
+  observesStep?(step: number): boolean;
+  /** After backward, before the optimizer update: every parameter's `.grad` is filled in. */
+  onGradients?(step: StepView): void;
+  /** Right after the optimizer update: the weights are new, `.grad` still holds what was used. */
+  onUpdate?(step: StepView): void;
+}
+
+/**
+ * One training step as an observer sees it. Every tensor is released when the step ends, so
+ * copy what you need during the call.
+ */
+export interface StepView {
+  /** Updates applied before this one (the optimizer's iteration count): 0 for the first step. */
+  step: number;
+  /** 0-based epoch and batch within it. */
+  epoch: number;
+  batch: number;
+  /** Mean loss of the batch, before the update. */
+  loss: number;
+  /** The batch as the first layer sees it, and its targets. */
+  input: Tensor;
+  targets: Tensor;
+  /** Every layer with its output for this batch, in order. */
+  layers: ReadonlyArray<{ layer: Layer; output: Tensor }>;
+  /** The trainable parameters, in `model.parameters()` order. */
+  parameters: readonly Parameter[];
 }
 
 type Log = (message: string) => void;
@@ -47,6 +79,15 @@ export interface EarlyStoppingOptions {
   mode?: 'auto' | 'min' | 'max';
   restoreBestWeights?: boolean;
   log?: Log;
+}
+
+/** EarlyStopping's progress; `best` is the monitored value times -1 for metrics that improve upwards. */
+export interface EarlyStoppingState {
+  wait: number;
+  best: number;
+  bestEpoch: number;
+  stoppedEpoch: number;
+  bestWeights?: Float32Array[];
 }
 
 /**
@@ -67,6 +108,7 @@ export class EarlyStopping implements Callback {
   private bestWeights?: Float32Array[];
   private model?: Sequential;
   private readonly log: Log;
+  private resumeFrom?: EarlyStoppingState;
 
   constructor({ monitor = 'val_loss', minDelta = 0, patience = 0, mode = 'auto', restoreBestWeights = false, log = console.log }: EarlyStoppingOptions = {}) {
     if (!Number.isInteger(patience) || patience < 0) throw new ConfigError(`early stopping: patience must be a non-negative integer, got ${patience}`);
@@ -85,11 +127,23 @@ export class EarlyStopping implements Callback {
   }
 
   onTrainBegin(): void {
-    this.wait = 0;
-    this.stoppedEpoch = 0;
-    this.best = Infinity;
-    this.bestWeights = undefined;
-    this.bestEpoch = 0;
+    const state = this.resumeFrom;
+    this.resumeFrom = undefined;
+    this.wait = state?.wait ?? 0;
+    this.stoppedEpoch = state?.stoppedEpoch ?? 0;
+    this.best = state?.best ?? Infinity;
+    this.bestWeights = state?.bestWeights?.map((w) => w.slice());
+    this.bestEpoch = state?.bestEpoch ?? 0;
+  }
+
+  /** Everything needed to continue after an interruption exactly as if there had been none. */
+  getState(): EarlyStoppingState {
+    return { wait: this.wait, best: this.best, bestEpoch: this.bestEpoch, stoppedEpoch: this.stoppedEpoch, bestWeights: this.bestWeights?.map((w) => w.slice()) };
+  }
+
+  /** Continue from `getState()` of an earlier run: applied when the next training begins, instead of starting afresh. */
+  setState(state: EarlyStoppingState): void {
+    this.resumeFrom = state;
   }
 
   onEpochEnd(epoch: number, logs: EpochLogs): void {

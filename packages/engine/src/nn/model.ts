@@ -17,7 +17,7 @@ import type { Optimizer } from '../optimizers/optimizer.js';
 import { Sgd } from '../optimizers/sgd.js';
 import { Random } from '../random.js';
 import { Tensor, keep, scope, sizeOf } from '../tensor.js';
-import type { BatchLogs, Callback, EpochLogs } from './callbacks.js';
+import type { BatchLogs, Callback, EpochLogs, StepView } from './callbacks.js';
 import type { Layer, Parameter } from './layers.js';
 
 /** Images kept as bytes (0–255) and scaled to [0, 1] one batch at a time. */
@@ -173,10 +173,16 @@ export class Sequential {
     return this.parameters().reduce((total, { tensor }) => total + tensor.size, 0);
   }
 
-  /** Run the layers on a batch. Records the graph for backward unless inside noGrad. */
-  call(x: Tensor, training = false): Tensor {
+  /**
+   * Run the layers on a batch. Records the graph for backward unless inside noGrad.
+   * With `outputs`, each layer's output is appended to it (for step observers).
+   */
+  call(x: Tensor, training = false, outputs?: Tensor[]): Tensor {
     let out = x;
-    for (const layer of this.layers) out = layer.call(out, { training, random: this.random });
+    for (const layer of this.layers) {
+      out = layer.call(out, { training, random: this.random });
+      outputs?.push(out);
+    }
     return out;
   }
 
@@ -207,6 +213,7 @@ export class Sequential {
 
     const history = new History();
     const parameters = this.parameters();
+    const observers = callbacks.filter((callback) => callback.onGradients || callback.onUpdate);
     const indices = rangeIndices(0, trainCount);
     this.stopTraining = false;
     for (const callback of callbacks) callback.setModel?.(this);
@@ -231,7 +238,7 @@ export class Sequential {
       for (; batch < batches; batch++) {
         const start = batch * batchSize;
         const size = Math.min(batchSize, trainCount - start);
-        const step = this.trainStep(source, indices, start, size, parameters, optimizer, lossFunction, callbacks, batch);
+        const step = this.trainStep(source, indices, start, size, parameters, optimizer, lossFunction, callbacks, batch, epoch, observers);
         if (step.stop) {
           this.stopTraining = true;
           break;
@@ -270,6 +277,19 @@ export class Sequential {
     }
     for (const callback of callbacks) await callback.onTrainEnd?.();
     return history;
+  }
+
+  /**
+   * One optimizer step on exactly these samples, in the order given (Keras's train_on_batch).
+   * Returns the batch's mean loss, computed before the update.
+   */
+  trainOnBatch(x: Inputs, y: Targets): number {
+    const { optimizer, lossFunction } = this.requireCompiled();
+    const source = new BatchSource(x, y);
+    this.build(source.sampleShape);
+    this.checkInputShape(source.sampleShape);
+    const parameters = this.parameters();
+    return this.trainStep(source, rangeIndices(0, source.count), 0, source.count, parameters, optimizer, lossFunction, [], 0).loss;
   }
 
   /** Mean loss (and accuracy when compiled with it) over all samples. */
@@ -349,10 +369,14 @@ export class Sequential {
   private trainStep(
     source: BatchSource, order: Int32Array, start: number, size: number,
     parameters: Parameter[], optimizer: Optimizer, lossFunction: LossFunction, callbacks: Callback[], batch: number,
+    epoch = 0, observers: readonly Callback[] = [],
   ): { loss: number; correct: number; stop: boolean } {
     return scope(() => {
       const { input, targets } = this.fillBatch(source, order, start, size);
-      const predictions = this.call(input, true);
+      // Observers are asked before the forward pass, so unobserved steps keep no layer outputs.
+      const watching = observers.length === 0 ? observers : observers.filter((o) => o.observesStep?.(optimizer.iterations) ?? true);
+      const outputs: Tensor[] | undefined = watching.length > 0 ? [] : undefined;
+      const predictions = this.call(input, true, outputs);
       const loss = lossFunction(predictions, targets);
       const lossValue = loss.item();
       if (!Number.isFinite(lossValue)) {
@@ -362,7 +386,14 @@ export class Sequential {
       }
       const correct = this.metrics.length ? countCorrect(predictions, targets) : 0;
       loss.backward();
+      let view: StepView | undefined;
+      if (outputs) {
+        const layers = this.layers.map((layer, i) => ({ layer, output: outputs[i] }));
+        view = { step: optimizer.iterations, epoch, batch, loss: lossValue, input, targets, layers, parameters };
+        for (const observer of watching) observer.onGradients?.(view);
+      }
       optimizer.step(parameters);
+      if (view) for (const observer of watching) observer.onUpdate?.(view);
       for (const { tensor } of parameters) tensor.grad = undefined; // their buffers go back with the scope
       return { loss: lossValue, correct, stop: false };
     });

@@ -6,6 +6,12 @@
  *   lr_t = lr·√(1-β2ᵗ) / (1-β1ᵗ)  both bias corrections folded into the step size
  *   w ← w - lr_t · m / (√v + ε)   "epsilon hat": ε is added to √v, not to √v̂
  * m and v start at zero, so early averages are too small; the corrections undo exactly that.
+ *
+ * `form: 'tfjs'` computes what TensorFlow.js computes instead: ε is added to the bias-corrected
+ * √v̂ (w ← w - lr·m̂ / (√v̂ + ε), the paper's Algorithm 1), which is the update above with ε
+ * replaced by ε·√(1-β2ᵗ); and β1ᵗ, β2ᵗ are float32 numbers multiplied by β once per step, so
+ * 1-β2ᵗ carries a relative error of about 1e-5. Small as that is, it is systematic, and within
+ * 200 steps it moves the loss by percents; matching TensorFlow.js step for step needs it.
  */
 import { kernels } from '../backend/index.js';
 import type { Storage } from '../backend/kernels.js';
@@ -19,6 +25,8 @@ export interface AdamOptions {
   beta1?: number;
   beta2?: number;
   epsilon?: number;
+  /** 'keras' (default): ε added to √v. 'tfjs': TensorFlow.js's arithmetic, see above. */
+  form?: 'keras' | 'tfjs';
 }
 
 export class Adam implements Optimizer {
@@ -27,11 +35,14 @@ export class Adam implements Optimizer {
   readonly beta1: number;
   readonly beta2: number;
   readonly epsilon: number;
+  readonly form: 'keras' | 'tfjs';
   iterations = 0;
+  /** β1ᵗ and β2ᵗ in float32 for the 'tfjs' form, kept so each step costs one multiplication. */
+  private float32Powers = { t: 0, beta1: 1, beta2: 1 };
   private readonly firstMoment = new Map<Parameter['tensor'], Storage>();
   private readonly secondMoment = new Map<Parameter['tensor'], Storage>();
 
-  constructor({ learningRate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7 }: AdamOptions = {}) {
+  constructor({ learningRate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7, form = 'keras' }: AdamOptions = {}) {
     if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw new ConfigError(`adam: learning rate must be a positive number, got ${learningRate}`);
     if (!(beta1 >= 0 && beta1 < 1)) throw new ConfigError(`adam: beta1 must be in [0, 1), got ${beta1}`);
     if (!(beta2 >= 0 && beta2 < 1)) throw new ConfigError(`adam: beta2 must be in [0, 1), got ${beta2}`);
@@ -40,17 +51,21 @@ export class Adam implements Optimizer {
     this.beta1 = beta1;
     this.beta2 = beta2;
     this.epsilon = epsilon;
+    if (form !== 'keras' && form !== 'tfjs') throw new ConfigError(`adam: form must be 'keras' or 'tfjs', got ${String(form)}`);
+    this.form = form;
   }
 
   step(parameters: readonly Parameter[]): void {
     const K = kernels();
     const t = this.iterations + 1;
-    const lrT = (this.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
+    const [correction1, correction2] = this.biasCorrections(t);
+    const lrT = (this.learningRate * Math.sqrt(correction2)) / correction1;
+    const epsilonT = this.form === 'keras' ? this.epsilon : this.epsilon * Math.sqrt(correction2);
     for (const { tensor } of parameters) {
       if (!tensor.grad) continue;
       const m = this.slot(this.firstMoment, tensor);
       const v = this.slot(this.secondMoment, tensor);
-      K.adamUpdate(tensor.storage, tensor.grad.storage, m, v, lrT, this.beta1, this.beta2, this.epsilon);
+      K.adamUpdate(tensor.storage, tensor.grad.storage, m, v, lrT, this.beta1, this.beta2, epsilonT);
     }
     this.iterations = t;
   }
@@ -66,6 +81,18 @@ export class Adam implements Optimizer {
   setState(parameters: readonly Parameter[], state: OptimizerState): void {
     this.iterations = state.iterations;
     writeSlots(parameters, { m: this.firstMoment, v: this.secondMoment }, state.slots);
+  }
+
+  /** 1-β1ᵗ and 1-β2ᵗ. */
+  private biasCorrections(t: number): [number, number] {
+    if (this.form === 'keras') return [1 - this.beta1 ** t, 1 - this.beta2 ** t];
+    const f = Math.fround;
+    if (this.float32Powers.t > t) this.float32Powers = { t: 0, beta1: 1, beta2: 1 };
+    while (this.float32Powers.t < t) {
+      const { t: done, beta1, beta2 } = this.float32Powers;
+      this.float32Powers = { t: done + 1, beta1: f(beta1 * f(this.beta1)), beta2: f(beta2 * f(this.beta2)) };
+    }
+    return [f(1 - this.float32Powers.beta1), f(1 - this.float32Powers.beta2)];
   }
 
   private slot(slots: Map<Parameter['tensor'], Storage>, tensor: Parameter['tensor']): Storage {

@@ -1,0 +1,96 @@
+/** The descent side of every worker task: the bench model, one epoch, inference, accuracy. */
+import {
+  adam, backendFallbackReason, backendName, dense, flatten, onBackendWarning, sequential, setBackend,
+  type BackendName, type Sequential,
+} from '@descent/engine';
+import { accuracyOf, countClipped, loadSplits, peakRssBytes } from './data.js';
+import { INFERENCE_BATCH, MODEL, type AccuracyRun, type AccuracyTask, type EpochRun, type EpochTask } from './types.js';
+
+export interface BackendInUse {
+  backend: string;
+  fallbackReason?: string;
+}
+
+/** Switch descent's kernels. A wasm backend that fell back is recorded rather than printed. */
+export function useDescentBackend(name: BackendName): BackendInUse {
+  onBackendWarning(() => {});
+  setBackend(name);
+  const backend = backendName();
+  return backend === name ? { backend } : { backend, fallbackReason: backendFallbackReason() ?? 'unknown' };
+}
+
+/**
+ * Flatten -> Dense 128 ReLU -> Dense 10 softmax with Adam 1e-3. `adamForm: 'tfjs'` makes Adam do
+ * TensorFlow.js's arithmetic (see the engine's optimizers/adam.ts); the default is Keras's.
+ */
+export function buildDescentModel(seed: number, adamForm: 'keras' | 'tfjs' = 'keras'): Sequential {
+  const model = sequential(
+    [flatten({ inputShape: [28, 28] }), dense({ units: 128, activation: 'relu' }), dense({ units: 10, activation: 'softmax' })],
+    { seed },
+  );
+  const { learningRate, beta1, beta2, epsilon } = MODEL;
+  model.compile({
+    optimizer: adam({ learningRate, beta1, beta2, epsilon, form: adamForm }),
+    loss: 'sparseCategoricalCrossentropy',
+    metrics: ['accuracy'],
+  });
+  return model;
+}
+
+/** Trains one epoch from a fresh model, then times inference on the whole test set. */
+export async function descentEpoch(task: EpochTask): Promise<EpochRun> {
+  const inUse = useDescentBackend(task.engine === 'descent-ts' ? 'ts' : 'wasm');
+  const { train, test } = loadSplits(task.files);
+  const model = buildDescentModel(task.seed);
+
+  const started = performance.now();
+  const history = await model.fit(train, train.labels, { epochs: 1, batchSize: MODEL.batchSize, shuffle: true, seed: task.seed });
+  const seconds = (performance.now() - started) / 1000;
+  const trainingPeakRss = peakRssBytes();
+
+  const { probabilities, timesMs } = timeInference(model, test, task.inferenceRuns);
+  return {
+    available: true,
+    ...inUse,
+    seconds,
+    trainLoss: history.loss[0],
+    testAccuracy: accuracyOf(probabilities, test.labels, 10),
+    inferenceMs: timesMs,
+    peakRssBytes: trainingPeakRss,
+    peakRssAfterInferenceBytes: peakRssBytes(),
+  };
+}
+
+/** `runs` timed predictions after one warm-up; returns the warm-up's outputs. */
+function timeInference(model: Sequential, test: Parameters<Sequential['predict']>[0], runs: number): { probabilities: Float32Array; timesMs: number[] } {
+  const warm = model.predict(test, { batchSize: INFERENCE_BATCH });
+  const probabilities = Float32Array.from(warm.data);
+  warm.dispose();
+  const timesMs: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const started = performance.now();
+    const out = model.predict(test, { batchSize: INFERENCE_BATCH });
+    timesMs.push(performance.now() - started);
+    out.dispose();
+  }
+  return { probabilities, timesMs };
+}
+
+export async function descentAccuracy(task: AccuracyTask): Promise<AccuracyRun> {
+  const inUse = useDescentBackend('wasm');
+  const { train, test } = loadSplits(task.files);
+  const model = buildDescentModel(task.seed);
+  const started = performance.now();
+  await model.fit(train, train.labels, { epochs: task.epochs, batchSize: MODEL.batchSize, shuffle: true, seed: task.seed });
+  const seconds = (performance.now() - started) / 1000;
+  const out = model.predict(test, { batchSize: INFERENCE_BATCH });
+  const probabilities = out.data;
+  const result = {
+    ...inUse,
+    testAccuracy: accuracyOf(probabilities, test.labels, 10),
+    clippedFraction: countClipped(probabilities, test.labels, 10) / test.count,
+    seconds,
+  };
+  out.dispose();
+  return result;
+}

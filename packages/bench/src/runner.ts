@@ -1,0 +1,181 @@
+/**
+ * `npm run bench`: runs the suites in order (kernels, epoch, parity, steps), then writes
+ * <date>-<machine>.json and .md into the output folder, and latest.md after a full run.
+ */
+import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readIdxLabels, resolveDataset, type DatasetFiles } from '@descent/engine';
+import { FIXTURE_DIR } from './data.js';
+import { formatKernelSuite, runKernelSuite } from './kernel-suite.js';
+import { machineInfo, machineTag } from './machine.js';
+import { renderMarkdown } from './report.js';
+import { runAccuracySuite } from './suites/accuracy.js';
+import type { SuiteContext } from './suites/context.js';
+import { runEpochSuite } from './suites/epoch.js';
+import { runStepsSuite } from './suites/steps.js';
+import { ENGINE_LABELS, MODEL, SUITES, type BenchResult, type EngineId, type SuiteName, type TargetCheck } from './types.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  suites: readonly SuiteName[];
+  /** Runs per engine in the whole-epoch suite. */
+  runs: number;
+  outDir: string;
+  /** How the run was started, recorded in the results. */
+  command: string;
+  log?: (line: string) => void;
+}
+
+export interface WrittenFiles {
+  json: string;
+  markdown: string;
+  latest?: string;
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const log = options.log ?? (() => {});
+  const started = performance.now();
+  const { files, dir } = await findData(options.quick);
+  // Each worker loads the images itself; the parent needs only the sizes.
+  const trainSamples = readIdxLabels(files.trainLabels).length;
+  const testSamples = readIdxLabels(files.testLabels).length;
+  const context: SuiteContext = { quick: options.quick, runs: options.runs, files, trainSamples, testSamples, log };
+  const suites = SUITES.filter((suite) => options.suites.includes(suite));
+  const result: BenchResult = {
+    version: 1,
+    quick: options.quick,
+    command: options.command,
+    machine: machineInfo(),
+    dataset: { dir, trainSamples, testSamples },
+    model: MODEL,
+    suites,
+    targets: [],
+    wallSeconds: 0,
+  };
+
+  for (const suite of suites) {
+    log(`== ${suite} ==`);
+    const suiteStarted = performance.now();
+    if (suite === 'kernels') Object.assign(result, await runKernels(options.quick, log));
+    if (suite === 'epoch') result.epoch = await runEpochSuite(context);
+    if (suite === 'parity') result.parity = await runAccuracySuite(context);
+    if (suite === 'steps') result.steps = await runStepsSuite(context);
+    log(`${suite}: done in ${((performance.now() - suiteStarted) / 1000).toFixed(1)} s`);
+  }
+  result.targets = checkTargets(result);
+  result.wallSeconds = (performance.now() - started) / 1000;
+  return result;
+}
+
+async function runKernels(quick: boolean, log: (line: string) => void): Promise<Pick<BenchResult, 'kernels' | 'kernelsMarkdown'>> {
+  const kernels = await runKernelSuite({ quick, log });
+  return { kernels, kernelsMarkdown: formatKernelSuite(kernels) };
+}
+
+async function findData(quick: boolean): Promise<{ files: DatasetFiles; dir: string }> {
+  const resolved = await resolveDataset('fashion-mnist', quick ? { dir: FIXTURE_DIR } : {});
+  return { files: resolved.files, dir: resolved.dir };
+}
+
+/** The issue's targets, for the suites that ran. */
+export function checkTargets(result: BenchResult): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const engine = (id: EngineId) => result.epoch?.engines.find((row) => row.engine === id && row.available);
+  const descent = engine('descent-wasm');
+  for (const [id, goal] of [['tfjs-wasm', 12], ['tfjs-cpu', 75]] as const) {
+    const other = engine(id);
+    if (descent && other) {
+      const measured = other.ratioToDescentWasm!;
+      checks.push({ name: `epoch: descent (wasm) vs ${ENGINE_LABELS[id]}`, goal: `>= ${goal}x faster`, measured: `${measured.toFixed(1)}x`, met: measured >= goal });
+    }
+  }
+  const tfjsWasm = engine('tfjs-wasm');
+  if (descent && tfjsWasm) {
+    const share = descent.peakRssMiB! / tfjsWasm.peakRssMiB!;
+    checks.push({
+      name: 'peak RSS: descent (wasm) / tfjs (wasm)',
+      goal: '<= 1/3',
+      measured: `${descent.peakRssMiB!.toFixed(0)} / ${tfjsWasm.peakRssMiB!.toFixed(0)} MiB = ${share.toFixed(2)}`,
+      met: share <= 1 / 3,
+    });
+  }
+  if (descent) {
+    checks.push({
+      name: `inference on ${result.dataset.testSamples.toLocaleString('en-US')} test images, descent (wasm)`,
+      goal: '<= 40 ms',
+      measured: `${descent.inferenceMs!.toFixed(1)} ms`,
+      met: descent.inferenceMs! <= 40,
+    });
+  }
+  if (result.parity) {
+    const [ours, theirs] = result.parity.engines;
+    const difference = result.parity.differencePoints;
+    checks.push({ name: 'accuracy parity: |mean difference|', goal: '<= 0.5 points', measured: `${Math.abs(difference).toFixed(2)} points`, met: Math.abs(difference) <= 0.5 });
+    checks.push({
+      name: 'accuracy: descent (wasm) mean',
+      goal: '>= 88%',
+      measured: `${(ours.mean * 100).toFixed(2)}% (tfjs ${(theirs.mean * 100).toFixed(2)}%)`,
+      met: ours.mean >= 0.88,
+    });
+  }
+  if (result.steps) {
+    const { primary } = result.steps;
+    checks.push({
+      name: `step parity: ${result.steps.steps} steps, max relative loss difference`,
+      goal: '<= 1e-4',
+      measured: primary.maxRelativeLossDifference.toExponential(2),
+      met: primary.maxRelativeLossDifference <= 1e-4,
+    });
+  }
+  return checks;
+}
+
+/** Writes the JSON and markdown summary (and latest.md after a full run), each via a temporary file. */
+export function writeResults(result: BenchResult, outDir: string): WrittenFiles {
+  mkdirSync(outDir, { recursive: true });
+  const base = `${result.machine.date.slice(0, 10)}-${machineTag(result.machine)}${result.quick ? '-quick' : ''}`;
+  const markdown = renderMarkdown(result);
+  const written: WrittenFiles = {
+    json: writeAtomically(join(outDir, `${base}.json`), `${JSON.stringify(result, null, 2)}\n`),
+    markdown: writeAtomically(join(outDir, `${base}.md`), markdown),
+  };
+  // latest.md feeds the README, so a quick run on the fixture never replaces it.
+  if (!result.quick) written.latest = writeAtomically(join(outDir, 'latest.md'), markdown);
+  return written;
+}
+
+function writeAtomically(file: string, text: string): string {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, file);
+  return file;
+}
+
+// ---- for the report's chart ----------------------------------------------------------------
+
+export interface EpochTiming {
+  engine: EngineId;
+  label: string;
+  /** Median seconds per epoch, and the spread over runs. */
+  seconds: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+/** Seconds per epoch for every engine that was measured, in the order of the epoch table. */
+export function secondsPerEpoch(result: Pick<BenchResult, 'epoch'>): EpochTiming[] {
+  return (result.epoch?.engines ?? [])
+    .filter((row) => row.available && row.secondsPerEpoch)
+    .map((row) => ({ engine: row.engine, label: row.label, seconds: row.secondsPerEpoch!.median, min: row.secondsPerEpoch!.min, max: row.secondsPerEpoch!.max, runs: row.runs }));
+}
+
+export function readBenchResult(file: string): BenchResult {
+  return JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
+}
+
+/** The newest full-run result file in a results folder (names start with the date), if any. */
+export function latestResultFile(dir: string): string | undefined {
+  const names = readdirSync(dir).filter((name) => /^\d{4}-\d{2}-\d{2}-.+\.json$/.test(name) && !name.endsWith('-quick.json')).sort();
+  return names.length ? join(dir, names[names.length - 1]) : undefined;
+}

@@ -1,0 +1,87 @@
+/**
+ * Whole-epoch suite: every engine trains the bench model for one epoch from scratch, each run in a
+ * fresh process, then predicts the test set. Seconds are model.fit's wall time, as a user sees it.
+ */
+import { runWorker } from '../child.js';
+import { max } from '../format.js';
+import { median, summarize } from '../stats.js';
+import { ENGINES, ENGINE_LABELS, INFERENCE_BATCH, MODEL, type EngineId, type EpochEngineResult, type EpochRun, type EpochSuiteResult, type Unavailable } from '../types.js';
+import type { SuiteContext } from './context.js';
+
+/** Engines whose epoch takes long enough on the full set that they run fewer times. */
+const SLOW_ENGINES: Partial<Record<EngineId, string>> = { 'descent-ts': '~35 s', 'tfjs-cpu': '~90 s' };
+
+export function epochNote(testSamples: number, inferenceRuns: number): string {
+  return (
+    'Each run is a fresh process: build and compile the model, then time model.fit for one epoch ' +
+    '(batch 32, shuffled), first-step warm-up included. tfjs gets its training set as float32 tensors ' +
+    'scaled /255, built once before the timed fit (what a Keras-style user writes); descent gets the ' +
+    'bytes and scales each batch inside the timed epoch. Peak RSS is the process high-water mark ' +
+    '(process.resourceUsage().maxRSS) right after the epoch, so it counts the data and the training but ' +
+    `not the inference runs (the JSON also has it after inference). Inference: the ${testSamples.toLocaleString('en-US')} ` +
+    `test images as one batch, outputs read back to JavaScript, median of ${inferenceRuns} runs after a warm-up ` +
+    '(then the median over runs).'
+  );
+}
+
+export function runsFor(engine: EngineId, context: Pick<SuiteContext, 'quick' | 'runs'>): { runs: number; note?: string } {
+  const slow = SLOW_ENGINES[engine];
+  if (context.quick || !slow) return { runs: context.runs };
+  const runs = Math.max(1, Math.floor(context.runs / 3));
+  return runs < context.runs ? { runs, note: `${runs} of ${context.runs} runs: one epoch takes ${slow} here` } : { runs };
+}
+
+export async function runEpochSuite(context: SuiteContext): Promise<EpochSuiteResult> {
+  const inferenceRuns = context.quick ? 3 : 7;
+  const rows: EpochEngineResult[] = [];
+  for (const engine of ENGINES) {
+    const { runs, note } = runsFor(engine, context);
+    const row: EpochEngineResult = {
+      engine, label: ENGINE_LABELS[engine], available: true, runs, ...(note ? { runsNote: note } : {}),
+      seconds: [], peakRssMiBPerRun: [], peakRssAfterInferenceMiBPerRun: [], inferenceMsPerRun: [], trainLoss: [], testAccuracy: [],
+    };
+    if (note) context.log(`epoch: ${engine}: ${note}`);
+    for (let run = 1; run <= runs; run++) {
+      const result = await runWorker<EpochRun | Unavailable>({
+        kind: 'epoch', engine, files: context.files, seed: 41 + run, inferenceRuns,
+      });
+      if (!result.available) {
+        Object.assign(row, { available: false, reason: result.reason, runs: 0 });
+        context.log(`${engine}: not available: ${result.reason}`);
+        break;
+      }
+      row.backend = result.backend;
+      if (result.fallbackReason) row.fallbackReason = result.fallbackReason;
+      row.seconds.push(result.seconds);
+      row.peakRssMiBPerRun.push(result.peakRssBytes / 2 ** 20);
+      row.peakRssAfterInferenceMiBPerRun.push(result.peakRssAfterInferenceBytes / 2 ** 20);
+      row.inferenceMsPerRun.push(median(result.inferenceMs));
+      row.trainLoss.push(result.trainLoss);
+      row.testAccuracy.push(result.testAccuracy);
+      context.log(
+        `epoch: ${engine} run ${run}/${runs}: ${result.seconds.toFixed(2)} s/epoch, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB ` +
+          `(${(result.peakRssAfterInferenceBytes / 2 ** 20).toFixed(0)} MiB after inference), ` +
+          `inference ${median(result.inferenceMs).toFixed(1)} ms, loss ${result.trainLoss.toFixed(4)}, test accuracy ${result.testAccuracy.toFixed(4)}` +
+          (result.fallbackReason ? ` (ran on the ${result.backend} kernels: ${result.fallbackReason})` : ''),
+      );
+    }
+    if (row.available) {
+      row.secondsPerEpoch = summarize(row.seconds);
+      row.peakRssMiB = max(row.peakRssMiBPerRun);
+      row.inferenceMs = median(row.inferenceMsPerRun);
+    }
+    rows.push(row);
+  }
+  const baseline = rows.find((row) => row.engine === 'descent-wasm')?.secondsPerEpoch?.median;
+  for (const row of rows) {
+    if (row.secondsPerEpoch && baseline) row.ratioToDescentWasm = row.secondsPerEpoch.median / baseline;
+  }
+  return {
+    trainSamples: context.trainSamples,
+    testSamples: context.testSamples,
+    batchSize: MODEL.batchSize,
+    inferenceBatch: INFERENCE_BATCH,
+    note: epochNote(context.testSamples, inferenceRuns),
+    engines: rows,
+  };
+}

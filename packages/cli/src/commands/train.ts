@@ -1,0 +1,419 @@
+/**
+ * `descent train`: build Flatten → Dense(h, relu) [→ Dropout] … → Dense(classes, softmax), train it
+ * with sparse categorical cross-entropy, show Keras-style progress, test it, save it.
+ *
+ * Never lose work: Ctrl-C stops after the current batch and saves a checkpoint with everything
+ * needed to continue exactly (weights, optimizer moments, generator state, position in the epoch);
+ * `--resume DIR` continues it and ends with the same weights, bit for bit, as an uninterrupted run.
+ * A second Ctrl-C quits at once; saves are atomic, so the files on disk stay whole either way.
+ */
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import {
+  Dense, DescentError, Dropout, EarlyStopping, ModelCheckpoint, CsvLogger, TerminateOnNaN, UsageError,
+  adam, backendName, base64ToFloat32, captureTrainingState, dense, dropout, emptyHistoryData, flatten, float32ToBase64,
+  loadModelArtifacts, modelFromArtifacts, restoreOptimizer, saveModel, sequential, sgd,
+  type BackendName, type Callback, type DatasetName, type EarlyStoppingState, type EpochLogs, type FitOptions,
+  type HistoryData, type Layer, type LoadedArtifacts, type LoadedDataset, type ModelCheckpointState, type Sequential, type TrainingMetadata,
+} from '@descent/engine';
+import {
+  backendOption, checkWritableFile, checkWritableFolder, dataOption, datasetOption, jsonOption, openModel, readDataset,
+  statOrUndefined, useBackend,
+} from '../common.js';
+import { evaluateClassifier } from '../evaluation.js';
+import { fraction, layerSizes, nonNegativeInteger, positiveInteger, positiveNumber, seed } from '../flags.js';
+import type { CliContext, CliModule, TrainRun } from '../module.js';
+import { Output, count, metric, shortPath } from '../output.js';
+import { KerasProgress } from '../progress.js';
+
+/** A run's settings, saved in descent-training.json so `--resume` continues with the same ones. */
+export interface TrainSettings {
+  dataset: DatasetName;
+  /** Absolute folder given with --data, if any. */
+  data: string | null;
+  epochs: number;
+  batchSize: number;
+  optimizer: 'adam' | 'sgd';
+  lr: number;
+  momentum: number;
+  hidden: number[];
+  dropout: number;
+  validationSplit: number;
+  seed: number;
+  backend: BackendName;
+  /** Patience, or null without early stopping. */
+  earlyStopping: number | null;
+  checkpoint: boolean;
+  /** Absolute path of the CSV log, or null. */
+  csv: string | null;
+}
+
+interface TrainFlags {
+  dataset: DatasetName;
+  data?: string;
+  epochs: number;
+  batchSize: number;
+  optimizer: 'adam' | 'sgd';
+  lr?: number;
+  momentum?: number;
+  hidden: number[];
+  dropout: number;
+  validationSplit: number;
+  seed: number;
+  backend: BackendName;
+  out?: string;
+  earlyStopping?: number;
+  checkpoint?: boolean;
+  csv?: string;
+  resume?: string;
+  json?: boolean;
+  [extension: string]: unknown;
+}
+
+/** Settings a resumed run must keep (changing them would make it a different run). */
+const FIXED_ON_RESUME: ReadonlyArray<[keyof TrainSettings, string]> = [
+  ['dataset', '--dataset'], ['batchSize', '--batch-size'], ['optimizer', '--optimizer'], ['lr', '--lr'], ['momentum', '--momentum'],
+  ['hidden', '--hidden'], ['dropout', '--dropout'], ['validationSplit', '--validation-split'], ['seed', '--seed'],
+];
+
+export const trainModule: CliModule = {
+  register(program, context) {
+    const command = program
+      .command('train')
+      .description('train a classifier on Fashion-MNIST (or MNIST), show progress, test it and save it')
+      .addOption(datasetOption('dataset to train on').default('fashion-mnist'))
+      .addOption(dataOption())
+      .option('--epochs <n>', 'passes over the training set', positiveInteger, 5)
+      .option('--batch-size <n>', 'images per gradient step', positiveInteger, 32)
+      .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'sgd']).default('adam'))
+      .option('--lr <x>', 'learning rate (default: 0.001 for adam, 0.01 for sgd)', positiveNumber)
+      .option('--momentum <x>', 'momentum, for sgd (default: 0)', fraction)
+      .option('--hidden <sizes>', 'hidden layer sizes, comma-separated', layerSizes, [128])
+      .option('--dropout <p>', 'dropout rate after each hidden layer, in [0, 1)', fraction, 0)
+      .option('--validation-split <f>', 'fraction of training images held out for validation (the last ones)', fraction, 0)
+      .option('--seed <n>', 'seed for initial weights, shuffling and dropout', seed, 42)
+      .addOption(backendOption().default('wasm'))
+      .option('--out <dir>', 'folder to save the model in (default: ./models/<dataset>-<date>-<time>)')
+      .option('--early-stopping <patience>', 'stop after this many epochs without improvement (val_loss, or loss without validation) and restore the best weights', nonNegativeInteger)
+      .option('--checkpoint', 'save the model after every epoch (with validation: only when val_loss improves)')
+      .option('--csv <file>', 'write per-epoch metrics to a CSV file')
+      .option('--resume <dir>', 'continue an interrupted run saved in this folder')
+      .addOption(jsonOption());
+    for (const extension of context.trainExtensions) extension.options?.(command);
+    command.action(async (flags: TrainFlags, cmd: Command) => train(flags, cmd, context));
+  },
+};
+
+async function train(flags: TrainFlags, command: Command, context: CliContext): Promise<void> {
+  const output = new Output({ json: flags.json === true });
+  const given = (key: string): boolean => command.getOptionValueSource(key) === 'cli';
+  if (flags.momentum !== undefined && flags.optimizer !== 'sgd' && !flags.resume) {
+    throw new UsageError('--momentum applies to --optimizer sgd only');
+  }
+  for (const extension of context.trainExtensions) extension.validate?.(flags);
+
+  // Settings, and for --resume the saved run; all checked before anything is loaded or written.
+  const resumed = flags.resume ? await openRun(flags.resume, output) : undefined;
+  const settings = resumed ? resumedSettings(flags, given, resumed.settings, flags.resume!) : freshSettings(flags);
+  const outDir = resolve(flags.out ?? (flags.resume ? flags.resume : defaultOutDir(settings.dataset)));
+  if (!resumed || resolve(flags.resume!) !== outDir) {
+    if (statOrUndefined(resolve(outDir, 'model.json'))) {
+      throw new UsageError(`--out ${flags.out ?? outDir}: already holds a model; choose another folder, or continue that run with --resume ${flags.out ?? outDir}`);
+    }
+  }
+  checkWritableFolder(outDir, `--out ${flags.out ?? shortPath(outDir)}`);
+  if (settings.csv) checkWritableFile(settings.csv, `--csv ${flags.csv ?? settings.csv}`);
+  if (resumed) checkResumable(resumed.metadata, settings, flags.resume!);
+  if (resumed && resumed.metadata.backend && resumed.metadata.backend !== settings.backend) {
+    output.warn(`the run in ${flags.resume} used the ${resumed.metadata.backend} backend; resuming on ${settings.backend} continues it, but not bit for bit`);
+  }
+
+  useBackend(settings.backend, output);
+  const data = await readDataset(settings.dataset, settings.data ?? undefined, output);
+  const classes = data.classNames.length;
+  const model = resumed
+    ? modelFromArtifacts(resumed.loaded.artifacts, { modelFile: resumed.loaded.modelFile, weightsFile: resumed.loaded.weightsFiles[0], seed: settings.seed })
+    : buildModel(settings, [data.train.rows, data.train.cols], classes);
+  if (resumed) {
+    const loadedInputs = model.perSampleInputShape.reduce((a, b) => a * b, 1);
+    if (loadedInputs !== data.train.rows * data.train.cols) throw new DescentError(`${flags.resume}: the model takes ${loadedInputs} inputs but ${data.name} images have ${data.train.rows * data.train.cols} pixels`);
+    model.random.setState(resumed.metadata.random!);
+  }
+  const optimizer = resumed
+    ? restoreOptimizer(model, resumed.metadata.optimizer!)
+    : settings.optimizer === 'sgd' ? sgd({ learningRate: settings.lr, momentum: settings.momentum }) : adam({ learningRate: settings.lr });
+  model.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+
+  const trainCount = settings.validationSplit > 0 ? Math.floor(data.train.count * (1 - settings.validationSplit)) : data.train.count;
+  const steps = Math.ceil(trainCount / settings.batchSize);
+  describeRun(output, settings, data, model, trainCount, resumed ? { dir: flags.resume!, metadata: resumed.metadata, steps } : undefined);
+
+  // Callbacks, in the order they see each epoch's end: history, progress, CSV, stopping rules, checkpoint, extensions.
+  const history = resumed?.metadata.history ?? emptyHistoryData();
+  const log = (message: string) => output.note(message);
+  const callbacks: Callback[] = [historyRecorder(history)];
+  callbacks.push(output.json ? jsonLines(output) : new KerasProgress({ output, epochs: settings.epochs, steps }));
+  if (settings.csv) callbacks.push(new CsvLogger(settings.csv, { keepEpochs: resumed ? history.epoch.length : 0 }));
+  const terminateOnNaN = new TerminateOnNaN(log);
+  callbacks.push(terminateOnNaN);
+  const monitor = settings.validationSplit > 0 ? 'val_loss' : 'loss';
+  let earlyStopping: EarlyStopping | undefined;
+  if (settings.earlyStopping !== null) {
+    earlyStopping = new EarlyStopping({ monitor, patience: settings.earlyStopping, restoreBestWeights: true, log });
+    const saved = resumed?.metadata.callbacks?.earlyStopping as EncodedEarlyStopping | undefined;
+    if (saved) earlyStopping.setState(decodeEarlyStopping(saved));
+    callbacks.push(earlyStopping);
+  }
+  let checkpoint: ModelCheckpoint | undefined;
+  // What every save records besides the weights; the checkpoint callback calls it at each epoch's end.
+  const metadata = (extra: TrainingMetadata): TrainingMetadata => ({
+    dataset: settings.dataset,
+    classNames: data.classNames,
+    seed: settings.seed,
+    backend: backendName(),
+    epochs: settings.epochs,
+    hyperparameters: { ...settings },
+    history: copyHistory(history),
+    callbacks: {
+      ...(earlyStopping ? { earlyStopping: encodeEarlyStopping(earlyStopping.getState()) } : {}),
+      ...(checkpoint ? { checkpoint: checkpoint.getState() } : {}),
+    },
+    ...extra,
+  });
+  if (settings.checkpoint) {
+    checkpoint = new ModelCheckpoint({ dir: shortPath(outDir), monitor: 'val_loss', saveBestOnly: settings.validationSplit > 0, log, metadata: () => metadata({}) });
+    const saved = resumed?.metadata.callbacks?.checkpoint as ModelCheckpointState | undefined;
+    if (saved) checkpoint.setState(saved);
+    callbacks.push(checkpoint);
+  }
+  const run: TrainRun = { options: flags, settings, model, data, outDir, output, history: () => copyHistory(history) };
+  for (const extension of context.trainExtensions) callbacks.push(...((await extension.callbacks?.(run)) ?? []));
+
+  // Ctrl-C: stop after this batch and save; a second one quits at once.
+  let interrupted = false;
+  const onInterrupt = (): void => {
+    if (interrupted) {
+      output.error('descent: interrupted again; quitting without saving (files already on disk are intact)');
+      process.exit(130);
+    }
+    interrupted = true;
+    model.stopTraining = true;
+    output.error('descent: interrupted; finishing the current batch, then saving a checkpoint (press Ctrl-C again to quit at once)');
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    const fitOptions: FitOptions = { epochs: settings.epochs, batchSize: settings.batchSize, validationSplit: settings.validationSplit, callbacks };
+    if (resumed?.metadata.position) fitOptions.resume = resumed.metadata.position;
+    else if (resumed) fitOptions.initialEpoch = resumed.metadata.epochsCompleted ?? 0;
+    const result = await model.fit(data.train, data.train.labels, fitOptions);
+    const stoppedAt = result.stoppedAt;
+
+    if (stoppedAt && terminateOnNaN.terminatedAt === undefined) {
+      // Interrupted inside an epoch: save where it stopped, say how to continue.
+      await saveModel(outDir, model, metadata({ ...captureTrainingState(model), status: 'interrupted', epochsCompleted: stoppedAt.epoch, position: stoppedAt }));
+      output.note(`Interrupted in epoch ${stoppedAt.epoch + 1}/${settings.epochs} after batch ${stoppedAt.batch}/${steps}; saved a checkpoint to ${shortPath(outDir)}`);
+      output.note(`Resume with: descent train --resume ${shortPath(outDir)}`);
+      output.record({ interrupted: true, epoch: stoppedAt.epoch + 1, batch: stoppedAt.batch, model_dir: outDir });
+      process.exitCode = 130;
+      return;
+    }
+
+    let finalMetadata = captureTrainingState(model) as TrainingMetadata;
+    if (earlyStopping?.stoppedEpoch && earlyStopping.restoreBestWeights) finalMetadata.weightsFromEpoch = earlyStopping.bestEpoch;
+    const lastEpoch = history.epoch[history.epoch.length - 1];
+    if (checkpoint?.saveBestOnly && checkpoint.saved.length > 0 && !earlyStopping?.stoppedEpoch && checkpoint.bestEpoch !== lastEpoch) {
+      // The folder holds the best epoch's checkpoint: that is the model this run keeps.
+      const best = await openModel(outDir, output);
+      model.setWeights(best.model.getWeights().map((w) => w.values));
+      best.model.dispose();
+      finalMetadata = { optimizer: best.metadata?.optimizer, random: best.metadata?.random, weightsFromEpoch: checkpoint.bestEpoch };
+      output.note(`Keeping the best checkpoint: epoch ${(checkpoint.bestEpoch ?? 0) + 1} (val_loss ${metric(checkpoint.best)})`);
+    }
+    const test = evaluateClassifier(model, data.test);
+    const status = terminateOnNaN.terminatedAt !== undefined ? 'terminated-nan' : earlyStopping?.stoppedEpoch ? 'stopped-early' : 'complete';
+    await saveModel(outDir, model, metadata({
+      ...finalMetadata,
+      status,
+      epochsCompleted: history.epoch.length,
+      ...(stoppedAt ? { position: stoppedAt } : {}),
+      test: { loss: test.loss, accuracy: test.accuracy },
+    }));
+    output.line(`Test loss: ${metric(test.loss)} - test accuracy: ${metric(test.accuracy)} (${count(data.test.count)} images)`);
+    output.line(`Saved model to ${output.green(shortPath(outDir))}`);
+    output.record({ test_loss: test.loss, test_accuracy: test.accuracy, model_dir: outDir });
+    if (interrupted) process.exitCode = 130;
+    for (const extension of context.trainExtensions) {
+      await extension.finish?.(run, { test: { loss: test.loss, accuracy: test.accuracy }, history: copyHistory(history), outDir });
+    }
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}
+
+/** The default model: Flatten → Dense(h, relu) [→ Dropout(p)] … → Dense(classes, softmax). */
+export function buildModel(settings: Pick<TrainSettings, 'hidden' | 'dropout' | 'seed'>, inputShape: number[], classes: number): Sequential {
+  const layers: Layer[] = [flatten({ inputShape })];
+  for (const units of settings.hidden) {
+    layers.push(dense({ units, activation: 'relu' }));
+    if (settings.dropout > 0) layers.push(dropout({ rate: settings.dropout }));
+  }
+  layers.push(dense({ units: classes, activation: 'softmax' }));
+  return sequential(layers, { seed: settings.seed });
+}
+
+function freshSettings(flags: TrainFlags): TrainSettings {
+  return {
+    dataset: flags.dataset,
+    data: flags.data ? resolve(flags.data) : null,
+    epochs: flags.epochs,
+    batchSize: flags.batchSize,
+    optimizer: flags.optimizer,
+    lr: flags.lr ?? (flags.optimizer === 'sgd' ? 0.01 : 0.001),
+    momentum: flags.momentum ?? 0,
+    hidden: flags.hidden,
+    dropout: flags.dropout,
+    validationSplit: flags.validationSplit,
+    seed: flags.seed,
+    backend: flags.backend,
+    earlyStopping: flags.earlyStopping ?? null,
+    checkpoint: flags.checkpoint === true,
+    csv: flags.csv ? resolve(flags.csv) : null,
+  };
+}
+
+/** The saved run's settings; flags may extend the epochs or change outputs, not the training itself. */
+function resumedSettings(flags: TrainFlags, given: (key: string) => boolean, saved: TrainSettings, dir: string): TrainSettings {
+  const fresh = freshSettings(flags);
+  for (const [key, flag] of FIXED_ON_RESUME) {
+    if (given(key) && JSON.stringify(fresh[key]) !== JSON.stringify(saved[key])) {
+      throw new UsageError(`${flag} cannot change when resuming: the run in ${dir} uses ${String(saved[key])}`);
+    }
+  }
+  return {
+    ...saved,
+    data: given('data') ? fresh.data : saved.data,
+    epochs: given('epochs') ? fresh.epochs : saved.epochs,
+    backend: given('backend') ? fresh.backend : saved.backend,
+    earlyStopping: given('earlyStopping') ? fresh.earlyStopping : saved.earlyStopping,
+    checkpoint: given('checkpoint') ? true : saved.checkpoint,
+    csv: given('csv') ? fresh.csv : saved.csv,
+  };
+}
+
+interface SavedRun {
+  loaded: LoadedArtifacts;
+  settings: TrainSettings;
+  metadata: TrainingMetadata;
+}
+
+/** The saved run's files and settings. Its model is built later, once the backend is chosen: tensors live in the backend's memory. */
+async function openRun(dir: string, output: Output): Promise<SavedRun> {
+  const loaded = await loadModelArtifacts(dir);
+  const metadata = loaded.metadata;
+  const settings = metadata?.hyperparameters as TrainSettings | undefined;
+  if (!metadata || !settings || !Array.isArray(settings.hidden) || !metadata.optimizer?.state || !metadata.random) {
+    const why = loaded.warnings[0] ?? (metadata ? 'descent-training.json lacks the optimizer or generator state' : 'descent-training.json is missing');
+    throw new DescentError(`--resume ${dir}: holds no training state to resume from (${why})`);
+  }
+  for (const warning of loaded.warnings) output.warn(warning);
+  if (loaded.recovered) output.warn(`${loaded.modelFile}: the last save was interrupted after writing the weights; using the model.json it left under a temporary name`);
+  return { loaded, settings, metadata };
+}
+
+function checkResumable(metadata: TrainingMetadata, settings: TrainSettings, dir: string): void {
+  const start = metadata.position?.epoch ?? metadata.epochsCompleted ?? 0;
+  const finishedAll = !metadata.position && start >= settings.epochs;
+  if (finishedAll || (metadata.position && metadata.position.epoch >= settings.epochs)) {
+    throw new UsageError(`--resume ${dir}: the run already trained ${start} of ${settings.epochs} epochs; pass --epochs N with N > ${start} to train further`);
+  }
+}
+
+function defaultOutDir(dataset: string): string {
+  const now = new Date();
+  const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
+  const base = resolve('models', `${dataset}-${stamp}`);
+  let dir = base;
+  for (let n = 2; statOrUndefined(dir); n++) dir = `${base}-${n}`;
+  return dir;
+}
+
+function describeRun(
+  output: Output, settings: TrainSettings, data: LoadedDataset, model: Sequential, trainCount: number,
+  resumed?: { dir: string; metadata: TrainingMetadata; steps: number },
+): void {
+  const validation = data.train.count - trainCount;
+  const split = validation > 0 ? ` (${count(trainCount)} train / ${count(validation)} validation)` : '';
+  output.note(`Training on ${data.name}: ${count(data.train.count)} images${split}, ${count(data.test.count)} test, from ${shortPath(data.dir)}`);
+  const layers = model.layers
+    .map((layer) => (layer instanceof Dense ? `dense ${layer.units} ${layer.activation}` : layer instanceof Dropout ? `dropout ${layer.rate}` : 'flatten'))
+    .join(' → ');
+  const optimizer = settings.optimizer === 'sgd' ? `sgd lr ${settings.lr}${settings.momentum ? ` momentum ${settings.momentum}` : ''}` : `adam lr ${settings.lr}`;
+  output.note(`Model: ${layers} (${count(model.countParameters())} parameters); ${optimizer}, batch ${settings.batchSize}, seed ${settings.seed}, backend ${backendName()}`);
+  if (resumed) {
+    const { position, epochsCompleted = 0 } = resumed.metadata;
+    output.note(
+      position
+        ? `Resuming ${shortPath(resumed.dir)} in epoch ${position.epoch + 1}/${settings.epochs} after batch ${position.batch}/${resumed.steps}`
+        : `Resuming ${shortPath(resumed.dir)} after epoch ${epochsCompleted}/${settings.epochs}`,
+    );
+  }
+}
+
+/** Appends each finished epoch to `history` (which may already hold a resumed run's epochs). */
+function historyRecorder(history: HistoryData): Callback {
+  return {
+    onEpochEnd(epoch: number, logs: EpochLogs) {
+      history.epoch.push(epoch);
+      history.loss.push(logs.loss);
+      if (logs.accuracy !== undefined) history.accuracy.push(logs.accuracy);
+      if (logs.val_loss !== undefined) history.val_loss.push(logs.val_loss);
+      if (logs.val_accuracy !== undefined) history.val_accuracy.push(logs.val_accuracy);
+      history.seconds.push(logs.seconds);
+    },
+  };
+}
+
+/** --json: one object per epoch, with every key always present (null when there is no validation). */
+function jsonLines(output: Output): Callback {
+  return {
+    onEpochEnd(epoch: number, logs: EpochLogs) {
+      output.record({
+        epoch: epoch + 1,
+        loss: logs.loss,
+        accuracy: logs.accuracy ?? null,
+        val_loss: logs.val_loss ?? null,
+        val_accuracy: logs.val_accuracy ?? null,
+        seconds: logs.seconds,
+      });
+    },
+  };
+}
+
+function copyHistory(history: HistoryData): HistoryData {
+  return JSON.parse(JSON.stringify(history)) as HistoryData;
+}
+
+interface EncodedEarlyStopping extends Omit<EarlyStoppingState, 'best' | 'bestWeights'> {
+  best: number | null;
+  bestWeights: string[] | null;
+}
+
+function encodeEarlyStopping(state: EarlyStoppingState): EncodedEarlyStopping {
+  return {
+    ...state,
+    best: Number.isFinite(state.best) ? state.best : null,
+    bestWeights: state.bestWeights ? state.bestWeights.map(float32ToBase64) : null,
+  };
+}
+
+function decodeEarlyStopping(state: EncodedEarlyStopping): EarlyStoppingState {
+  return {
+    ...state,
+    best: state.best ?? Infinity,
+    bestWeights: state.bestWeights ? state.bestWeights.map(base64ToFloat32) : undefined,
+  };
+}
+
+function pad(n: number): string {
+  return String(n).padStart(2, '0');
+}

@@ -1,0 +1,114 @@
+/** Helpers several commands share: backend, data, model folders, and checks on where output goes. */
+import { mkdtempSync, rmdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Option } from 'commander';
+import {
+  DATASET_NAMES, DescentError, FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, loadDataset, loadModel, onBackendWarning, setBackend,
+  type BackendName, type DatasetName, type LoadedDataset, type LoadedModel,
+} from '@descent/engine';
+import type { Output } from './output.js';
+
+export const BACKENDS: readonly BackendName[] = ['wasm', 'ts'];
+
+export const datasetOption = (description = 'dataset') =>
+  new Option('--dataset <name>', description).choices(DATASET_NAMES as string[]);
+export const dataOption = () => new Option('--data <dir>', 'folder holding the four IDX files (default: search the usual places)');
+export const backendOption = () => new Option('--backend <name>', 'kernels to compute with: wasm (SIMD) or ts (reference TypeScript)').choices(BACKENDS as string[]);
+export const jsonOption = () => new Option('--json', 'print JSON objects, one per line, instead of text');
+
+/** Selects the kernels; a fallback notice from the engine goes to stderr. */
+export function useBackend(name: BackendName, output: Output): void {
+  onBackendWarning((message) => output.error(message));
+  setBackend(name);
+}
+
+/** Finds and reads a dataset; a download (Fashion-MNIST, found nowhere else) shows its progress. */
+export async function readDataset(name: DatasetName, dir: string | undefined, output: Output): Promise<LoadedDataset> {
+  let shown = '';
+  const data = await loadDataset(name, {
+    dir,
+    onProgress: (file, received, total) => {
+      const line = `Downloading ${file}: ${Math.floor((100 * received) / Math.max(1, total))}%`;
+      if (output.interactive && !output.json) output.redraw(line);
+      else if (line !== shown && received === total) output.error(line);
+      shown = line;
+    },
+  });
+  output.finishLine();
+  return data;
+}
+
+export function classNamesOf(dataset: DatasetName): string[] {
+  return [...(dataset === 'mnist' ? MNIST_CLASS_NAMES : FASHION_MNIST_CLASS_NAMES)];
+}
+
+/** Loads a model folder and shows on stderr whatever the loader had to say. */
+export async function openModel(dir: string, output: Output, { quiet = false } = {}): Promise<LoadedModel> {
+  const loaded = await loadModel(dir);
+  if (!quiet) for (const warning of loaded.warnings) output.warn(warning);
+  if (loaded.recovered) output.warn(`${loaded.modelFile}: the last save was interrupted after writing the weights; using the model.json it left under a temporary name`);
+  return loaded;
+}
+
+/** The dataset a saved model was trained on, unless a flag says otherwise. */
+export function datasetFor(loaded: LoadedModel, flag: string | undefined): DatasetName {
+  const saved = loaded.metadata?.dataset;
+  if (flag) return flag as DatasetName;
+  return (DATASET_NAMES as readonly string[]).includes(saved ?? '') ? (saved as DatasetName) : 'fashion-mnist';
+}
+
+/** Checks that a model outputs one probability per class and takes 28×28 images (or 784 values). */
+export function checkModelFits(loaded: LoadedModel, classes: number, imageSize: number, what: string): void {
+  const inputs = loaded.model.perSampleInputShape.reduce((a, b) => a * b, 1);
+  const outputs = loaded.model.perSampleOutputShape;
+  if (inputs !== imageSize) {
+    throw new DescentError(`${loaded.modelFile}: the model takes inputs of shape [${loaded.model.perSampleInputShape.join(', ')}], but ${what} has ${imageSize}-pixel images`);
+  }
+  if (outputs.length !== 1 || outputs[0] !== classes) {
+    throw new DescentError(`${loaded.modelFile}: the model has ${outputs.join('×')} outputs, but ${what} has ${classes} classes`);
+  }
+}
+
+/**
+ * Fails early, before anything is computed, if files cannot be created in `dir` (or in the folder
+ * that would hold it). Creates nothing that stays behind. `label` starts the message, e.g. "--out models/x".
+ */
+export function checkWritableFolder(dir: string, label: string, { forFile = false } = {}): void {
+  const target = resolve(dir);
+  let existing = target;
+  for (;;) {
+    const info = statOrUndefined(existing);
+    if (info) {
+      if (!info.isDirectory()) {
+        throw new DescentError(existing === target && !forFile ? `${label}: exists and is not a folder` : `${label}: cannot create it, ${existing} is a file`);
+      }
+      break;
+    }
+    const parent = dirname(existing);
+    if (parent === existing) break;
+    existing = parent;
+  }
+  try {
+    rmdirSync(mkdtempSync(join(existing, '.descent-write-check-')));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reasons: Record<string, string> = { EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the device' };
+    const reason = reasons[code ?? ''] ?? `${existing} does not accept new files${code ? ` (${code})` : ''}`;
+    throw new DescentError(`${label}: cannot write there (${reason})`);
+  }
+}
+
+/** Like checkWritableFolder, for a file that will be (re)written. */
+export function checkWritableFile(file: string, label: string): void {
+  const info = statOrUndefined(resolve(file));
+  if (info?.isDirectory()) throw new DescentError(`${label}: is a folder, not a file`);
+  checkWritableFolder(dirname(resolve(file)), label, { forFile: true });
+}
+
+export function statOrUndefined(path: string): ReturnType<typeof statSync> | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}

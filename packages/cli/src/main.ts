@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/**
+ * The `descent` command. Each command lives in src/commands/ and is listed once in MODULES; a
+ * module can also add flags and training callbacks to `descent train` (see module.ts).
+ *
+ * Errors: anything the user can cause is a DescentError (or a commander usage error) and is shown
+ * as one line, `descent: <message>`, on stderr; the exit code is the error's (2 for usage errors,
+ * 1 otherwise). Stack traces only with --verbose.
+ */
+import { Command, CommanderError } from 'commander';
+import { DESCENT_VERSION, DescentError } from '@descent/engine';
+import { dataModule } from './commands/data.js';
+import { evaluateModule } from './commands/evaluate.js';
+import { explainModule } from './commands/explain.js';
+import { predictModule } from './commands/predict.js';
+import { reportModule } from './commands/report.js';
+import { summaryModule } from './commands/summary.js';
+import { trainModule } from './commands/train.js';
+import { traceModule } from './commands/trace-options.js';
+import type { CliContext, CliModule, PredictExtension, TrainExtension } from './module.js';
+
+/** Every command and extension of the CLI: adding one is adding a line here. */
+const MODULES: readonly CliModule[] = [
+  trainModule,
+  evaluateModule,
+  predictModule,
+  summaryModule,
+  dataModule,
+  reportModule,
+  explainModule,
+  traceModule,
+];
+
+export function buildProgram(modules: readonly CliModule[] = MODULES): Command {
+  const program = new Command('descent')
+    .description('Train, test and inspect Fashion-MNIST classifiers with descent, a small autodiff engine')
+    .version(`descent ${DESCENT_VERSION}`, '-V, --version')
+    .option('--verbose', 'show stack traces for errors')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} }) // main() prints errors itself, on one line
+    .showSuggestionAfterError(true);
+  const context: CliContext = {
+    trainExtensions: modules.flatMap((m): TrainExtension[] => (m.train ? [m.train] : [])),
+    predictExtensions: modules.flatMap((m): PredictExtension[] => (m.predict ? [m.predict] : [])),
+  };
+  for (const module of modules) module.register?.(program, context);
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  try {
+    await buildProgram().parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    return reportError(err, verbose);
+  }
+}
+
+function reportError(err: unknown, verbose: boolean): number {
+  if (err instanceof CommanderError) {
+    // Help and version were printed already; everything else is a usage error.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return 2;
+    process.stderr.write(`descent: ${err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`);
+    return 2;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  const expected = err instanceof DescentError;
+  process.stderr.write(`descent: ${expected ? message : `unexpected error: ${message}`}${!expected && !verbose ? ' (run with --verbose for details)' : ''}\n`);
+  if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  return expected ? (err as DescentError).exitCode : 1;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,58 @@
+/** Saving and loading models: the TensorFlow.js Layers format, descent's training metadata, and callbacks that write files. */
+export { DESCENT_VERSION } from './version.js';
+export {
+  GENERATED_BY,
+  modelTopology,
+  modelToArtifacts,
+  modelFromArtifacts,
+  modelJsonFromArtifacts,
+  artifactsFromModelJson,
+  checkModelJson,
+  weightsManifestPaths,
+  weightDataBytes,
+  checkWeightDataSize,
+  encodeFloat32,
+  decodeFloat32,
+  type ModelArtifacts,
+  type SavedArtifacts,
+  type ModelJson,
+  type LayersModelTopology,
+  type LayerJson,
+  type WeightSpec,
+  type WeightsManifestGroup,
+  type ArtifactSource,
+  type ModelFromArtifactsOptions,
+} from './layers-format.js';
+export {
+  MODEL_FILE,
+  WEIGHTS_FILE,
+  TRAINING_FILE,
+  saveModel,
+  loadModel,
+  loadModelArtifacts,
+  float32ToBase64,
+  base64ToFloat32,
+  type SaveStamp,
+  type SaveResult,
+  type LoadedArtifacts,
+  type LoadedModel,
+} from './files.js';
+export {
+  captureTrainingState,
+  restoreOptimizer,
+  optimizerFromConfig,
+  historyData,
+  emptyHistoryData,
+  type TrainingMetadata,
+  type TrainingStatus,
+  type SavedOptimizer,
+  type HistoryData,
+} from './training-state.js';
+export {
+  ModelCheckpoint,
+  CsvLogger,
+  CSV_COLUMNS,
+  type ModelCheckpointOptions,
+  type ModelCheckpointState,
+  type CsvLoggerOptions,
+} from './callbacks.js';

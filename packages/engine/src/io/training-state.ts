@@ -1,0 +1,93 @@
+/**
+ * descent's own training metadata, kept next to model.json in descent-training.json: what was
+ * trained on what, the history, and everything an interrupted run needs to continue exactly
+ * (optimizer moments, generator state, position inside the epoch). tfjs ignores this file.
+ */
+import { ConfigError } from '../errors.js';
+import type { History, Sequential, TrainingPosition } from '../nn/model.js';
+import { Adam } from '../optimizers/adam.js';
+import type { Optimizer, OptimizerState } from '../optimizers/optimizer.js';
+import { Sgd } from '../optimizers/sgd.js';
+
+export type TrainingStatus = 'complete' | 'interrupted' | 'checkpoint' | 'stopped-early' | 'terminated-nan';
+
+export interface SavedOptimizer {
+  name: 'adam' | 'sgd';
+  config: Record<string, number | boolean>;
+  /** Step count and slot buffers (Adam's m and v, SGD's velocity), in parameter order. */
+  state?: OptimizerState;
+}
+
+/** A History as plain arrays (epochs 0-based, as fit counts them). */
+export interface HistoryData {
+  epoch: number[];
+  loss: number[];
+  accuracy: number[];
+  val_loss: number[];
+  val_accuracy: number[];
+  seconds: number[];
+}
+
+export interface TrainingMetadata {
+  status?: TrainingStatus;
+  dataset?: string;
+  classNames?: string[];
+  seed?: number;
+  backend?: string;
+  /** Epochs fully trained. */
+  epochsCompleted?: number;
+  /** Epochs the run was asked for. */
+  epochs?: number;
+  /** The run's settings (batch size, learning rate, ...), as the program that trained it names them. */
+  hyperparameters?: Record<string, unknown>;
+  optimizer?: SavedOptimizer;
+  /** The model's generator state (`model.random.getState()`). */
+  random?: number[];
+  /** Where an interrupted epoch stopped (`History.stoppedAt`). */
+  position?: TrainingPosition;
+  history?: HistoryData;
+  test?: { loss: number; accuracy: number };
+  /** 0-based epoch whose weights were kept, when not the last one (the best checkpoint, or early stopping's restored weights). */
+  weightsFromEpoch?: number;
+  /** State of callbacks that must survive a resume (early stopping, checkpoints). */
+  callbacks?: Record<string, unknown>;
+}
+
+/** The optimizer (with its state) and generator state of a model, ready to save. */
+export function captureTrainingState(model: Sequential): Pick<TrainingMetadata, 'optimizer' | 'random'> {
+  const optimizer = model.optimizer;
+  return {
+    random: model.random.getState(),
+    ...(optimizer ? { optimizer: { name: optimizer.name, config: optimizer.config(), state: optimizer.getState(model.parameters()) } } : {}),
+  };
+}
+
+/** A new optimizer with the saved configuration and, when saved, its state for `model`'s parameters. */
+export function restoreOptimizer(model: Sequential, saved: SavedOptimizer): Optimizer {
+  const optimizer = optimizerFromConfig(saved);
+  if (saved.state) optimizer.setState(model.parameters(), saved.state);
+  return optimizer;
+}
+
+/** An optimizer from a saved name and Keras-style config (learning_rate, beta_1, momentum, ...). */
+export function optimizerFromConfig({ name, config }: Pick<SavedOptimizer, 'name' | 'config'>): Optimizer {
+  const num = (key: string): number | undefined => (typeof config[key] === 'number' ? (config[key] as number) : undefined);
+  if (name === 'adam') return new Adam({ learningRate: num('learning_rate'), beta1: num('beta_1'), beta2: num('beta_2'), epsilon: num('epsilon') });
+  if (name === 'sgd') return new Sgd({ learningRate: num('learning_rate'), momentum: num('momentum'), nesterov: config.nesterov === true });
+  throw new ConfigError(`unknown optimizer "${String(name)}" in saved training state`);
+}
+
+export function historyData(history: History): HistoryData {
+  return {
+    epoch: [...history.epoch],
+    loss: [...history.loss],
+    accuracy: [...history.accuracy],
+    val_loss: [...history.val_loss],
+    val_accuracy: [...history.val_accuracy],
+    seconds: [...history.seconds],
+  };
+}
+
+export function emptyHistoryData(): HistoryData {
+  return { epoch: [], loss: [], accuracy: [], val_loss: [], val_accuracy: [], seconds: [] };
+}

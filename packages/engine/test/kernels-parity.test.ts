@@ -1,0 +1,347 @@
+/**
+ * Kernel parity: one suite, run over every float32 backend, comparing every kernel with the
+ * reference kernels in float64 on the same (float32-exact) inputs.
+ *
+ * Shapes are chosen to hit every path of the SIMD kernels: lengths around multiples of 4 and
+ * 16 (vector bodies and scalar tails), GEMM with every M 1–9 × N 1–17 × K 1–9 under all four
+ * transpose combinations with and without accumulate (row tails of the 4-row tile, column
+ * tails of the 8-wide panel, short K), sizes past the K and M blocks (K > 256, M > 128), and
+ * the layer shapes of an MNIST MLP. Shapes are written M×K×N.
+ *
+ * GEMM tolerance is the textbook bound for a float32 dot product of K terms summed in any
+ * order: |error| ≤ (K + 2)·u·Σ|a·b| (plus |C| when accumulating), u = 2⁻²⁴.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ByteStorage, Kernels, Storage } from '../src/backend/kernels.js';
+import { createReferenceKernels } from '../src/backend/reference.js';
+import { createWasmKernels } from '../src/backend/wasm.js';
+
+const U = 2 ** -24;
+
+/** mulberry32: a small seeded PRNG, so every run sees the same inputs. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** float32-exact values uniform in [low, high). */
+function randomValues(random: () => number, length: number, low = -1, high = 1): Float32Array {
+  const values = new Float32Array(length);
+  for (let i = 0; i < length; i++) values[i] = low + (high - low) * random();
+  return values;
+}
+
+function randomLabels(random: () => number, m: number, classes: number): Float32Array {
+  const labels = new Float32Array(m);
+  for (let i = 0; i < m; i++) labels[i] = Math.floor(random() * classes);
+  return labels;
+}
+
+function put(kernels: Kernels, values: ArrayLike<number>): Storage {
+  const storage = kernels.alloc(values.length);
+  storage.data.set(values);
+  return storage;
+}
+
+function read(storage: Storage): number[] {
+  return Array.from(storage.data);
+}
+
+/** |got - want| ≤ rtol·|want| + atol, elementwise; NaN must meet NaN. */
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, label: string, rtol = 2e-6, atol = 1e-7): void {
+  expect(got.length, `${label}: length`).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i], w = want[i];
+    if (Number.isNaN(w)) {
+      expect(Number.isNaN(g), `${label}[${i}]: want NaN, got ${g}`).toBe(true);
+      continue;
+    }
+    const err = Math.abs(g - w);
+    if (!(err <= rtol * Math.abs(w) + atol)) {
+      expect.fail(`${label}[${i}]: got ${g}, want ${w} (error ${err.toExponential(2)})`);
+    }
+  }
+}
+
+const oracle = createReferenceKernels('float64');
+
+interface GemmCase {
+  m: number;
+  n: number;
+  k: number;
+  transposeA: boolean;
+  transposeB: boolean;
+  accumulate: boolean;
+}
+
+/** Runs one GEMM on `kernels` and on the oracle, and checks it against the error bound. */
+function checkGemm(kernels: Kernels, random: () => number, c: GemmCase): void {
+  const { m, n, k, transposeA, transposeB, accumulate } = c;
+  const a = randomValues(random, m * k), b = randomValues(random, k * n), c0 = randomValues(random, m * n);
+  const label = `gemm ${m}×${k}×${n} tA=${transposeA} tB=${transposeB} acc=${accumulate}`;
+
+  const A = put(kernels, a), B = put(kernels, b), C = put(kernels, c0);
+  kernels.gemm(m, n, k, A, transposeA, B, transposeB, C, accumulate);
+  const got = read(C);
+  kernels.free(A); kernels.free(B); kernels.free(C);
+
+  const oA = put(oracle, a), oB = put(oracle, b), oC = put(oracle, c0);
+  oracle.gemm(m, n, k, oA, transposeA, oB, transposeB, oC, accumulate);
+  // Σ|a·b| (+ |c|): the scale of each element's rounding error.
+  const absA = put(oracle, a.map(Math.abs)), absB = put(oracle, b.map(Math.abs)), bound = put(oracle, c0.map(Math.abs));
+  oracle.gemm(m, n, k, absA, transposeA, absB, transposeB, bound, accumulate);
+  const want = oC.data, scale = bound.data;
+  const gamma = (k + 2) * U;
+  for (let i = 0; i < m * n; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    if (!(err <= gamma * scale[i] + 1e-30)) {
+      expect.fail(`${label}: C[${Math.floor(i / n)},${i % n}] = ${got[i]}, want ${want[i]} (error ${err.toExponential(2)} > bound ${(gamma * scale[i]).toExponential(2)})`);
+    }
+  }
+}
+
+/** The MNIST MLP's products (784 → 128 → 10, batch 32), M×K×N. */
+const layerShapes: GemmCase[] = [
+  { m: 32, k: 784, n: 128, transposeA: false, transposeB: false, accumulate: false }, // X·W1
+  { m: 784, k: 32, n: 128, transposeA: true, transposeB: false, accumulate: false }, // Xᵀ·dZ1
+  { m: 32, k: 128, n: 10, transposeA: false, transposeB: false, accumulate: false }, // H·W2
+  { m: 128, k: 32, n: 10, transposeA: true, transposeB: false, accumulate: false }, // Hᵀ·dZ2
+  { m: 32, k: 10, n: 128, transposeA: false, transposeB: true, accumulate: false }, // dZ2·W2ᵀ
+  { m: 32, k: 128, n: 784, transposeA: false, transposeB: true, accumulate: true }, // dZ1·W1ᵀ
+];
+
+const lengths = [0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 1000, 4099];
+
+const backends: Array<[string, () => Kernels]> = [
+  ['reference float32', () => createReferenceKernels('float32')],
+  ['wasm', () => createWasmKernels()],
+];
+
+describe.each(backends)('%s kernels match the float64 reference', (_name, make) => {
+  const kernels = make();
+
+  /** Runs `run` on both backends with the same inputs and compares every output buffer. */
+  function compare(
+    label: string,
+    inputs: ArrayLike<number>[],
+    run: (k: Kernels, buffers: Storage[]) => number | void,
+    options: { rtol?: number; atol?: number; outputs?: number[] } = {},
+  ): void {
+    const mine = inputs.map((values) => put(kernels, values));
+    const theirs = inputs.map((values) => put(oracle, values));
+    const gotResult = run(kernels, mine);
+    const wantResult = run(oracle, theirs);
+    const outputs = options.outputs ?? inputs.map((_, i) => i);
+    for (const i of outputs) expectClose(read(mine[i]), read(theirs[i]), `${label} buffer ${i}`, options.rtol, options.atol);
+    if (typeof wantResult === 'number') expectClose([gotResult as number], [wantResult], `${label} result`, options.rtol, options.atol);
+    for (const storage of mine) kernels.free(storage);
+  }
+
+  describe('elementwise', () => {
+    const random = prng(1);
+    it.each(lengths)('length %i', (n) => {
+      const a = randomValues(random, n), b = randomValues(random, n), c = randomValues(random, n);
+      compare('fill', [a], (k, [x]) => k.fill(x, -2.5));
+      compare('copy', [a, b], (k, [x, y]) => k.copy(x, y));
+      compare('addInto', [a, b], (k, [x, y]) => k.addInto(x, y));
+      compare('multiply', [a, b, c], (k, [x, y, z]) => k.multiply(x, y, z));
+      compare('multiply in place', [a, b], (k, [x, y]) => k.multiply(x, y, x));
+      compare('scale', [a, c], (k, [x, z]) => k.scale(x, 0.37, z));
+      compare('axpy', [a, b], (k, [x, y]) => k.axpy(-1.75, x, y));
+      compare('sum', [a], (k, [x]) => k.sum(x), { atol: 1e-6 });
+      compare('dot', [a, b], (k, [x, y]) => k.dot(x, y), { atol: 1e-6 });
+    });
+
+    it('normalizeBytes converts the first `length` bytes and leaves the rest of dst alone', () => {
+      for (const n of [...lengths.filter((n) => n > 0), 784 * 3 + 5]) {
+        const bytes = new Uint8Array(n + 7);
+        for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256);
+        bytes[0] = 255;
+        const results: number[][] = [];
+        for (const k of [kernels, oracle]) {
+          const src: ByteStorage = k.allocBytes(bytes.length);
+          src.data.set(bytes);
+          const dst = put(k, new Float32Array(n + 7).fill(-1));
+          k.normalizeBytes(src, n, 1 / 255, dst);
+          results.push(read(dst));
+          k.freeBytes(src);
+          k.free(dst);
+        }
+        expectClose(results[0], results[1], `normalizeBytes ${n}`);
+      }
+    });
+  });
+
+  describe('gemm', () => {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        for (const accumulate of [false, true]) {
+          it(`every M 1–9 × N 1–17 × K 1–9, transposeA=${transposeA} transposeB=${transposeB} accumulate=${accumulate}`, () => {
+            const random = prng(100 + Number(transposeA) * 4 + Number(transposeB) * 2 + Number(accumulate));
+            for (let m = 1; m <= 9; m++) {
+              for (let n = 1; n <= 17; n++) {
+                for (let k = 1; k <= 9; k++) checkGemm(kernels, random, { m, n, k, transposeA, transposeB, accumulate });
+              }
+            }
+          });
+        }
+      }
+    }
+
+    it('sizes above 64, past the K block (256) and the M block (128)', () => {
+      const random = prng(7);
+      const shapes: Array<[number, number, number]> = [[65, 67, 66], [130, 300, 41], [7, 513, 9], [129, 257, 17]];
+      for (const [m, k, n] of shapes) {
+        for (const transposeA of [false, true]) {
+          for (const transposeB of [false, true]) {
+            checkGemm(kernels, random, { m, n, k, transposeA, transposeB, accumulate: transposeA !== transposeB });
+          }
+        }
+      }
+    });
+
+    it.each(layerShapes.map((s) => [`${s.m}×${s.k}×${s.n}${s.transposeA ? ' Aᵀ' : ''}${s.transposeB ? ' Bᵀ' : ''}`, s] as const))(
+      'layer shape %s',
+      (_label, shape) => checkGemm(kernels, prng(shape.m * 31 + shape.k), shape),
+    );
+  });
+
+  describe('dense layer kernels', () => {
+    const random = prng(11);
+    const shapes: Array<[number, number, number]> = [];
+    for (let m = 1; m <= 9; m++) for (let n = 1; n <= 17; n += 2) shapes.push([m, 1 + ((m * n) % 9), n]);
+    shapes.push([32, 784, 128], [32, 128, 10], [33, 300, 19]);
+
+    it('denseForward = act(x·w + bias), with and without ReLU', () => {
+      for (const [m, k, n] of shapes) {
+        for (const relu of [false, true]) {
+          const x = randomValues(random, m * k), w = randomValues(random, k * n), bias = randomValues(random, n);
+          compare(`dense ${m}×${k}×${n} relu=${relu}`, [x, w, bias, new Float32Array(m * n)],
+            (kk, [X, W, b, out]) => kk.denseForward(m, n, k, X, W, b, out, relu), { outputs: [3], rtol: 1e-5, atol: 1e-5 });
+        }
+      }
+    });
+
+    it('biasAdd (also in place) and columnSums (also accumulating)', () => {
+      for (const [m, , n] of shapes) {
+        const x = randomValues(random, m * n), bias = randomValues(random, n), out = randomValues(random, n);
+        compare(`biasAdd ${m}×${n}`, [x, bias, new Float32Array(m * n)], (k, [X, b, o]) => k.biasAdd(m, n, X, b, o));
+        compare(`biasAdd in place ${m}×${n}`, [x, bias], (k, [X, b]) => k.biasAdd(m, n, X, b, X));
+        for (const accumulate of [false, true]) {
+          compare(`columnSums ${m}×${n} acc=${accumulate}`, [x, out], (k, [X, o]) => k.columnSums(m, n, X, o, accumulate), { atol: 1e-6 });
+        }
+      }
+    });
+  });
+
+  describe('activations', () => {
+    const random = prng(21);
+
+    it.each(lengths)('ReLU forward and backward, length %i', (n) => {
+      const x = randomValues(random, n);
+      if (n > 2) {
+        x[0] = Number.NaN; // NaN passes through ReLU
+        x[1] = -0;
+        x[2] = 0;
+      }
+      const y = x.map((v) => (v < 0 ? 0 : v));
+      const dy = randomValues(random, n), dx = randomValues(random, n);
+      compare('reluForward', [x, new Float32Array(n)], (k, [X, out]) => k.reluForward(X, out), { outputs: [1] });
+      compare('reluForward in place', [x], (k, [X]) => k.reluForward(X, X));
+      for (const accumulate of [false, true]) {
+        compare(`reluBackward acc=${accumulate}`, [y, dy, dx], (k, [Y, dY, dX]) => k.reluBackward(Y, dY, dX, accumulate), { outputs: [2] });
+      }
+    });
+
+    it('softmax and log-softmax, forward and backward, every n 1–17 and 32×10', () => {
+      const shapes: Array<[number, number]> = [];
+      for (let n = 1; n <= 17; n++) shapes.push([1 + (n % 5), n]);
+      shapes.push([32, 10]);
+      for (const [m, n] of shapes) {
+        for (const spread of [1, 80]) {
+          // spread 80 would overflow exp without subtracting the row max first
+          const x = randomValues(random, m * n, -spread, spread), dy = randomValues(random, m * n);
+          compare(`softmax ${m}×${n}`, [x, new Float32Array(m * n)], (k, [X, o]) => k.softmax(m, n, X, o), { outputs: [1] });
+          compare(`logSoftmax ${m}×${n}`, [x, new Float32Array(m * n)], (k, [X, o]) => k.logSoftmax(m, n, X, o), { outputs: [1], atol: 1e-5 });
+          const y = new Float32Array(m * n), ly = new Float32Array(m * n);
+          const s = put(oracle, x), o1 = put(oracle, y), o2 = put(oracle, ly);
+          oracle.softmax(m, n, s, o1);
+          oracle.logSoftmax(m, n, s, o2);
+          compare(`softmaxBackward ${m}×${n}`, [o1.data, dy, new Float32Array(m * n)],
+            (k, [Y, dY, dX]) => k.softmaxBackward(m, n, Y, dY, dX), { outputs: [2], atol: 1e-6 });
+          compare(`logSoftmaxBackward ${m}×${n}`, [o2.data, dy, new Float32Array(m * n)],
+            (k, [Y, dY, dX]) => k.logSoftmaxBackward(m, n, Y, dY, dX), { outputs: [2], atol: 1e-6 });
+        }
+      }
+    });
+  });
+
+  describe('losses', () => {
+    const random = prng(31);
+    const shapes: Array<[number, number]> = [[1, 1], [1, 2], [3, 10], [5, 17], [32, 10], [64, 10]];
+
+    it('softmax cross-entropy from logits: probabilities, mean loss, gradient', () => {
+      for (const [m, n] of shapes) {
+        for (const spread of [1, 50]) {
+          const logits = randomValues(random, m * n, -spread, spread), labels = randomLabels(random, m, n);
+          compare(`softmaxCrossEntropyForward ${m}×${n}`, [logits, labels, new Float32Array(m * n)],
+            (k, [z, y, p]) => k.softmaxCrossEntropyForward(m, n, z, y, p), { outputs: [2], rtol: 1e-5, atol: 1e-6 });
+          const probs = randomValues(random, m * n, 0, 1);
+          compare(`softmaxCrossEntropyBackward ${m}×${n}`, [probs, labels, new Float32Array(m * n)],
+            (k, [p, y, dz]) => k.softmaxCrossEntropyBackward(m, n, p, y, 1 / m, dz), { outputs: [2] });
+        }
+      }
+    });
+
+    it('cross-entropy from probabilities, including clipped probabilities', () => {
+      const epsilon = 1e-7;
+      for (const [m, n] of shapes) {
+        const probs = randomValues(random, m * n, 0, 1), labels = randomLabels(random, m, n);
+        // Probabilities at and past both ends of the clip range.
+        const extremes = [0, 1, 1e-9, 1 - 1e-9, 0.5];
+        for (let i = 0; i < Math.min(m, extremes.length); i++) probs[i * n + labels[i]] = extremes[i];
+        compare(`crossEntropyFromProbsForward ${m}×${n}`, [probs, labels],
+          (k, [p, y]) => k.crossEntropyFromProbsForward(m, n, p, y, epsilon), { outputs: [], rtol: 1e-6 });
+        compare(`crossEntropyFromProbsBackward ${m}×${n}`, [probs, labels, randomValues(random, m * n)],
+          (k, [p, y, dp]) => k.crossEntropyFromProbsBackward(m, n, p, y, epsilon, 1 / m, dp), { outputs: [2] });
+      }
+    });
+
+    it('countCorrect: arg-max against labels, first maximum wins', () => {
+      for (const [m, n] of shapes) {
+        const scores = randomValues(random, m * n), labels = randomLabels(random, m, n);
+        // Ties: copy the label's score to an earlier and a later column in some rows.
+        for (let i = 0; i < m; i += 2) {
+          const label = labels[i];
+          scores[i * n + label] = 2;
+          if (label > 0 && i % 4 === 0) scores[i * n] = 2;
+          if (label < n - 1) scores[i * n + n - 1] = 2;
+        }
+        const mine = [put(kernels, scores), put(kernels, labels)];
+        const theirs = [put(oracle, scores), put(oracle, labels)];
+        expect(kernels.countCorrect(m, n, mine[0], mine[1]), `countCorrect ${m}×${n}`).toBe(oracle.countCorrect(m, n, theirs[0], theirs[1]));
+        for (const s of mine) kernels.free(s);
+      }
+    });
+  });
+
+  describe('optimizers', () => {
+    const random = prng(41);
+    it.each(lengths)('SGD, momentum, Nesterov and Adam, length %i', (n) => {
+      const w = randomValues(random, n), g = randomValues(random, n), v = randomValues(random, n, -0.1, 0.1);
+      compare('sgd', [w, g], (k, [W, G]) => k.sgdUpdate(W, G, null, 0.01, 0, false));
+      for (const nesterov of [false, true]) {
+        compare(`sgd momentum nesterov=${nesterov}`, [w, g, v], (k, [W, G, V]) => k.sgdUpdate(W, G, V, 0.01, 0.9, nesterov), { atol: 1e-7 });
+      }
+      const m1 = randomValues(random, n, -0.1, 0.1), v1 = randomValues(random, n, 0, 0.01);
+      const lrT = (0.001 * Math.sqrt(1 - 0.999 ** 3)) / (1 - 0.9 ** 3);
+      compare('adam', [w, g, m1, v1], (k, [W, G, M, V]) => k.adamUpdate(W, G, M, V, lrT, 0.9, 0.999, 1e-7), { rtol: 1e-5, atol: 1e-7 });
+    });
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * Parameter updates, in place over n weights w with gradient g.
+ *
+ *   SGD            w -= lr · g                                   (no velocity buffer: v = 0)
+ *   momentum       v = μ·v - lr·g;  w += v
+ *   Nesterov       v = μ·v - lr·g;  w += μ·v - lr·g
+ *   Adam (Keras epsilon-hat form; the caller folds the bias corrections into lrT):
+ *                  m = β1·m + (1-β1)·g
+ *                  v = β2·v + (1-β2)·g²
+ *                  w -= lrT · m / (√v + ε),   lrT = lr·√(1-β2ᵗ)/(1-β1ᵗ)
+ */
+
+export function sgdUpdate(w: usize, g: usize, velocity: usize, n: i32, lr: f32, momentum: f32, nesterov: bool): void {
+  const vlr = f32x4.splat(lr);
+  const n4 = n & ~3;
+  let i = 0;
+  if (velocity == 0) {
+    for (; i < n4; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(w + o, f32x4.sub(v128.load(w + o), f32x4.mul(vlr, v128.load(g + o))));
+    }
+    for (; i < n; i++) {
+      const o = <usize>i << 2;
+      store<f32>(w + o, load<f32>(w + o) - lr * load<f32>(g + o));
+    }
+    return;
+  }
+  const vmu = f32x4.splat(momentum);
+  for (; i < n4; i += 4) {
+    const o = <usize>i << 2;
+    const step = f32x4.mul(vlr, v128.load(g + o));
+    const v = f32x4.sub(f32x4.mul(vmu, v128.load(velocity + o)), step);
+    v128.store(velocity + o, v);
+    const dw = nesterov ? f32x4.sub(f32x4.mul(vmu, v), step) : v;
+    v128.store(w + o, f32x4.add(v128.load(w + o), dw));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const step = lr * load<f32>(g + o);
+    const v = momentum * load<f32>(velocity + o) - step;
+    store<f32>(velocity + o, v);
+    store<f32>(w + o, load<f32>(w + o) + (nesterov ? momentum * v - step : v));
+  }
+}
+
+export function adamUpdate(
+  w: usize, g: usize, m: usize, v: usize, n: i32,
+  lrT: f64, beta1: f64, beta2: f64, epsilon: f64,
+): void {
+  // Coefficients are rounded to float32 once, from their float64 values.
+  const sb1 = <f32>beta1, sc1 = <f32>(1 - beta1), sb2 = <f32>beta2, sc2 = <f32>(1 - beta2);
+  const slr = <f32>lrT, seps = <f32>epsilon;
+  const b1 = f32x4.splat(sb1), c1 = f32x4.splat(sc1);
+  const b2 = f32x4.splat(sb2), c2 = f32x4.splat(sc2);
+  const vlr = f32x4.splat(slr), veps = f32x4.splat(seps);
+  const n4 = n & ~3;
+  let i = 0;
+  for (; i < n4; i += 4) {
+    const o = <usize>i << 2;
+    const gi = v128.load(g + o);
+    const mi = f32x4.add(f32x4.mul(b1, v128.load(m + o)), f32x4.mul(c1, gi));
+    const vi = f32x4.add(f32x4.mul(b2, v128.load(v + o)), f32x4.mul(c2, f32x4.mul(gi, gi)));
+    v128.store(m + o, mi);
+    v128.store(v + o, vi);
+    const step = f32x4.div(f32x4.mul(vlr, mi), f32x4.add(f32x4.sqrt(vi), veps));
+    v128.store(w + o, f32x4.sub(v128.load(w + o), step));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const gi = load<f32>(g + o);
+    const mi = sb1 * load<f32>(m + o) + sc1 * gi;
+    const vi = sb2 * load<f32>(v + o) + sc2 * (gi * gi);
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    store<f32>(w + o, load<f32>(w + o) - (slr * mi) / (Mathf.sqrt(vi) + seps));
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * @descent/kernels-wasm: AssemblyScript SIMD kernels compiled to WebAssembly.
+ *
+ * The .wasm binaries are embedded (see scripts/build.mjs), so this module needs no file
+ * system or network. It hands out raw exports over pointers into the module's own memory
+ * and knows nothing of tensors: the engine's WASM backend owns allocation and shapes.
+ *
+ * Shapes are written M×K×N: C[M,N] = op(A)[M,K]·op(B)[K,N].
+ */
+import { decodeBase64 } from './base64.js';
+import { relaxedSimdWasmBase64, simdWasmBase64 } from './generated/kernels-wasm.js';
+
+/** Byte offset into the kernels' memory. */
+export type Ptr = number;
+/** 0 or 1 (WebAssembly has no booleans; `true`/`false` convert the same way). */
+export type Flag = number | boolean;
+
+/** The raw exports of the kernels module. Lengths are element counts; pointers are byte offsets. */
+export interface KernelExports {
+  readonly memory: WebAssembly.Memory;
+  /** First byte past the module's static data: the host's heap may start here. */
+  heapBase(): Ptr;
+  /** 1 for the relaxed-SIMD build, 0 for the plain SIMD build. */
+  relaxedSimd(): number;
+
+  // elementwise.ts
+  fill(out: Ptr, n: number, value: number): void;
+  copy(src: Ptr, dst: Ptr, n: number): void;
+  addInto(src: Ptr, dst: Ptr, n: number): void;
+  multiply(a: Ptr, b: Ptr, out: Ptr, n: number): void;
+  scale(a: Ptr, s: number, out: Ptr, n: number): void;
+  axpy(alpha: number, x: Ptr, y: Ptr, n: number): void;
+  sum(x: Ptr, n: number): number;
+  dot(a: Ptr, b: Ptr, n: number): number;
+  /** dst[i] = src[i]·s for n bytes at src (u8). */
+  normalizeBytes(src: Ptr, n: number, s: number, dst: Ptr): void;
+
+  // gemm_f32_4x8_simd.ts
+  /** C[m,n] (+)= op(A)·op(B); `scratch` holds gemmScratchBytes(n, k) bytes, 16-byte aligned. */
+  gemm(
+    m: number, n: number, k: number,
+    a: Ptr, transposeA: Flag, b: Ptr, transposeB: Flag,
+    c: Ptr, accumulate: Flag, scratch: Ptr,
+  ): void;
+  gemmScratchBytes(n: number, k: number): number;
+
+  // dense.ts
+  /** out[m,n] = act(x[m,k]·w[k,n] + bias[n]); `scratch` as for gemm. */
+  dense(m: number, n: number, k: number, x: Ptr, w: Ptr, bias: Ptr, out: Ptr, relu: Flag, scratch: Ptr): void;
+  biasAdd(m: number, n: number, x: Ptr, bias: Ptr, out: Ptr): void;
+  columnSums(m: number, n: number, x: Ptr, out: Ptr, accumulate: Flag): void;
+
+  // activations.ts
+  reluForward(x: Ptr, out: Ptr, n: number): void;
+  reluBackward(y: Ptr, dy: Ptr, dx: Ptr, n: number, accumulate: Flag): void;
+  softmax(m: number, n: number, x: Ptr, out: Ptr): void;
+  logSoftmax(m: number, n: number, x: Ptr, out: Ptr): void;
+  softmaxBackward(m: number, n: number, y: Ptr, dy: Ptr, dx: Ptr): void;
+  logSoftmaxBackward(m: number, n: number, y: Ptr, dy: Ptr, dx: Ptr): void;
+
+  // softmax_cross_entropy.ts (labels are class indices stored as float32)
+  softmaxCrossEntropyForward(m: number, n: number, logits: Ptr, labels: Ptr, probs: Ptr): number;
+  softmaxCrossEntropyBackward(m: number, n: number, probs: Ptr, labels: Ptr, scale: number, dlogits: Ptr): void;
+  crossEntropyFromProbsForward(m: number, n: number, probs: Ptr, labels: Ptr, epsilon: number): number;
+  crossEntropyFromProbsBackward(
+    m: number, n: number, probs: Ptr, labels: Ptr, epsilon: number, scale: number, dprobs: Ptr,
+  ): void;
+  countCorrect(m: number, n: number, scores: Ptr, labels: Ptr): number;
+
+  // optimizers.ts
+  /** `velocity` 0 means plain SGD (no momentum buffer). */
+  sgdUpdate(w: Ptr, g: Ptr, velocity: Ptr, n: number, lr: number, momentum: number, nesterov: Flag): void;
+  adamUpdate(
+    w: Ptr, g: Ptr, m: Ptr, v: Ptr, n: number,
+    lrT: number, beta1: number, beta2: number, epsilon: number,
+  ): void;
+}
+
+export type KernelVariant = 'simd' | 'relaxed-simd';
+
+/** The smallest module using a SIMD instruction: `(func (result v128) (i8x16.splat (i32.const 0)))`. */
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: () -> v128
+  0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+  0x0a, 0x08, 0x01, 0x06, 0x00, 0x41, 0x00, 0xfd, 0x0f, 0x0b, // code: i32.const 0; i8x16.splat; end
+]);
+
+/** Whether this runtime accepts WebAssembly SIMD. */
+export function simdSupported(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+}
+
+const bytesCache = new Map<KernelVariant, Uint8Array<ArrayBuffer>>();
+const moduleCache = new Map<KernelVariant, WebAssembly.Module>();
+
+/** The embedded .wasm binary of a build. */
+export function kernelsWasmBytes(variant: KernelVariant = 'simd'): Uint8Array<ArrayBuffer> {
+  let bytes = bytesCache.get(variant);
+  if (!bytes) {
+    bytes = decodeBase64(variant === 'simd' ? simdWasmBase64 : relaxedSimdWasmBase64);
+    bytesCache.set(variant, bytes);
+  }
+  return bytes;
+}
+
+/** Whether this runtime accepts the relaxed-SIMD build (Node 20 only with --experimental-wasm-relaxed-simd). */
+export function relaxedSimdSupported(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(kernelsWasmBytes('relaxed-simd'));
+}
+
+/** The build `instantiateKernels` picks: relaxed SIMD where the runtime accepts it, else SIMD. */
+export function preferredVariant(): KernelVariant {
+  return relaxedSimdSupported() ? 'relaxed-simd' : 'simd';
+}
+
+/**
+ * A fresh kernels instance with its own memory. Compiles synchronously (the binary is small)
+ * and caches the compiled module. Throws if the runtime has no WebAssembly SIMD.
+ */
+export function instantiateKernels(variant: KernelVariant = preferredVariant()): KernelExports {
+  if (!simdSupported()) {
+    throw new Error('this JavaScript runtime does not support WebAssembly SIMD');
+  }
+  let module = moduleCache.get(variant);
+  if (!module) {
+    module = new WebAssembly.Module(kernelsWasmBytes(variant));
+    moduleCache.set(variant, module);
+  }
+  const instance = new WebAssembly.Instance(module, {});
+  return instance.exports as unknown as KernelExports;
+}
