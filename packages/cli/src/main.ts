@@ -73,4 +73,9 @@ function reportError(err: unknown, verbose: boolean): number {
   return expected ? (err as DescentError).exitCode : 1;
 }
 
+// A closed pipe (`descent explain | head`) ends the output quietly, as other command-line tools do.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 process.exitCode = await main(process.argv.slice(2));
