@@ -13,17 +13,22 @@ export function temporaryName(file: string): string {
   return join(dirname(file), `.${basename(file)}.${process.pid}-${counter}.tmp`);
 }
 
+/** Write all of `bytes` to `file` and flush them to disk before returning. */
+export function writeFileSynced(file: string, bytes: Uint8Array): void {
+  const fd = openSync(file, 'w');
+  try {
+    let written = 0;
+    while (written < bytes.length) written += writeSync(fd, bytes, written);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function writeFileAtomic(file: string, bytes: Uint8Array): void {
   const tmp = temporaryName(file);
   try {
-    const fd = openSync(tmp, 'w');
-    try {
-      let written = 0;
-      while (written < bytes.length) written += writeSync(fd, bytes, written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeFileSynced(tmp, bytes);
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });

@@ -12,8 +12,9 @@
  * leaves the old model or the new one, and a pair from two different saves is never loaded silently.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { writeFileSynced } from '../data/atomic.js';
 import { DescentError, ModelFormatError } from '../errors.js';
 import type { Sequential } from '../nn/model.js';
 import type { OptimizerState } from '../optimizers/optimizer.js';
@@ -82,7 +83,7 @@ export async function saveModel(dir: string, model: Sequential, metadata: Traini
   ];
   const temporary = files.map(([name]) => join(folder, pendingName(name, saveId)));
   try {
-    files.forEach(([, bytes], i) => writeSynced(temporary[i], bytes));
+    files.forEach(([, bytes], i) => writeFileSynced(temporary[i], bytes));
     files.forEach(([name], i) => renameSync(temporary[i], join(folder, name)));
   } catch (err) {
     for (const file of temporary) rmSync(file, { force: true });
@@ -331,17 +332,6 @@ function readWeightsFile(path: string, modelFile: string): Uint8Array {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ModelFormatError(path, `is missing (named in the weightsManifest of ${modelFile})`);
     throw new ModelFormatError(path, `cannot be read: ${describe(err)}`);
-  }
-}
-
-function writeSynced(file: string, bytes: Uint8Array): void {
-  const fd = openSync(file, 'w');
-  try {
-    let written = 0;
-    while (written < bytes.length) written += writeSync(fd, bytes, written);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 
