@@ -10,11 +10,17 @@
  *
  * GEMM tolerance is the textbook bound for a float32 dot product of K terms summed in any
  * order: |error| ≤ (K + 2)·u·Σ|a·b| (plus |C| when accumulating), u = 2⁻²⁴.
+ *
+ * The WASM backend's zero-skipping forward and weight gradient (inputs with many exact zeros)
+ * are checked the same way over tail shapes and zero fractions 0–1, and bit for bit against
+ * its dense kernels, on random inputs and on the fixture's real images.
  */
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { ByteStorage, Kernels, Storage } from '../src/backend/kernels.js';
 import { createReferenceKernels } from '../src/backend/reference.js';
-import { createWasmKernels } from '../src/backend/wasm.js';
+import { createWasmKernels, type WasmKernels } from '../src/backend/wasm.js';
+import { loadImageDataset } from '../src/data/dataset.js';
 
 const U = 2 ** -24;
 
@@ -81,9 +87,9 @@ interface GemmCase {
 }
 
 /** Runs one GEMM on `kernels` and on the oracle, and checks it against the error bound. */
-function checkGemm(kernels: Kernels, random: () => number, c: GemmCase): void {
+function checkGemm(kernels: Kernels, random: () => number, c: GemmCase, aValues?: Float32Array): Float32Array {
   const { m, n, k, transposeA, transposeB, accumulate } = c;
-  const a = randomValues(random, m * k), b = randomValues(random, k * n), c0 = randomValues(random, m * n);
+  const a = aValues ?? randomValues(random, m * k), b = randomValues(random, k * n), c0 = randomValues(random, m * n);
   const label = `gemm ${m}×${k}×${n} tA=${transposeA} tB=${transposeB} acc=${accumulate}`;
 
   const A = put(kernels, a), B = put(kernels, b), C = put(kernels, c0);
@@ -104,6 +110,7 @@ function checkGemm(kernels: Kernels, random: () => number, c: GemmCase): void {
       expect.fail(`${label}: C[${Math.floor(i / n)},${i % n}] = ${got[i]}, want ${want[i]} (error ${err.toExponential(2)} > bound ${(gamma * scale[i]).toExponential(2)})`);
     }
   }
+  return Float32Array.from(got);
 }
 
 /** The MNIST MLP's products (784 → 128 → 10, batch 32), M×K×N. */
@@ -343,5 +350,166 @@ describe.each(backends)('%s kernels match the float64 reference', (_name, make) 
       const lrT = (0.001 * Math.sqrt(1 - 0.999 ** 3)) / (1 - 0.9 ** 3);
       compare('adam', [w, g, m1, v1], (k, [W, G, M, V]) => k.adamUpdate(W, G, M, V, lrT, 0.9, 0.999, 1e-7), { rtol: 1e-5, atol: 1e-7 });
     });
+  });
+});
+
+/** float32-exact values in [-1, 1), each exactly 0 with probability `zeros` (all of them at 1). */
+function valuesWithZeros(random: () => number, length: number, zeros: number): Float32Array {
+  const values = randomValues(random, length);
+  for (let i = 0; i < length; i++) if (zeros >= 1 || random() < zeros) values[i] = 0;
+  return values;
+}
+
+/** Same bits, so -0 against +0 or two different NaNs would count as a difference. */
+function expectSameBits(got: Float32Array, want: Float32Array, label: string): void {
+  expect(got.length, `${label}: length`).toBe(want.length);
+  const g = new Uint32Array(got.buffer, got.byteOffset, got.length), w = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  for (let i = 0; i < w.length; i++) {
+    if (g[i] !== w[i]) expect.fail(`${label}[${i}]: got ${got[i]}, dense kernel gives ${want[i]}`);
+  }
+}
+
+describe('wasm zero-skipping products (inputs with many exact zeros)', () => {
+  const wasm: WasmKernels = createWasmKernels();
+  const policy = wasm.sparseInput;
+  const defaults = { ...policy };
+
+  /** Runs `run` with the sparse path forced on (every call) or off; checks the path taken. */
+  function withPath<T>(sparse: boolean, run: () => T, expectCalls: { forward: number; gradient: number }): T {
+    const before = { forward: policy.forwardCalls, gradient: policy.gradientCalls };
+    Object.assign(policy, sparse
+      ? { enabled: true, minColumns: 1, minZeroFractionForward: 0, minZeroFractionGradient: 0 }
+      : { enabled: false });
+    try {
+      const result = run();
+      const calls = sparse ? expectCalls : { forward: 0, gradient: 0 };
+      expect(policy.forwardCalls - before.forward, 'sparse forward calls').toBe(calls.forward);
+      expect(policy.gradientCalls - before.gradient, 'sparse gradient calls').toBe(calls.gradient);
+      return result;
+    } finally {
+      Object.assign(policy, { enabled: defaults.enabled, minColumns: defaults.minColumns,
+        minZeroFractionForward: defaults.minZeroFractionForward, minZeroFractionGradient: defaults.minZeroFractionGradient });
+    }
+  }
+
+  function denseForward(x: Float32Array, w: Float32Array, bias: Float32Array, m: number, n: number, k: number, relu: boolean): Float32Array {
+    const X = put(wasm, x), W = put(wasm, w), B = put(wasm, bias), out = wasm.alloc(m * n);
+    wasm.denseForward(m, n, k, X, W, B, out, relu);
+    const result = Float32Array.from(out.data);
+    for (const s of [X, W, B, out]) wasm.free(s);
+    return result;
+  }
+
+  const ns = [1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 23, 24, 25, 31, 40, 41, 47, 48, 128];
+  const ks = [1, 2, 3, 5, 8, 9, 63, 64, 65, 129, 784];
+  const zeroFractions = [0, 0.5, 0.9, 1];
+
+  it.each(zeroFractions)('forward: act(x·w + bias) with %f of x zero, against the reference and bit for bit against the dense kernel', (zeros) => {
+    const random = prng(200 + zeros * 10);
+    for (const m of [1, 2, 3, 5, 9, 33]) {
+      for (const n of ns) {
+        for (const k of ks) {
+          if (m * n * k > 400_000) continue;
+          const relu = (m + n + k) % 2 === 0;
+          const x = valuesWithZeros(random, m * k, zeros), w = randomValues(random, k * n), bias = randomValues(random, n);
+          const label = `sparse dense ${m}×${k}×${n} relu=${relu} zeros=${zeros}`;
+          const sparse = withPath(true, () => denseForward(x, w, bias, m, n, k, relu), { forward: 1, gradient: 0 });
+          const dense = withPath(false, () => denseForward(x, w, bias, m, n, k, relu), { forward: 0, gradient: 0 });
+          // The GEMM error bound, with |bias| in the scale (ReLU only shrinks the error).
+          const X = put(oracle, x), W = put(oracle, w), B = put(oracle, bias), out = oracle.alloc(m * n);
+          oracle.denseForward(m, n, k, X, W, B, out, relu);
+          const scale = oracle.alloc(m * n);
+          oracle.denseForward(m, n, k, put(oracle, x.map(Math.abs)), put(oracle, w.map(Math.abs)), put(oracle, bias.map(Math.abs)), scale, false);
+          for (let i = 0; i < m * n; i++) {
+            const err = Math.abs(sparse[i] - out.data[i]);
+            if (!(err <= (k + 2) * U * scale.data[i] + 1e-30)) expect.fail(`${label}[${i}]: got ${sparse[i]}, want ${out.data[i]} (error ${err.toExponential(2)})`);
+          }
+          expectSameBits(sparse, dense, label);
+        }
+      }
+    }
+  });
+
+  it.each(zeroFractions)('weight gradient xᵀ·dz with %f of x zero, with and without accumulate, against the reference and the dense kernel', (zeros) => {
+    const random = prng(300 + zeros * 10);
+    for (const batch of [1, 2, 3, 5, 9, 32, 33]) {
+      for (const n of ns) {
+        for (const k of [1, 3, 8, 9, 63, 65, 784]) {
+          for (const accumulate of [false, true]) {
+            // gemm(k, n, batch): x stored [batch, k] is Aᵀ.
+            const shape = { m: k, n, k: batch, transposeA: true, transposeB: false, accumulate };
+            const x = valuesWithZeros(random, batch * k, zeros);
+            const state = random() * 2 ** 32;
+            const sparse = withPath(true, () => checkGemm(wasm, prng(state), shape, x), { forward: 0, gradient: 1 });
+            const dense = withPath(false, () => checkGemm(wasm, prng(state), shape, x), { forward: 0, gradient: 0 });
+            expectSameBits(sparse, dense, `sparse weight gradient ${k}×${batch}×${n} acc=${accumulate} zeros=${zeros}`);
+          }
+        }
+      }
+    }
+  });
+
+  it('the other products never take the sparse path', () => {
+    const random = prng(400);
+    withPath(true, () => {
+      for (const [transposeA, transposeB] of [[false, false], [false, true], [true, true]] as const) {
+        checkGemm(wasm, random, { m: 9, n: 30, k: 33, transposeA, transposeB, accumulate: false }, valuesWithZeros(random, 9 * 33, 0.9));
+      }
+    }, { forward: 0, gradient: 0 });
+  });
+
+  it('fixture images: the default policy takes the sparse path, and it matches the dense kernels bit for bit', () => {
+    const fixture = fileURLToPath(new URL('../../../test/fixtures/fashion-mnist/', import.meta.url));
+    const test = loadImageDataset(`${fixture}t10k-images-idx3-ubyte.gz`, `${fixture}t10k-labels-idx1-ubyte.gz`);
+    const k = test.rows * test.cols, n = 128, m = test.count;
+    const x = new Float32Array(m * k);
+    for (let i = 0; i < x.length; i++) x[i] = test.images[i] / 255;
+    let zeros = 0;
+    for (const v of x) zeros += v === 0 ? 1 : 0;
+    expect(zeros / x.length).toBeGreaterThan(defaults.minZeroFractionForward);
+
+    const random = prng(500);
+    const w = randomValues(random, k * n, -0.08, 0.08), bias = randomValues(random, n, -0.1, 0.1);
+    const dz = randomValues(random, m * n, -0.01, 0.01);
+
+    // The whole test set as one batch, as inference runs it, then batches of 32 as training does.
+    const run = (): { forward: Float32Array[]; gradient: Float32Array } => {
+      const forward = [denseForward(x, w, bias, m, n, k, true)];
+      const X = put(wasm, x), DZ = put(wasm, dz), dW = wasm.alloc(k * n);
+      for (let i0 = 0; i0 + 32 <= m; i0 += 32) {
+        forward.push(denseForward(x.subarray(i0 * k, (i0 + 32) * k), w, bias, 32, n, k, true));
+        const xb = put(wasm, x.subarray(i0 * k, (i0 + 32) * k)), dzb = put(wasm, dz.subarray(i0 * n, (i0 + 32) * n));
+        wasm.gemm(k, n, 32, xb, true, dzb, false, dW, i0 > 0);
+        wasm.free(xb); wasm.free(dzb);
+      }
+      const gradient = Float32Array.from(dW.data);
+      for (const s of [X, DZ, dW]) wasm.free(s);
+      return { forward, gradient };
+    };
+    // The calls whose first 16 rows pass the default thresholds: nearly all of them.
+    const passes = (i0: number, fraction: number): boolean => {
+      const sample = x.subarray(i0 * k, Math.min(i0 + 16, m) * k);
+      return sample.filter((v) => v === 0).length >= fraction * sample.length;
+    };
+    const starts = Array.from({ length: Math.floor(m / 32) }, (_, b) => b * 32);
+    const wantForward = [0, ...starts].filter((i0) => passes(i0, defaults.minZeroFractionForward)).length;
+    const wantGradient = starts.filter((i0) => passes(i0, defaults.minZeroFractionGradient)).length;
+    expect(wantGradient).toBeGreaterThan(0.9 * starts.length);
+    const before = { forward: policy.forwardCalls, gradient: policy.gradientCalls };
+    const sparse = run();
+    expect(policy.forwardCalls - before.forward).toBe(wantForward);
+    expect(policy.gradientCalls - before.gradient).toBe(wantGradient);
+    const dense = withPath(false, run, { forward: 0, gradient: 0 });
+    sparse.forward.forEach((out, i) => expectSameBits(out, dense.forward[i], `fixture forward ${i === 0 ? 'all' : `batch ${i - 1}`}`));
+    expectSameBits(sparse.gradient, dense.gradient, 'fixture weight gradient, accumulated over batches');
+  });
+
+  it('the default policy keeps dense inputs and narrow outputs on the dense kernels', () => {
+    const random = prng(600);
+    const before = { forward: policy.forwardCalls, gradient: policy.gradientCalls };
+    denseForward(randomValues(random, 32 * 64), randomValues(random, 64 * 128), randomValues(random, 128), 32, 128, 64, true);
+    denseForward(valuesWithZeros(random, 32 * 128, 0.9), randomValues(random, 128 * 10), randomValues(random, 10), 32, 10, 128, false);
+    expect(policy.forwardCalls - before.forward).toBe(0);
+    expect(policy.gradientCalls - before.gradient).toBe(0);
   });
 });

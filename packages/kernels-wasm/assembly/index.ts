@@ -6,6 +6,7 @@
 export { fill, copy, addInto, multiply, scale, axpy, sum, dot, normalizeBytes } from './elementwise';
 export { gemm, gemmScratchBytes } from './gemm_f32_4x8_simd';
 export { dense, biasAdd, columnSums } from './dense';
+export { denseSparseInput, weightGradSparseInput, sparseInputScratchBytes, countZeros } from './dense_sparse_input';
 export { reluForward, reluBackward, softmax, logSoftmax, softmaxBackward, logSoftmaxBackward } from './activations';
 export {
   softmaxCrossEntropyForward, softmaxCrossEntropyBackward,

@@ -50,6 +50,15 @@ export interface KernelExports {
   biasAdd(m: number, n: number, x: Ptr, bias: Ptr, out: Ptr): void;
   columnSums(m: number, n: number, x: Ptr, out: Ptr, accumulate: Flag): void;
 
+  // dense_sparse_input.ts (the same products as dense and gemm with transposeA, skipping x's zeros)
+  /** out[m,n] = act(x[m,k]·w[k,n] + bias[n]); `scratch` holds sparseInputScratchBytes(n, k, m) bytes. */
+  denseSparseInput(m: number, n: number, k: number, x: Ptr, w: Ptr, bias: Ptr, out: Ptr, relu: Flag, scratch: Ptr): void;
+  /** dw[k,n] (+)= xᵀ·dz with x stored [m,k], dz [m,n]; `scratch` as for denseSparseInput. */
+  weightGradSparseInput(k: number, n: number, m: number, x: Ptr, dz: Ptr, dw: Ptr, accumulate: Flag, scratch: Ptr): void;
+  sparseInputScratchBytes(n: number, k: number, m: number): number;
+  /** Number of elements of x[0..n) equal to zero. */
+  countZeros(x: Ptr, n: number): number;
+
   // activations.ts
   reluForward(x: Ptr, out: Ptr, n: number): void;
   reluBackward(y: Ptr, dy: Ptr, dx: Ptr, n: number, accumulate: Flag): void;
