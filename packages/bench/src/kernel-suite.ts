@@ -9,7 +9,8 @@
  * Kernels interface: no tensors, no autodiff), @tensorflow/tfjs-backend-wasm and
  * @tensorflow/tfjs's cpu backend (tf.matMul with transposeA/B, then dataSync and dispose, the
  * way a tfjs op is used), and @tensorflow/tfjs-node when it loads. Timing is benny
- * (benchmark.js); the reported figure is from the median time per product.
+ * (benchmark.js) after a timed warm-up; each cell is the median time per product, and in the
+ * full suite the median over three rounds that visit every shape and engine in turn.
  */
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';

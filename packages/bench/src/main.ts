@@ -110,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     const written = writeResults(result, options.outDir);
     process.stdout.write(`\n${renderMarkdown(result)}`);
     for (const file of Object.values(written)) process.stderr.write(`wrote ${file}\n`);
-    if (result.quick) process.stderr.write('latest.md is written by full runs only\n');
+    if (!written.latest) process.stderr.write('latest.md is left as it was: only a full run of every suite replaces it\n');
     return 0;
   } catch (error) {
     const err = error as Error & { details?: string; exitCode?: number };

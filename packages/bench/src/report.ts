@@ -1,5 +1,6 @@
 /** The markdown summary of a bench result: machine, targets, then one table per suite. */
 import { exp, mib, ms, percent, ratio, seconds, table } from './format.js';
+import { median } from './stats.js';
 import type { AccuracySuiteResult, BenchResult, EpochSuiteResult, StepsSuiteResult, TargetCheck } from './types.js';
 
 export const SECTION_TITLES = {
@@ -52,7 +53,7 @@ function epochSection(epoch: EpochSuiteResult): string[] {
       ratio(row.ratioToDescentWasm ?? NaN),
       mib(row.peakRssMiB!),
       ms(row.inferenceMs!),
-      percent(row.testAccuracy[0]),
+      percent(median(row.testAccuracy)),
     ];
   });
   const notes = epoch.engines.flatMap((row) => [
@@ -66,7 +67,7 @@ function epochSection(epoch: EpochSuiteResult): string[] {
     `${epoch.trainSamples.toLocaleString('en-US')} training images, batch ${epoch.batchSize}; inference on ${epoch.testSamples.toLocaleString('en-US')} test images.`,
     '',
     table(
-      ['engine', 'backend', 'runs', 's/epoch (median)', 'min – max', 'time vs descent (wasm)', 'peak RSS after the epoch (MiB)', 'inference (ms)', 'test accuracy'],
+      ['engine', 'backend', 'runs', 's/epoch (median)', 'min – max', 'time vs descent (wasm)', 'peak RSS after the epoch (MiB)', 'inference (ms)', 'test accuracy after 1 epoch (median)'],
       rows,
       [false, false, true, true, true, true, true, true, true],
     ),

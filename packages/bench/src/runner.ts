@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: runs the suites in order (kernels, epoch, parity, steps), then writes
- * <date>-<machine>.json and .md into the output folder, and latest.md after a full run.
+ * <date>-<machine>[-<suites>][-quick].json and .md into the output folder, and latest.md after a
+ * full run of every suite.
  */
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -133,14 +134,15 @@ export function checkTargets(result: BenchResult): TargetCheck[] {
 /** Writes the JSON and markdown summary (and latest.md after a full run), each via a temporary file. */
 export function writeResults(result: BenchResult, outDir: string): WrittenFiles {
   mkdirSync(outDir, { recursive: true });
-  const base = `${result.machine.date.slice(0, 10)}-${machineTag(result.machine)}${result.quick ? '-quick' : ''}`;
+  const partial = result.suites.length < SUITES.length;
+  const base = `${result.machine.date.slice(0, 10)}-${machineTag(result.machine)}${partial ? `-${result.suites.join('-')}` : ''}${result.quick ? '-quick' : ''}`;
   const markdown = renderMarkdown(result);
   const written: WrittenFiles = {
     json: writeAtomically(join(outDir, `${base}.json`), `${JSON.stringify(result, null, 2)}\n`),
     markdown: writeAtomically(join(outDir, `${base}.md`), markdown),
   };
-  // latest.md feeds the README, so a quick run on the fixture never replaces it.
-  if (!result.quick) written.latest = writeAtomically(join(outDir, 'latest.md'), markdown);
+  // latest.md feeds the README: only a full run of every suite replaces it.
+  if (!result.quick && !partial) written.latest = writeAtomically(join(outDir, 'latest.md'), markdown);
   return written;
 }
 
@@ -174,8 +176,12 @@ export function readBenchResult(file: string): BenchResult {
   return JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
 }
 
-/** The newest full-run result file in a results folder (names start with the date), if any. */
+/** The newest result file in a results folder from a full run of every suite, if any. */
 export function latestResultFile(dir: string): string | undefined {
-  const names = readdirSync(dir).filter((name) => /^\d{4}-\d{2}-\d{2}-.+\.json$/.test(name) && !name.endsWith('-quick.json')).sort();
-  return names.length ? join(dir, names[names.length - 1]) : undefined;
+  const names = readdirSync(dir).filter((name) => /^\d{4}-\d{2}-\d{2}-.+\.json$/.test(name)).sort().reverse();
+  for (const name of names) {
+    const result = readBenchResult(join(dir, name));
+    if (!result.quick && result.suites.length === SUITES.length) return join(dir, name);
+  }
+  return undefined;
 }

@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
+import { Random } from '@descent/engine';
 import { accuracyOf, countClipped, loadSplits, peakRssBytes } from './data.js';
 import { INFERENCE_BATCH, MODEL, type AccuracyRun, type AccuracyTask, type EpochRun, type EpochTask, type Unavailable } from './types.js';
 
@@ -30,6 +31,15 @@ export async function loadTfjs(backend: TfjsBackend): Promise<Tf> {
   if (!(await tf.setBackend(backend))) throw new Error(`tfjs could not start its ${backend} backend`);
   await tf.ready();
   return tf;
+}
+
+/**
+ * tfjs shuffles with Math.random and offers no seed. In a worker process that only runs tfjs,
+ * a seeded stand-in makes its shuffling, and so its runs, repeatable.
+ */
+export function seedTfjsShuffling(seed: number): void {
+  const random = new Random(seed);
+  Math.random = () => random.next();
 }
 
 /** The first line of why an import failed, e.g. "Cannot find package '@tensorflow/tfjs-node' ...". */
@@ -76,6 +86,7 @@ export async function tfjsEpoch(task: EpochTask): Promise<EpochRun | Unavailable
   const y = labelTensor(tf, train.labels);
   const xTest = imageTensor(tf, test.images, test.count);
   const model = buildTfjsModel(tf, task.seed);
+  seedTfjsShuffling(task.seed);
 
   const started = performance.now();
   const history = await model.fit(x, y, { epochs: 1, batchSize: MODEL.batchSize, shuffle: true, verbose: 0 });
@@ -115,6 +126,7 @@ export async function tfjsAccuracy(task: AccuracyTask): Promise<AccuracyRun> {
   const y = labelTensor(tf, train.labels);
   const xTest = imageTensor(tf, test.images, test.count);
   const model = buildTfjsModel(tf, task.seed);
+  seedTfjsShuffling(task.seed);
   const started = performance.now();
   await model.fit(x, y, { epochs: task.epochs, batchSize: MODEL.batchSize, shuffle: true, verbose: 0 });
   const seconds = (performance.now() - started) / 1000;

@@ -9,8 +9,8 @@ import type { SuiteContext } from './context.js';
 
 export const ACCURACY_NOTE =
   'Test accuracy after training from scratch (batch 32, shuffled every epoch), one process per run. ' +
-  'The seed sets descent\'s initialisation and shuffling, and tfjs\'s kernel initialisers; tfjs shuffles ' +
-  'with Math.random, which it does not let a caller seed.';
+  'The seed sets each engine\'s initialisation and shuffling (tfjs: its kernel initialisers, and a seeded ' +
+  'Math.random in its worker process, since tfjs shuffles with Math.random and takes no seed), so runs repeat.';
 
 export function accuracyPlan(quick: boolean): { epochs: number; seeds: number[] } {
   return quick ? { epochs: 1, seeds: [1] } : { epochs: 10, seeds: [1, 2, 3] };

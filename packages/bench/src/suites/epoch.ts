@@ -13,7 +13,7 @@ const SLOW_ENGINES: Partial<Record<EngineId, string>> = { 'descent-ts': '~35 s',
 
 export function epochNote(testSamples: number, inferenceRuns: number): string {
   return (
-    'Each run is a fresh process: build and compile the model, then time model.fit for one epoch ' +
+    'Each run is a fresh process (engines take turns, run by run): build and compile the model, then time model.fit for one epoch ' +
     '(batch 32, shuffled), first-step warm-up included. tfjs gets its training set as float32 tensors ' +
     'scaled /255, built once before the timed fit (what a Keras-style user writes); descent gets the ' +
     'bytes and scales each batch inside the timed epoch. Peak RSS is the process high-water mark ' +
@@ -33,22 +33,23 @@ export function runsFor(engine: EngineId, context: Pick<SuiteContext, 'quick' | 
 
 export async function runEpochSuite(context: SuiteContext): Promise<EpochSuiteResult> {
   const inferenceRuns = context.quick ? 3 : 7;
-  const rows: EpochEngineResult[] = [];
-  for (const engine of ENGINES) {
-    const { runs, note } = runsFor(engine, context);
-    const row: EpochEngineResult = {
-      engine, label: ENGINE_LABELS[engine], available: true, runs, ...(note ? { runsNote: note } : {}),
-      seconds: [], peakRssMiBPerRun: [], peakRssAfterInferenceMiBPerRun: [], inferenceMsPerRun: [], trainLoss: [], testAccuracy: [],
-    };
-    if (note) context.log(`epoch: ${engine}: ${note}`);
-    for (let run = 1; run <= runs; run++) {
-      const result = await runWorker<EpochRun | Unavailable>({
-        kind: 'epoch', engine, files: context.files, seed: 41 + run, inferenceRuns,
-      });
+  const plans = ENGINES.map((engine) => ({ engine, ...runsFor(engine, context) }));
+  const rows: EpochEngineResult[] = plans.map(({ engine, runs, note }) => ({
+    engine, label: ENGINE_LABELS[engine], available: true, runs, ...(note ? { runsNote: note } : {}),
+    seconds: [], peakRssMiBPerRun: [], peakRssAfterInferenceMiBPerRun: [], inferenceMsPerRun: [], trainLoss: [], testAccuracy: [],
+  }));
+  for (const { engine, note } of plans) if (note) context.log(`epoch: ${engine}: ${note}`);
+  // Round-robin over engines, so a stretch of load on a shared machine does not land on one engine's runs.
+  const rounds = Math.max(...plans.map((plan) => plan.runs));
+  for (let run = 1; run <= rounds; run++) {
+    for (const row of rows) {
+      if (!row.available || run > row.runs) continue;
+      const { engine } = row;
+      const result = await runWorker<EpochRun | Unavailable>({ kind: 'epoch', engine, files: context.files, seed: 41 + run, inferenceRuns });
       if (!result.available) {
         Object.assign(row, { available: false, reason: result.reason, runs: 0 });
         context.log(`${engine}: not available: ${result.reason}`);
-        break;
+        continue;
       }
       row.backend = result.backend;
       if (result.fallbackReason) row.fallbackReason = result.fallbackReason;
@@ -59,18 +60,18 @@ export async function runEpochSuite(context: SuiteContext): Promise<EpochSuiteRe
       row.trainLoss.push(result.trainLoss);
       row.testAccuracy.push(result.testAccuracy);
       context.log(
-        `epoch: ${engine} run ${run}/${runs}: ${result.seconds.toFixed(2)} s/epoch, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB ` +
+        `epoch: ${engine} run ${run}/${row.runs}: ${result.seconds.toFixed(2)} s/epoch, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB ` +
           `(${(result.peakRssAfterInferenceBytes / 2 ** 20).toFixed(0)} MiB after inference), ` +
           `inference ${median(result.inferenceMs).toFixed(1)} ms, loss ${result.trainLoss.toFixed(4)}, test accuracy ${result.testAccuracy.toFixed(4)}` +
           (result.fallbackReason ? ` (ran on the ${result.backend} kernels: ${result.fallbackReason})` : ''),
       );
     }
-    if (row.available) {
-      row.secondsPerEpoch = summarize(row.seconds);
-      row.peakRssMiB = max(row.peakRssMiBPerRun);
-      row.inferenceMs = median(row.inferenceMsPerRun);
-    }
-    rows.push(row);
+  }
+  for (const row of rows) {
+    if (!row.available) continue;
+    row.secondsPerEpoch = summarize(row.seconds);
+    row.peakRssMiB = max(row.peakRssMiBPerRun);
+    row.inferenceMs = median(row.inferenceMsPerRun);
   }
   const baseline = rows.find((row) => row.engine === 'descent-wasm')?.secondsPerEpoch?.median;
   for (const row of rows) {
