@@ -53,6 +53,22 @@ describe.each(['ts', 'wasm'] as BackendName[])('training on the fixture (%s back
   });
 });
 
+describe('backends agree', () => {
+  it('training on the fixture gives the same test accuracy within 0.5 percentage points on ts and wasm', async () => {
+    const accuracy: Record<string, number> = {};
+    for (const backend of ['ts', 'wasm'] as BackendName[]) {
+      setBackend(backend);
+      expect(kernels().name).toBe(backend);
+      const model = defaultModel(11);
+      await model.fit(data.train, data.train.labels, { epochs: 3, batchSize: 32, seed: 11 });
+      accuracy[backend] = model.evaluate(data.test, data.test.labels).accuracy;
+      model.dispose();
+    }
+    expect(accuracy.ts).toBeGreaterThanOrEqual(0.75);
+    expect(Math.abs(accuracy.ts - accuracy.wasm)).toBeLessThanOrEqual(0.005);
+  });
+});
+
 describe('training semantics', () => {
   it('validationSplit holds out the last samples, before shuffling', async () => {
     setBackend('ts');
