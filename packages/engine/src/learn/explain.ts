@@ -127,7 +127,7 @@ export function explainOneStep({ seed = EXPLAIN_EXAMPLE.seed }: { seed?: number 
     add('db2', 'backward', 'db2 = Σᵢ dz2[i, :]', 'a bias is added to every row, so its gradient is the column sum of dz2', b2.shape, b2.grad!.data);
     add('dh1', 'backward', 'dh1 = dz2 · W2ᵀ', 'dh1[i,j] = Σ_c dz2[i,c]·W2[j,c]: how the loss changes with each hidden activation, collected from every class it feeds', h1.shape, h1.grad!.data);
     add('dz1', 'backward', 'dz1 = dh1 ∘ [z1 > 0]', 'ReLU passes the gradient where the unit was on and blocks it (0) where it was off', z1.shape, z1.grad!.data);
-    add('dW1', 'backward', 'dW1 = xᵀ · dz1', 'dW1[k,j] = Σᵢ x[i,k]·dz1[i,j]: a black pixel (0) or a unit that was off gives its weight no gradient', W1.shape, W1.grad!.data);
+    add('dW1', 'backward', 'dW1 = xᵀ · dz1', 'dW1[k,j] = Σᵢ x[i,k]·dz1[i,j]: a pixel that is black (0) in every image, or a unit that was off for every image, gives its weight no gradient', W1.shape, W1.grad!.data);
     add('db1', 'backward', 'db1 = Σᵢ dz1[i, :]', 'column sums of dz1', b1.shape, b1.grad!.data);
 
     optimizer.step(parameters);
