@@ -17,6 +17,7 @@ import { reportModule } from './commands/report.js';
 import { summaryModule } from './commands/summary.js';
 import { trainModule } from './commands/train.js';
 import { traceModule } from './commands/trace-options.js';
+import { tuneModule } from './commands/tune.js';
 import type { CliContext, CliModule, PredictExtension, TrainExtension } from './module.js';
 
 /** Every command and extension of the CLI: adding one is adding a line here. */
@@ -29,6 +30,7 @@ const MODULES: readonly CliModule[] = [
   reportModule,
   explainModule,
   traceModule,
+  tuneModule,
 ];
 
 export function buildProgram(modules: readonly CliModule[] = MODULES): Command {

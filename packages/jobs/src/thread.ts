@@ -1,0 +1,52 @@
+/**
+ * A worker thread that runs training jobs one at a time for LocalRunner (local.ts). Each thread
+ * has its own engine and WASM memory, so jobs on different threads never share buffers. Datasets
+ * are read once per thread and kept for the jobs that follow.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { DescentError, loadDataset, setBackend, type BackendName, type LoadedDataset } from '@descent/engine';
+import type { TrainingJobSpec } from './spec.js';
+import { runTrainingJob } from './train.js';
+import type { ThreadReply, ThreadRequest } from './local.js';
+
+const port = parentPort!;
+setBackend((workerData as { backend: BackendName }).backend);
+const datasets = new Map<string, LoadedDataset>();
+const cancelled = new Set<string>();
+
+async function dataFor(spec: TrainingJobSpec): Promise<LoadedDataset> {
+  const key = `${spec.data.dataset}\0${spec.data.dir ?? ''}`;
+  let data = datasets.get(key);
+  if (!data) {
+    data = await loadDataset(spec.data.dataset, { dir: spec.data.dir ?? undefined, download: false });
+    datasets.set(key, data);
+  }
+  return data;
+}
+
+function send(message: ThreadReply): void {
+  port.postMessage(message);
+}
+
+port.on('message', (message: ThreadRequest) => {
+  if (message.type === 'cancel') {
+    cancelled.add(message.id);
+    return;
+  }
+  const { spec } = message;
+  void (async () => {
+    try {
+      const data = await dataFor(spec);
+      const result = await runTrainingJob(spec, data.train, {
+        onEvent: (event) => send({ type: 'event', id: spec.id, event }),
+        cancelled: () => cancelled.has(spec.id),
+      });
+      send({ type: 'done', id: spec.id, result });
+    } catch (error) {
+      const expected = error instanceof DescentError;
+      send({ type: 'failed', id: spec.id, message: error instanceof Error ? error.message : String(error), exitCode: expected ? error.exitCode : null, stack: error instanceof Error ? error.stack ?? null : null });
+    } finally {
+      cancelled.delete(spec.id);
+    }
+  })();
+});
