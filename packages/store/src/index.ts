@@ -1,0 +1,5 @@
+/** descent's SQL store: see store.ts for the API and migrations.ts for the schema. */
+export * from './store.js';
+export { DEFAULT_DB, parseLocation, redact, type StoreLocation, type SqliteLocation, type MariadbLocation } from './location.js';
+export { StoreError, timestamp, type Driver, type Executor, type QueryResult, type RunResult, type SqlValue } from './driver.js';
+export { MIGRATIONS, LATEST_VERSION, SQLITE, MARIADB, type Dialect, type Migration } from './migrations.js';
