@@ -125,6 +125,7 @@ export const MIGRATIONS: readonly Migration[] = [
         FOREIGN KEY (import_id) REFERENCES imports (id) ON DELETE CASCADE
       )${t.table}`,
       `CREATE INDEX images_by_hash ON images (dataset_id, content_hash)`,
+      `CREATE INDEX images_by_label ON images (dataset_id, split, label)`,
       // A trained model: its tfjs Layers files (model.json, weights.bin, descent-training.json) and
       // where they were saved, the dataset, and its test metrics.
       `CREATE TABLE models (

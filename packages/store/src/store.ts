@@ -260,12 +260,22 @@ export class Store {
   // ---- datasets and images ----
 
   async listDatasets(): Promise<DatasetSummary[]> {
+    return this.datasets();
+  }
+
+  /** All datasets, or the one named. */
+  private async datasets(name?: string): Promise<DatasetSummary[]> {
+    const where = name === undefined ? '' : ' WHERE d.name = ?';
+    const params = name === undefined ? [] : [name];
     const datasets = await this.driver.all<{ id: number; name: string; height: number; width: number; created_at: string }>(
-      'SELECT id, name, height, width, created_at FROM datasets ORDER BY name',
+      `SELECT id, name, height, width, created_at FROM datasets d${where} ORDER BY name`, params,
     );
-    const classes = await this.driver.all<{ dataset_id: number; label: number; name: string }>('SELECT dataset_id, label, name FROM classes ORDER BY dataset_id, label');
+    if (datasets.length === 0) return [];
+    const classes = await this.driver.all<{ dataset_id: number; label: number; name: string }>(
+      `SELECT c.dataset_id, c.label, c.name FROM classes c JOIN datasets d ON d.id = c.dataset_id${where} ORDER BY c.dataset_id, c.label`, params,
+    );
     const counts = await this.driver.all<{ dataset_id: number; split: Split; label: number; n: number }>(
-      'SELECT dataset_id, split, label, COUNT(*) AS n FROM images GROUP BY dataset_id, split, label',
+      `SELECT i.dataset_id, i.split, i.label, COUNT(*) AS n FROM images i JOIN datasets d ON d.id = i.dataset_id${where} GROUP BY i.dataset_id, i.split, i.label`, params,
     );
     return datasets.map((d) => {
       const classNames = classes.filter((c) => c.dataset_id === d.id).map((c) => c.name);
@@ -276,14 +286,14 @@ export class Store {
   }
 
   async getDataset(name: string): Promise<DatasetSummary | undefined> {
-    return (await this.listDatasets()).find((d) => d.name === name);
+    return (await this.datasets(name))[0];
   }
 
   /** The dataset, or a one-line error that lists the ones there are. */
   async requireDataset(name: string, flag = '--dataset'): Promise<DatasetSummary> {
-    const all = await this.listDatasets();
-    const found = all.find((d) => d.name === name);
+    const found = await this.getDataset(name);
     if (found) return found;
+    const all = await this.listDatasets();
     const known = all.length ? `; the store holds: ${all.map((d) => d.name).join(', ')}` : '; the store holds no datasets yet (descent db import …)';
     throw new StoreError(`${flag} ${name}: no such dataset in ${this.display}${known}`);
   }
@@ -508,7 +518,8 @@ export class Store {
   async savePredictions(batch: PredictionBatch): Promise<{ saved: number; replaced: number }> {
     const now = timestamp();
     const rows = batch.predictions.map((p): SqlValue[] => {
-      const probabilities = Array.from(p.probabilities, (v) => Number(v.toPrecision(9)));
+      // Exact: a float32 written as the double it is (fast, and it reads back to the same float32).
+      const probabilities = Array.from(p.probabilities);
       let predicted = 0;
       for (let c = 1; c < probabilities.length; c++) if (probabilities[c] > probabilities[predicted]) predicted = c;
       return [batch.modelId, p.imageId ?? null, p.pixels ?? null, p.input.slice(0, 1000), predicted, probabilities[predicted] ?? 0,
