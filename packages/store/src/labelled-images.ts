@@ -103,12 +103,14 @@ async function collect(where: string, entries: Entry[], options: ReadOptions, li
   const skipped: Array<{ file: string; reason: string }> = [];
   const placed: Array<{ entry: Entry; split: Split; label: string; path: string }> = [];
   const segments = entries.map((e) => e.path.split('/'));
+  const hidden = (parts: string[]) => parts.some((p) => p.startsWith('.')) || parts[0] === '__MACOSX';
   // A zip of a folder holds everything under that one folder: look inside it.
-  const common = segments.length > 0 && segments.every((s) => s.length > 2 && s[0] === segments[0][0]) && !isSplit(segments[0][0]) ? 1 : 0;
+  const visible = segments.filter((parts) => !hidden(parts));
+  const wrapper = visible.length > 0 && visible.every((s) => s.length > 2 && s[0] === visible[0][0]) && !isSplit(visible[0][0]) ? visible[0][0] : undefined;
   for (const [i, entry] of entries.entries()) {
-    const parts = segments[i].slice(common);
+    const parts = wrapper !== undefined && segments[i][0] === wrapper ? segments[i].slice(1) : segments[i];
     const file = parts[parts.length - 1];
-    if (parts.some((p) => p.startsWith('.')) || parts[0] === '__MACOSX') {
+    if (hidden(segments[i])) {
       skipped.push({ file: entry.path, reason: 'hidden or system file' });
       continue;
     }
