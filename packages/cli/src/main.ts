@@ -18,6 +18,7 @@ import { summaryModule } from './commands/summary.js';
 import { trainModule } from './commands/train.js';
 import { traceModule } from './commands/trace-options.js';
 import { tuneModule } from './commands/tune.js';
+import { workerModule } from './commands/worker.js';
 import type { CliContext, CliModule, PredictExtension, TrainExtension } from './module.js';
 
 /** Every command and extension of the CLI: adding one is adding a line here. */
@@ -31,6 +32,7 @@ const MODULES: readonly CliModule[] = [
   explainModule,
   traceModule,
   tuneModule,
+  workerModule,
 ];
 
 export function buildProgram(modules: readonly CliModule[] = MODULES): Command {

@@ -12,3 +12,4 @@ export { runTrainingJob, buildClassifier, type RunHooks } from './train.js';
 export * from './search/hyperband.js';
 export * from './search/space.js';
 export * from './search/search.js';
+export { QueueRunner, serveQueue, parseRedisUrl, checkQueueReachable, QUEUE_NAME, DEFAULT_LOCK_SECONDS, type QueueWorker, type QueueWorkerOptions, type RedisAddress } from './queue.js';

@@ -17,7 +17,7 @@ import {
   UsageError, saveModel, type BackendName, type DatasetName, type LoadedDataset,
 } from '@descent/engine';
 import {
-  FLAG_OF, HYPERPARAMETERS, LocalRunner, buildClassifier, decodeWeights, defaultSpace, describeSpace, hyperbandPlan, objectiveOf, parseDomain,
+  FLAG_OF, HYPERPARAMETERS, LocalRunner, QueueRunner, parseRedisUrl, buildClassifier, decodeWeights, defaultSpace, describeSpace, hyperbandPlan, objectiveOf, parseDomain,
   planSearch, plannedEpochs, runSearch, spaceFromJson, spaceSize, trainingJob,
   type HyperparameterName, type JobRunner, type MetricName, type SearchSettings, type SearchSpace, type Trial, type TrialResult,
 } from '@descent/jobs';
@@ -50,6 +50,7 @@ interface TuneFlags {
   earlyStopping: number;
   seed: number;
   workers: number;
+  queue?: string;
   backend: BackendName;
   out?: string;
   resume?: string;
@@ -89,6 +90,7 @@ export const tuneModule: CliModule = {
       .option('--early-stopping <patience>', 'stop a trial after this many epochs without val_loss improving (0: off)', nonNegativeInteger, 5)
       .option('--seed <n>', 'seed of the search: the same seed gives the same results, whatever the number of workers', seed, 42)
       .option('--workers <n>', 'trials run at once on worker threads (default: one per core)', positiveInteger, availableParallelism())
+      .option('--queue <url>', 'send trials through a BullMQ queue in Redis to `descent worker` processes, e.g. redis://127.0.0.1:6379')
       .addOption(backendOption().default('wasm'))
       .option('--out <dir>', 'folder for the search (default: ./searches/<dataset>-<date>-<time>)')
       .option('--resume <dir>', 'continue an interrupted search, without redoing its finished trials')
@@ -140,14 +142,25 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
   }
   const settings = search.settings;
 
-  useBackend(flags.backend, output);
-  const data = await readDataset(settings.data.dataset, settings.data.dir ?? undefined, output);
+  if (flags.queue) parseRedisUrl(flags.queue);
+  if (flags.queue && given('workers')) throw new UsageError('--workers: with --queue, each `descent worker` sets its own (--workers there)');
+
+  // An unreachable queue fails here (exit 1), before anything is loaded or written.
+  const runner: JobRunner = flags.queue ? await QueueRunner.connect(flags.queue) : new LocalRunner({ workers: flags.workers, backend: flags.backend });
+  let data: LoadedDataset;
+  try {
+    useBackend(flags.backend, output);
+    data = await readDataset(settings.data.dataset, settings.data.dir ?? undefined, output);
+  } catch (error) {
+    await runner.close();
+    throw error;
+  }
   settings.data.dir ??= data.dir;
   if (!flags.resume) await writeSearch(outDir, search);
 
-  const runner: JobRunner = new LocalRunner({ workers: flags.workers, backend: flags.backend });
   const plan = planSearch(settings);
-  describeSearch(output, settings, plan.slots.length, `${flags.workers} worker thread${flags.workers === 1 ? '' : 's'}`, completed.length, outDir);
+  const where = flags.queue ? `the workers of ${flags.queue}` : `${flags.workers} worker thread${flags.workers === 1 ? '' : 's'}`;
+  describeSearch(output, settings, plan.slots.length, where, completed.length, outDir);
   const table = new SearchTable(output, settings, plan.slots.length);
   table.header();
   for (const trial of completed) table.finished(trial, true);
@@ -171,7 +184,8 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
     const outcome = await runSearch(settings, runner, {
       completed,
       signal: controller.signal,
-      jobPrefix: `${search.id}-`,
+      // Unique per run, so jobs left in a queue by an interrupted run never answer for this one.
+      jobPrefix: `${search.id}-${randomBytes(3).toString('hex')}-`,
       progressEvery: 50,
       hooks: {
         onTrialStart: (trial: Trial) => table.started(trial),
