@@ -9,7 +9,7 @@ import type { BackendName } from '@descent/engine';
 import { JobError, type JobRunner, type RunOptions } from './runner.js';
 import type { JobEvent, JobResult, TrainingJobSpec } from './spec.js';
 
-export type ThreadRequest = { type: 'run'; spec: TrainingJobSpec } | { type: 'cancel'; id: string };
+export type ThreadRequest = { type: 'run'; spec: TrainingJobSpec };
 export type ThreadReply =
   | { type: 'event'; id: string; event: JobEvent }
   | { type: 'done'; id: string; result: JobResult }
@@ -31,6 +31,8 @@ interface Pending {
 interface Slot {
   worker: Worker;
   job?: Pending;
+  /** Shared with the thread, which reads it after every batch: 1 = cancel the running job. */
+  cancel: Int32Array;
 }
 
 const THREAD_FILE = new URL('./thread.js', import.meta.url);
@@ -75,7 +77,7 @@ export class LocalRunner implements JobRunner {
       return;
     }
     const slot = this.slots.find((s) => s.job === job);
-    slot?.worker.postMessage({ type: 'cancel', id: job.spec.id } satisfies ThreadRequest);
+    if (slot) Atomics.store(slot.cancel, 0, 1);
   }
 
   private dispatch(): void {
@@ -85,14 +87,16 @@ export class LocalRunner implements JobRunner {
       if (!slot) return;
       const job = this.waiting.shift()!;
       slot.job = job;
+      Atomics.store(slot.cancel, 0, 0);
       slot.worker.ref();
       slot.worker.postMessage({ type: 'run', spec: job.spec } satisfies ThreadRequest);
     }
   }
 
   private startThread(): Slot {
-    const worker = new Worker(THREAD_FILE, { workerData: { backend: this.backend } });
-    const slot: Slot = { worker };
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(THREAD_FILE, { workerData: { backend: this.backend, cancel } });
+    const slot: Slot = { worker, cancel };
     worker.on('message', (message: ThreadReply) => {
       const job = slot.job;
       if (!job || message.id !== job.spec.id) return;

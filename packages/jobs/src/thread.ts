@@ -10,9 +10,9 @@ import { runTrainingJob } from './train.js';
 import type { ThreadReply, ThreadRequest } from './local.js';
 
 const port = parentPort!;
-setBackend((workerData as { backend: BackendName }).backend);
+const { backend, cancel } = workerData as { backend: BackendName; cancel: Int32Array };
+setBackend(backend);
 const datasets = new Map<string, LoadedDataset>();
-const cancelled = new Set<string>();
 
 async function dataFor(spec: TrainingJobSpec): Promise<LoadedDataset> {
   const key = `${spec.data.dataset}\0${spec.data.dir ?? ''}`;
@@ -29,24 +29,19 @@ function send(message: ThreadReply): void {
 }
 
 port.on('message', (message: ThreadRequest) => {
-  if (message.type === 'cancel') {
-    cancelled.add(message.id);
-    return;
-  }
   const { spec } = message;
   void (async () => {
     try {
       const data = await dataFor(spec);
       const result = await runTrainingJob(spec, data.train, {
         onEvent: (event) => send({ type: 'event', id: spec.id, event }),
-        cancelled: () => cancelled.has(spec.id),
+        // Set by the runner at any moment; read after every batch, so a cancel takes effect within one batch.
+        cancelled: () => Atomics.load(cancel, 0) === 1,
       });
       send({ type: 'done', id: spec.id, result });
     } catch (error) {
       const expected = error instanceof DescentError;
       send({ type: 'failed', id: spec.id, message: error instanceof Error ? error.message : String(error), exitCode: expected ? error.exitCode : null, stack: error instanceof Error ? error.stack ?? null : null });
-    } finally {
-      cancelled.delete(spec.id);
     }
   })();
 });
