@@ -52,6 +52,18 @@ describe('descent tune', () => {
     expect(trials.filter((f) => f.endsWith('.weights')).sort()).toEqual(['0000.weights', '0001.weights', '0002.weights']);
   });
 
+  it('draws the search in a report: the trials chart, then the best model\'s charts', async () => {
+    const dir = join(tmp.dir, 'one');
+    const run = await runCli(['report', dir, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const files = readdirSync(join(dir, 'report'));
+    expect(files).toContain('search.png');
+    expect(files).toContain('confusion.png');
+    const html = readFileSync(join(dir, 'report', 'report.html'), 'utf8');
+    expect(html).toContain('Search: hyperband, 6 trials, best val_accuracy');
+    expect(html.indexOf('search.png')).toBeLessThan(html.indexOf('samples.png'));
+  });
+
   it('gives the same results table with two worker threads', async () => {
     const run = await runCli([...SEARCH, '--workers', '2', '--out', join(tmp.dir, 'two')]);
     expect(run.code, run.stderr).toBe(0);

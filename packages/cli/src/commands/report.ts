@@ -16,10 +16,13 @@ import {
 import { backendOption, checkModelFits, checkWritableFile, checkWritableFolder, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, statOrUndefined, useBackend } from '../common.js';
 import { IMAGE_SIZE } from '../image.js';
 import type { CliModule, PredictRun, TrainRun } from '../module.js';
+import { rankTrials } from '@descent/jobs';
+import { searchChartSpec } from '../tune/chart.js';
+import { isSearchFolder, readSearch, readTrials } from '../tune/folder.js';
 import { Output, shortPath } from '../output.js';
-import { benchmarkChart, predictionPlot, writeFileAtomic, writeFilesAtomic, writeReport, REPORT_FILE, OutputError, type BenchmarkRow } from '../report/index.js';
+import { benchmarkChart, predictionPlot, writeFileAtomic, writeFilesAtomic, writeReport, REPORT_FILE, OutputError, type BenchmarkRow, type ChartPlan } from '../report/index.js';
 
-interface ReportFlags {
+export interface ReportFlags {
   out?: string;
   data?: string;
   dataset?: DatasetName;
@@ -54,7 +57,8 @@ export const reportModule: CliModule = {
           await benchmarkReport(flags.bench, flags.out, output);
         } else {
           if (modelDir === undefined) throw new UsageError('missing MODEL_DIR: the folder of a saved model (or --bench FILE for a benchmark chart)');
-          await modelReport(modelDir, flags, output);
+          if (isSearchFolder(modelDir)) await searchReport(modelDir, flags, output);
+          else await modelReport(modelDir, flags, output);
         }
       });
   },
@@ -106,10 +110,10 @@ export const reportModule: CliModule = {
   },
 };
 
-async function modelReport(modelDir: string, flags: ReportFlags, output: Output): Promise<void> {
+async function modelReport(modelDir: string, flags: ReportFlags, output: Output, search?: { dir: string; charts: ChartPlan[]; details: string[] }): Promise<void> {
   useBackend(flags.backend, output);
   const loaded = await openModel(modelDir, output);
-  const outDir = resolve(flags.out ?? join(modelDir, 'report'));
+  const outDir = resolve(flags.out ?? join(search?.dir ?? modelDir, 'report'));
   const label = flags.out !== undefined ? `--out ${flags.out}` : `${shortPath(outDir)} (the default --out)`;
   checkWritableFolder(outDir, label);
   const data = await readDataset(datasetFor(loaded, flags.dataset), flags.data, output);
@@ -123,12 +127,30 @@ async function modelReport(modelDir: string, flags: ReportFlags, output: Output)
       train: data.train,
       test: data.test,
       classNames: data.classNames,
-      title: flags.title ?? titleFor(loaded.dir, data),
-      details: detailsOf(loaded.model, metadata),
+      title: flags.title ?? titleFor(search?.dir ?? loaded.dir, data),
+      details: [...(search?.details ?? []), ...detailsOf(loaded.model, metadata)],
+      charts: search?.charts,
     },
     { what: label },
   );
   announce(output, outDir, files);
+}
+
+/** `descent report SEARCH_DIR` (and `descent tune --report`): the search chart, then the best model's report. */
+export async function searchReport(dir: string, flags: ReportFlags, output: Output): Promise<void> {
+  const { settings } = readSearch(dir, dir);
+  const trials = readTrials(dir);
+  const bestDir = join(dir, 'best-model');
+  if (!statOrUndefined(join(bestDir, 'model.json'))) throw new UsageError(`${dir}: the search has not finished (no best-model yet); finish it with descent tune --resume ${dir}`);
+  const best = rankTrials(settings.objective, trials)[0];
+  const chart: ChartPlan = {
+    name: 'search',
+    title: 'Search: score per trial against its epoch budget',
+    explanation: 'Each point is a trial; further right, more epochs. Hyperband starts many models on a few epochs and continues only the best of each round (the lines), so the points thin out and rise towards the full budget.',
+    spec: searchChartSpec(trials, settings, best?.id ?? null),
+  };
+  const details = [`Search: ${settings.algorithm}, ${trials.length} trials, best ${settings.objective.name} ${best?.score?.toFixed(4)} (trial ${best?.id})`];
+  await modelReport(bestDir, { ...flags, data: flags.data ?? settings.data.dir ?? undefined }, output, { dir, charts: [chart], details });
 }
 
 function announce(output: Output, outDir: string, files: string[]): void {

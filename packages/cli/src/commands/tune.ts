@@ -27,6 +27,7 @@ import { evaluateClassifier } from '../evaluation.js';
 import { fraction, nonNegativeInteger, positiveInteger, seed } from '../flags.js';
 import type { CliModule } from '../module.js';
 import { Output, metric, shortPath } from '../output.js';
+import { searchReport } from './report.js';
 import { isSearchFolder, readSearch, readTrials, writeSearch, writeTrial, type SavedSearch } from '../tune/folder.js';
 import { SearchTable } from '../tune/table.js';
 
@@ -55,6 +56,7 @@ interface TuneFlags {
   out?: string;
   resume?: string;
   retrainBest?: number;
+  report?: boolean;
   json?: boolean;
 }
 
@@ -95,6 +97,7 @@ export const tuneModule: CliModule = {
       .option('--out <dir>', 'folder for the search (default: ./searches/<dataset>-<date>-<time>)')
       .option('--resume <dir>', 'continue an interrupted search, without redoing its finished trials')
       .option('--retrain-best <epochs>', 'then train the best hyperparameters for this many epochs with early stopping, report the best epoch, save that model', positiveInteger)
+      .option('--report', 'write report.html and PNG charts (the search chart, then the best model\'s) into DIR/report at the end')
       .addOption(jsonOption())
       .action(async (flags: TuneFlags, command: Command) => tune(flags, command));
   },
@@ -220,6 +223,7 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
       hyperparameters: best.values, test_loss: test.loss, test_accuracy: test.accuracy, trials: outcome.trials.length,
       epochs: trainedEpochs(outcome.trials), seconds, model_dir: bestDir, search_dir: outDir,
     });
+    if (flags.report) await searchReport(outDir, { backend: flags.backend, json: flags.json }, output);
     if (flags.retrainBest !== undefined && !controller.signal.aborted) await retrainBest(flags.retrainBest, best, settings, runner, data, outDir, output, controller.signal);
   } finally {
     process.off('SIGINT', onInterrupt);

@@ -43,6 +43,8 @@ export interface ReportInput {
   /** Images in the sample grid (default 25) and in the predictions chart (default 15). */
   samples?: number;
   predictions?: number;
+  /** Charts to put first (e.g. a search's trials). */
+  charts?: readonly ChartPlan[];
 }
 
 export interface ReportChart extends RenderedChart {
@@ -72,7 +74,7 @@ export interface Report {
 
 export const REPORT_FILE = 'report.html';
 
-interface ChartPlan {
+export interface ChartPlan {
   name: string;
   title: string;
   explanation: string;
@@ -95,6 +97,7 @@ export async function buildReport(input: ReportInput): Promise<Report> {
   }
 
   const plans: ChartPlan[] = [
+    ...(input.charts ?? []),
     {
       name: 'samples',
       title: 'Training images',
