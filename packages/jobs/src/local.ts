@@ -51,12 +51,15 @@ export class LocalRunner implements JobRunner {
 
   run(spec: TrainingJobSpec, options: RunOptions = {}): Promise<JobResult> {
     if (this.closed) return Promise.reject(new JobError(spec.id, 'the job runner is closed', null));
-    return new Promise<JobResult>((resolve, reject) => {
+    let onAbort = (): void => {};
+    const result = new Promise<JobResult>((resolve, reject) => {
       const job: Pending = { spec, options, resolve, reject };
-      options.signal?.addEventListener('abort', () => this.cancel(job), { once: true });
+      onAbort = () => this.cancel(job);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(job);
       this.dispatch();
     });
+    return result.finally(() => options.signal?.removeEventListener('abort', onAbort));
   }
 
   async close(): Promise<void> {

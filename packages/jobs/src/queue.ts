@@ -113,12 +113,12 @@ export class QueueRunner implements JobRunner {
         removeOnFail: { age: 24 * 3600 },
       });
       const finished = job.waitUntilFinished(this.events) as Promise<JobResult>;
+      let onAbort = (): void => {};
       const cancelled = new Promise<JobResult>((resolve) => {
-        signal?.addEventListener('abort', () => {
-          void this.cancel(spec).then(resolve);
-        }, { once: true });
+        onAbort = () => void this.cancel(spec).then(resolve);
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
-      const result = await Promise.race([finished, cancelled]);
+      const result = await Promise.race([finished, cancelled]).finally(() => signal?.removeEventListener('abort', onAbort));
       finished.catch(() => {});
       if (result.status !== 'cancelled') await job.remove().catch(() => {});
       return result;

@@ -12,6 +12,7 @@
  * Meanwhile other brackets' trials keep the workers busy: a trial starts as soon as its inputs are
  * known, lowest number first.
  */
+import { setMaxListeners } from 'node:events';
 import { Random, type HistoryData } from '@descent/engine';
 import type { JobRunner } from '../runner.js';
 import {
@@ -190,6 +191,8 @@ export async function runSearch(settings: SearchSettings, runner: JobRunner, run
   for (const result of run.completed ?? []) if (result.index < slots.length) done.set(result.index, result);
   const running = new Map<number, Promise<void>>();
   const controller = new AbortController();
+  // Every running trial listens to it (all of them at once with a queue).
+  setMaxListeners(0, controller.signal);
   const stop = (): void => controller.abort();
   signal?.addEventListener('abort', stop, { once: true });
   let failure: unknown;
