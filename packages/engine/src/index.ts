@@ -15,7 +15,7 @@ export { Random } from './random.js';
 export {
   kernels, setBackend, backendName, backendFallbackReason, onBackendWarning, createReferenceKernels,
 } from './backend/index.js';
-export type { BackendName, Kernels, Storage, ByteStorage, FloatArray } from './backend/index.js';
+export type { BackendName, Kernels, Storage, ByteStorage, FloatArray, Window2d } from './backend/index.js';
 
 export { matmul } from './ops/matmul.js';
 export type { MatmulOptions } from './ops/matmul.js';
@@ -29,10 +29,21 @@ export { reshape, flatten as flattenOp } from './ops/reshape.js';
 export { dropout as dropoutOp } from './ops/dropout.js';
 export { meanSquaredError } from './ops/mean-squared-error.js';
 export { dense as denseOp } from './ops/dense.js';
+export { conv2d as conv2dOp } from './ops/conv2d.js';
+export type { Conv2dOptions } from './ops/conv2d.js';
+export { maxPool2d } from './ops/max-pool.js';
+export type { MaxPool2dOptions } from './ops/max-pool.js';
+export { windowAxis, type Padding } from './ops/window.js';
 
 export { Flatten, Dense, Dropout, flatten, dense, dropout, glorotUniform } from './nn/layers.js';
-export type { Layer, Parameter, Activation, CallContext, DenseOptions, FlattenOptions, DropoutOptions } from './nn/layers.js';
+export type { Layer, LayerClassName, Parameter, Activation, CallContext, DenseOptions, FlattenOptions, DropoutOptions } from './nn/layers.js';
+export { Conv2D, MaxPooling2D, Reshape, conv2d, maxPooling2d, reshape as reshapeLayer } from './nn/conv-layers.js';
+export type { Conv2DOptions, MaxPooling2DOptions, ReshapeOptions, ConvActivation, Size2d } from './nn/conv-layers.js';
 export { Sequential, sequential, History } from './nn/model.js';
+export { parseLayers, defineModel, CNN_LAYERS } from './nn/spec.js';
+export { GLOROT_UNIFORM, initialKernel, initializerFromConfig, initializerConfig } from './nn/initializers.js';
+export type { VarianceScaling } from './nn/initializers.js';
+export type { DefineModelOptions } from './nn/spec.js';
 export type { ByteImages, Inputs, Targets, CompileOptions, FitOptions, TrainingPosition, LossFunction, LossName, SequentialOptions } from './nn/model.js';
 export { EarlyStopping, TerminateOnNaN } from './nn/callbacks.js';
 export type { Callback, EpochLogs, BatchLogs, EarlyStoppingOptions, EarlyStoppingState, StepView } from './nn/callbacks.js';

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Random, Tensor, biasAdd, createReferenceKernels, denseOp, dropoutOp, flattenOp, logSoftmax, matmul, mean,
-  meanSquaredError, relu, reshape, setBackend, softmax, sparseCategoricalCrossentropy, type Kernels,
+  Random, Tensor, biasAdd, conv2dOp, createReferenceKernels, denseOp, dropoutOp, flattenOp, logSoftmax, matmul, maxPool2d, mean,
+  meanSquaredError, relu, reshape, setBackend, softmax, sparseCategoricalCrossentropy, type Kernels, type Padding,
 } from '../src/index.js';
 
 let previous: Kernels;
@@ -141,6 +141,61 @@ describe('finite-difference gradient checks (float64 reference kernels)', () => 
       checkGradients([x, w, b], () => project(denseOp(x, w, b, activation)));
     });
   }
+
+  // Convolutions: square and oblong kernels, strides 1 and 2 (also different per axis), both
+  // paddings (with 'same', odd and even padding totals), a 1×1 kernel, ReLU fused or not.
+  const convCases: Array<{ x: number[]; kernel: [number, number]; filters: number; strides: [number, number]; padding: Padding; activation: 'relu' | 'linear' }> = [
+    { x: [2, 5, 5, 3], kernel: [3, 3], filters: 4, strides: [1, 1], padding: 'valid', activation: 'linear' },
+    { x: [2, 5, 5, 3], kernel: [3, 3], filters: 4, strides: [1, 1], padding: 'valid', activation: 'relu' },
+    { x: [1, 6, 7, 2], kernel: [3, 3], filters: 3, strides: [2, 2], padding: 'same', activation: 'relu' },
+    { x: [1, 5, 6, 2], kernel: [2, 3], filters: 3, strides: [1, 2], padding: 'same', activation: 'linear' },
+    { x: [2, 7, 5, 1], kernel: [3, 2], filters: 2, strides: [2, 1], padding: 'valid', activation: 'linear' },
+    { x: [2, 4, 4, 3], kernel: [3, 3], filters: 5, strides: [1, 1], padding: 'same', activation: 'linear' },
+    { x: [2, 3, 4, 3], kernel: [1, 1], filters: 2, strides: [1, 1], padding: 'valid', activation: 'relu' },
+  ];
+  for (const c of convCases) {
+    it(`conv2d x ${JSON.stringify(c.x)}, ${c.kernel.join('×')} kernel, ${c.filters} filters, strides ${c.strides.join(',')}, ${c.padding}, ${c.activation}`, () => {
+      const x = randomTensor(c.x, random);
+      const w = randomTensor([...c.kernel, c.x[3], c.filters], random);
+      const b = randomTensor([c.filters], random, true, -0.2, 0.2);
+      checkGradients([x, w, b], () => project(conv2dOp(x, w, b, { strides: c.strides, padding: c.padding, activation: c.activation })));
+    });
+  }
+
+  // Max pooling: 2×2 and 3×3 windows, side by side and overlapping (3×3 stride 2), both
+  // paddings, sizes that leave a remainder. Random values have no ties, so the maximum is unique.
+  const poolCases: Array<{ x: number[]; poolSize: [number, number]; strides?: [number, number]; padding: Padding }> = [
+    { x: [2, 4, 5, 3], poolSize: [2, 2], padding: 'valid' },
+    { x: [1, 5, 5, 2], poolSize: [2, 2], padding: 'same' },
+    { x: [1, 7, 7, 2], poolSize: [3, 3], strides: [2, 2], padding: 'valid' },
+    { x: [2, 6, 5, 1], poolSize: [3, 3], strides: [2, 2], padding: 'same' },
+    { x: [1, 5, 4, 5], poolSize: [3, 3], strides: [1, 1], padding: 'valid' },
+    { x: [1, 4, 6, 2], poolSize: [2, 3], strides: [1, 2], padding: 'same' },
+  ];
+  for (const c of poolCases) {
+    it(`maxPool2d x ${JSON.stringify(c.x)}, pool ${c.poolSize.join('×')}, strides ${(c.strides ?? c.poolSize).join(',')}, ${c.padding}`, () => {
+      const x = randomTensor(c.x, random);
+      checkGradients([x], () => project(maxPool2d(x, { poolSize: c.poolSize, strides: c.strides, padding: c.padding })));
+    });
+  }
+
+  it('a small CNN: reshape → conv2d (relu) → max pool → conv2d (same) → flatten → dense → softmax cross-entropy', () => {
+    const images = randomTensor([3, 6, 6], random, false, 0, 1);
+    const w1 = randomTensor([3, 3, 1, 2], random);
+    const b1 = randomTensor([2], random, true, 0.05, 0.2);
+    const w2 = randomTensor([2, 2, 2, 3], random);
+    const b2 = randomTensor([3], random);
+    const w3 = randomTensor([12, 4], random);
+    const b3 = randomTensor([4], random);
+    const labels = Tensor.from([0, 3, 1]);
+    const loss = () => {
+      const x = reshape(images, [3, 6, 6, 1]);
+      const h1 = maxPool2d(conv2dOp(x, w1, b1, { activation: 'relu' }), { poolSize: 2 });
+      const h2 = conv2dOp(h1, w2, b2, { padding: 'same' });
+      return sparseCategoricalCrossentropy(softmax(denseOp(flattenOp(h2), w3, b3, 'linear')), labels);
+    };
+    checkGradients([w1, b1, w2, b2, w3, b3], loss);
+  });
 
   it('a whole network: Dense → ReLU → Dense → softmax cross-entropy', () => {
     const x = randomTensor([5, 6], random, false);

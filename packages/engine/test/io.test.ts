@@ -144,7 +144,7 @@ describe('TensorFlow.js Layers artifacts', () => {
       return { modelTopology: topology, weightSpecs, weightData };
     };
     const cases: Array<[ModelArtifacts, RegExp]> = [
-      [withLayer(1, () => {}, 'Conv2D'), /^m\.json: layer 'dense' \(Conv2D\): layer class "Conv2D" is not supported/],
+      [withLayer(1, () => {}, 'LSTM'), /^m\.json: layer 'dense' \(LSTM\): layer class "LSTM" is not supported/],
       [withLayer(1, (c) => (c.activation = 'tanh')), /^m\.json: layer 'dense' \(Dense\) uses activation "tanh"/],
       [withLayer(1, (c) => (c.dtype = 'float16')), /^m\.json: layer 'dense' \(Dense\) has dtype "float16"/],
       [withLayer(1, (c) => (c.use_bias = false)), /use_bias: false/],

@@ -17,10 +17,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { ByteStorage, Kernels, Storage } from '../src/backend/kernels.js';
+import type { ByteStorage, Kernels, Storage, Window2d } from '../src/backend/kernels.js';
 import { createReferenceKernels } from '../src/backend/reference.js';
 import { createWasmKernels, type WasmKernels } from '../src/backend/wasm.js';
 import { loadImageDataset } from '../src/data/dataset.js';
+import { windowAxis, type Padding } from '../src/ops/window.js';
 
 const U = 2 ** -24;
 
@@ -334,6 +335,106 @@ describe.each(backends)('%s kernels match the float64 reference', (_name, make) 
         const theirs = [put(oracle, scores), put(oracle, labels)];
         expect(kernels.countCorrect(m, n, mine[0], mine[1]), `countCorrect ${m}×${n}`).toBe(oracle.countCorrect(m, n, theirs[0], theirs[1]));
         for (const s of mine) kernels.free(s);
+      }
+    });
+  });
+
+  describe('convolution and max pooling (NHWC)', () => {
+    /** A window over [batch, h, w, c] with Keras's padding rules. */
+    function geometry(batch: number, h: number, w: number, c: number, window: [number, number], strides: [number, number], padding: Padding): Window2d {
+      const rows = windowAxis(h, window[0], strides[0], padding), cols = windowAxis(w, window[1], strides[1], padding);
+      return {
+        batch, inHeight: h, inWidth: w, channels: c, outHeight: rows.out, outWidth: cols.out,
+        windowHeight: window[0], windowWidth: window[1], strideHeight: strides[0], strideWidth: strides[1],
+        padTop: rows.padBefore, padLeft: cols.padBefore,
+      };
+    }
+    const label = (g: Window2d, extra: string) =>
+      `${g.batch}×${g.inHeight}×${g.inWidth}×${g.channels} window ${g.windowHeight}×${g.windowWidth} stride ${g.strideHeight},${g.strideWidth} pad ${g.padTop},${g.padLeft} ${extra}`;
+
+    /**
+     * Runs `run` on this backend and on the oracle, and checks every output element against the
+     * float32 bound for a sum of `terms` products: |error| ≤ (terms + 2)·u·Σ|products| (the oracle
+     * run on absolute values gives Σ|products|).
+     */
+    function checkSums(name: string, inputs: Float32Array[], output: number, terms: number, run: (k: Kernels, b: Storage[]) => void): void {
+      const mine = inputs.map((v) => put(kernels, v));
+      run(kernels, mine);
+      const got = read(mine[output]);
+      for (const b of mine) kernels.free(b);
+      const theirs = inputs.map((v) => put(oracle, v));
+      run(oracle, theirs);
+      const scale = inputs.map((v) => put(oracle, v.map(Math.abs)));
+      run(oracle, scale);
+      const want = theirs[output].data, bound = scale[output].data;
+      const gamma = (terms + 2) * U;
+      for (let i = 0; i < want.length; i++) {
+        const err = Math.abs(got[i] - want[i]);
+        if (!(err <= gamma * bound[i] + 1e-30)) expect.fail(`${name}[${i}]: got ${got[i]}, want ${want[i]} (error ${err.toExponential(2)})`);
+      }
+    }
+
+    // Channels around multiples of 4 (vector bodies and tails), windows inside and across the
+    // padding, strides 1 and 2, 1×1 (the patch-free path), oblong windows, and the tutorial CNN's layers.
+    const convCases: Array<[number[], [number, number], number, [number, number], Padding]> = [];
+    for (const c of [1, 2, 3, 4, 5, 8, 9]) {
+      for (const padding of ['valid', 'same'] as const) {
+        convCases.push([[2, 5, 6, c], [3, 3], 1 + (c % 5), [1, 1], padding]);
+        convCases.push([[1, 7, 6, c], [3, 2], 3, [2, 2], padding]);
+        convCases.push([[1, 4, 5, c], [2, 2], 9, [1, 2], padding]);
+      }
+      convCases.push([[2, 3, 4, c], [1, 1], 5, [1, 1], 'valid']);
+      convCases.push([[1, 5, 5, c], [1, 1], 3, [2, 2], 'same']);
+      convCases.push([[1, 3, 3, c], [3, 3], 2, [1, 1], 'valid']);
+    }
+    convCases.push([[2, 28, 28, 1], [3, 3], 32, [1, 1], 'valid'], [[2, 13, 13, 32], [3, 3], 64, [1, 1], 'valid']);
+
+    it.each(convCases.map((c) => [JSON.stringify(c), c] as const))('conv2d forward, filter and input gradients %s', (_name, [shape, window, filters, strides, padding]) => {
+      const random = prng(shape.reduce((a, b) => a * 7 + b, filters));
+      const g = geometry(shape[0], shape[1], shape[2], shape[3], window, strides, padding);
+      const K = window[0] * window[1] * shape[3];
+      const xSize = shape.reduce((a, b) => a * b, 1), wSize = K * filters, ySize = g.batch * g.outHeight * g.outWidth * filters;
+      const x = randomValues(random, xSize), w = randomValues(random, wSize), bias = randomValues(random, filters), dy = randomValues(random, ySize);
+      for (const relu of [false, true]) {
+        checkSums(label(g, `conv2d relu=${relu}`), [x, w, bias, new Float32Array(ySize)], 3, K + 1,
+          (k, [X, W, B, Y]) => k.conv2d(g, filters, X, W, B, Y, relu));
+      }
+      for (const accumulate of [false, true]) {
+        const overlap = Math.ceil(window[0] / strides[0]) * Math.ceil(window[1] / strides[1]);
+        checkSums(label(g, `conv2dInputGrad acc=${accumulate}`), [dy, w, randomValues(random, xSize)], 2, overlap * filters + 1,
+          (k, [dY, W, dX]) => k.conv2dInputGrad(g, filters, dY, W, dX, accumulate));
+        checkSums(label(g, `conv2dFilterGrad acc=${accumulate}`), [x, dy, randomValues(random, wSize)], 2, g.batch * g.outHeight * g.outWidth + 1,
+          (k, [X, dY, dW]) => k.conv2dFilterGrad(g, filters, X, dY, dW, accumulate));
+      }
+    });
+
+    const poolCases: Array<[number[], [number, number], [number, number], Padding]> = [];
+    for (const c of [1, 3, 4, 5, 8, 32]) {
+      for (const padding of ['valid', 'same'] as const) {
+        poolCases.push([[2, 5, 5, c], [2, 2], [2, 2], padding]);
+        poolCases.push([[1, 7, 6, c], [3, 3], [2, 2], padding]);
+        poolCases.push([[1, 5, 4, c], [3, 3], [1, 1], padding]);
+        poolCases.push([[2, 4, 6, c], [2, 3], [1, 2], padding]);
+      }
+    }
+    poolCases.push([[2, 26, 26, 32], [2, 2], [2, 2], 'valid'], [[2, 11, 11, 64], [2, 2], [2, 2], 'valid']);
+
+    it.each(poolCases.map((c) => [JSON.stringify(c), c] as const))('maxPool2d forward and gradient %s, with ties, NaN and -Infinity', (_name, [shape, window, strides, padding]) => {
+      const random = prng(shape.reduce((a, b) => a * 5 + b, window[0] * 3 + strides[0]));
+      const g = geometry(shape[0], shape[1], shape[2], shape[3], window, strides, padding);
+      const xSize = shape.reduce((a, b) => a * b, 1), ySize = g.batch * g.outHeight * g.outWidth * g.channels;
+      // Few distinct values, so many windows hold their maximum twice or more.
+      const x = randomValues(random, xSize).map((v) => Math.round(v * 3) / 3);
+      x[0] = Number.NaN;
+      x[Math.floor(xSize / 2)] = -Infinity;
+      const y = new Float32Array(ySize);
+      compare(label(g, 'maxPool2d'), [x, y], (k, [X, Y]) => k.maxPool2d(g, X, Y), { outputs: [1] });
+      const pooled = put(oracle, x), out = oracle.alloc(ySize);
+      oracle.maxPool2d(g, pooled, out);
+      const dy = randomValues(random, ySize);
+      for (const accumulate of [false, true]) {
+        compare(label(g, `maxPool2dGrad acc=${accumulate}`), [x, out.data, dy, randomValues(random, xSize)],
+          (k, [X, Y, dY, dX]) => k.maxPool2dGrad(g, X, Y, dY, dX, accumulate), { outputs: [3], rtol: 1e-6, atol: 1e-7 });
       }
     });
   });

@@ -13,6 +13,8 @@ export {
   crossEntropyFromProbsForward, crossEntropyFromProbsBackward, countCorrect,
 } from './softmax_cross_entropy';
 export { sgdUpdate, adamUpdate } from './optimizers';
+export { im2col, col2im } from './conv2d_nhwc_im2col';
+export { maxPool2d, maxPool2dGrad } from './maxpool_nhwc_simd';
 
 /** First byte past the module's static data: where the host's heap may start. */
 export function heapBase(): usize {

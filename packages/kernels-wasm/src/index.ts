@@ -76,6 +76,16 @@ export interface KernelExports {
   ): void;
   countCorrect(m: number, n: number, scores: Ptr, labels: Ptr): number;
 
+  // conv2d_nhwc_im2col.ts and maxpool_nhwc_simd.ts. Geometry, in this order: batch, inHeight,
+  // inWidth, channels, outHeight, outWidth, windowHeight, windowWidth, strideHeight, strideWidth,
+  // padTop, padLeft (see the engine's Window2d).
+  /** col[(n,oh,ow), (kh,kw,c)] = x[n, oh·sh−pt+kh, ow·sw−pl+kw, c], 0 on the padding. */
+  im2col(...args: [...Geometry2d, x: Ptr, col: Ptr]): void;
+  /** dx[n,ih,iw,c] += col[(n,oh,ow), (kh,kw,c)] wherever the patch lies inside the image. */
+  col2im(...args: [...Geometry2d, col: Ptr, dx: Ptr]): void;
+  maxPool2d(...args: [...Geometry2d, x: Ptr, out: Ptr]): void;
+  maxPool2dGrad(...args: [...Geometry2d, x: Ptr, y: Ptr, dy: Ptr, dx: Ptr, accumulate: Flag]): void;
+
   // optimizers.ts
   /** `velocity` 0 means plain SGD (no momentum buffer). */
   sgdUpdate(w: Ptr, g: Ptr, velocity: Ptr, n: number, lr: number, momentum: number, nesterov: Flag): void;
@@ -84,6 +94,12 @@ export interface KernelExports {
     lrT: number, beta1: number, beta2: number, epsilon: number,
   ): void;
 }
+
+/** A window over NHWC images, as the convolution and pooling kernels take it. */
+export type Geometry2d = [
+  batch: number, inHeight: number, inWidth: number, channels: number, outHeight: number, outWidth: number,
+  windowHeight: number, windowWidth: number, strideHeight: number, strideWidth: number, padTop: number, padLeft: number,
+];
 
 export type KernelVariant = 'simd' | 'relaxed-simd';
 

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
-  DataError, Dense, Dropout, UsageError, type BackendName, type DatasetName, type LoadedDataset, type Sequential,
+  DataError, UsageError, type BackendName, type DatasetName, type LoadedDataset, type Sequential,
   type TrainingMetadata,
 } from '@descent/engine';
 import { backendOption, checkModelFits, checkWritableFile, checkWritableFolder, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, statOrUndefined, useBackend } from '../common.js';
@@ -221,10 +221,9 @@ function detailsOf(model: Sequential, metadata: TrainingMetadata | undefined): s
   return details;
 }
 
-/** "dense 128 relu → dense 10 softmax" (the Flatten in front goes without saying). */
+/** "dense 128 relu → dense 10 softmax" (a Flatten or Reshape in front goes without saying). */
 function describeLayers(model: Sequential): string {
-  return model.layers
-    .filter((layer) => !(layer.className === 'Flatten'))
-    .map((layer) => (layer instanceof Dense ? `dense ${layer.units} ${layer.activation}` : layer instanceof Dropout ? `dropout ${layer.rate}` : layer.className.toLowerCase()))
-    .join(' → ');
+  const [first, ...rest] = model.layers;
+  const shown = first.className === 'Flatten' || first.className === 'Reshape' ? rest : model.layers;
+  return shown.map((layer) => layer.describe()).join(' → ');
 }

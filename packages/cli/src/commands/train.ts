@@ -1,5 +1,6 @@
 /**
- * `descent train`: build Flatten → Dense(h, relu) [→ Dropout] … → Dense(classes, softmax), train it
+ * `descent train`: build the model (Flatten → Dense(h, relu) [→ Dropout] … → Dense(classes, softmax)
+ * by default; --model cnn, --layers or a Keras/tfjs JSON definition: see model-definition.ts), train it
  * with sparse categorical cross-entropy, show Keras-style progress, test it, save it.
  *
  * Never lose work: Ctrl-C stops after the current batch and saves a checkpoint with everything
@@ -10,17 +11,19 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import {
-  Dense, DescentError, Dropout, EarlyStopping, ModelCheckpoint, CsvLogger, TerminateOnNaN, UsageError,
-  adam, backendName, base64ToFloat32, captureTrainingState, dense, dropout, emptyHistoryData, flatten, float32ToBase64,
-  loadModelArtifacts, modelFromArtifacts, restoreOptimizer, saveModel, sequential, sgd,
+  DescentError, EarlyStopping, ModelCheckpoint, CsvLogger, TerminateOnNaN, UsageError,
+  adam, backendName, base64ToFloat32, captureTrainingState, emptyHistoryData, float32ToBase64,
+  loadModelArtifacts, modelFromArtifacts, restoreOptimizer, saveModel, sgd,
   type BackendName, type Callback, type DatasetName, type EarlyStoppingState, type EpochLogs, type FitOptions,
-  type HistoryData, type Layer, type LoadedArtifacts, type LoadedDataset, type ModelCheckpointState, type Sequential, type TrainingMetadata,
+  type HistoryData, type LoadedArtifacts, type LoadedDataset, type ModelCheckpointState, type Sequential, type TrainingMetadata,
 } from '@descent/engine';
 import {
-  backendOption, checkWritableFile, checkWritableFolder, dataOption, datasetOption, jsonOption, openModel, readDataset,
+  backendOption, checkWritableFile, checkWritableFolder, classNamesOf, dataOption, datasetOption, jsonOption, openModel, readDataset,
   statOrUndefined, useBackend,
 } from '../common.js';
 import { evaluateClassifier } from '../evaluation.js';
+import { IMAGE_SIZE } from '../image.js';
+import { buildTrainingModel, modelChoice, type ModelKind } from '../model-definition.js';
 import { fraction, layerSizes, nonNegativeInteger, positiveInteger, positiveNumber, seed } from '../flags.js';
 import type { CliContext, CliModule, TrainRun } from '../module.js';
 import { Output, count, metric, shortPath } from '../output.js';
@@ -38,6 +41,10 @@ export interface TrainSettings {
   momentum: number;
   hidden: number[];
   dropout: number;
+  /** mlp (from hidden and dropout), cnn, layers or json; runs saved before these existed are mlp. */
+  model: ModelKind;
+  /** The --layers text or the --model JSON file (absolute), null for mlp and cnn. */
+  definition: string | null;
   validationSplit: number;
   seed: number;
   backend: BackendName;
@@ -58,6 +65,8 @@ interface TrainFlags {
   momentum?: number;
   hidden: number[];
   dropout: number;
+  model?: string;
+  layers?: string;
   validationSplit: number;
   seed: number;
   backend: BackendName;
@@ -73,7 +82,7 @@ interface TrainFlags {
 /** Settings a resumed run must keep (changing them would make it a different run). */
 const FIXED_ON_RESUME: ReadonlyArray<[keyof TrainSettings, string]> = [
   ['dataset', '--dataset'], ['batchSize', '--batch-size'], ['optimizer', '--optimizer'], ['lr', '--lr'], ['momentum', '--momentum'],
-  ['hidden', '--hidden'], ['dropout', '--dropout'], ['validationSplit', '--validation-split'], ['seed', '--seed'],
+  ['hidden', '--hidden'], ['dropout', '--dropout'], ['model', '--model'], ['definition', '--layers/--model'], ['validationSplit', '--validation-split'], ['seed', '--seed'],
 ];
 
 export const trainModule: CliModule = {
@@ -88,8 +97,10 @@ export const trainModule: CliModule = {
       .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'sgd']).default('adam'))
       .option('--lr <x>', 'learning rate (default: 0.001 for adam, 0.01 for sgd)', positiveNumber)
       .option('--momentum <x>', 'momentum, for sgd (default: 0)', fraction)
-      .option('--hidden <sizes>', 'hidden layer sizes, comma-separated', layerSizes, [128])
-      .option('--dropout <p>', 'dropout rate after each hidden layer, in [0, 1)', fraction, 0)
+      .option('--model <name>', 'mlp (dense layers from --hidden), cnn (the tutorial CNN), or a Keras/TensorFlow.js model JSON file (default: mlp)')
+      .option('--layers <spec>', 'the layers in one line, e.g. "conv2d:32:3:relu,maxpool:2,flatten,dense:128:relu" (grammar: docs/cli.md)')
+      .option('--hidden <sizes>', 'hidden layer sizes, comma-separated (--model mlp)', layerSizes, [128])
+      .option('--dropout <p>', 'dropout rate after each hidden layer, in [0, 1) (--model mlp)', fraction, 0)
       .option('--validation-split <f>', 'fraction of training images held out for validation (the last ones)', fraction, 0)
       .option('--seed <n>', 'seed for initial weights, shuffling and dropout', seed, 42)
       .addOption(backendOption().default('wasm'))
@@ -114,7 +125,7 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
 
   // Settings, and for --resume the saved run; all checked before anything is loaded or written.
   const resumed = flags.resume ? await openRun(flags.resume, output) : undefined;
-  const settings = resumed ? resumedSettings(flags, given, resumed.settings, flags.resume!) : freshSettings(flags);
+  const settings = resumed ? resumedSettings(flags, given, resumed.settings, flags.resume!) : freshSettings(flags, given);
   const outDir = resolve(flags.out ?? (flags.resume ? flags.resume : defaultOutDir(settings.dataset)));
   if (!resumed || resolve(flags.resume!) !== outDir) {
     if (statOrUndefined(resolve(outDir, 'model.json'))) {
@@ -129,11 +140,10 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
   }
 
   useBackend(settings.backend, output);
+  // A new model is built (and its definition checked) before any data is read.
+  const fresh = resumed ? undefined : buildTrainingModel(settings, settings, [IMAGE_SIZE, IMAGE_SIZE], classNamesOf(settings.dataset).length);
   const data = await readDataset(settings.dataset, settings.data ?? undefined, output);
-  const classes = data.classNames.length;
-  const model = resumed
-    ? modelFromArtifacts(resumed.loaded.artifacts, { modelFile: resumed.loaded.modelFile, weightsFile: resumed.loaded.weightsFiles[0], seed: settings.seed })
-    : buildModel(settings, [data.train.rows, data.train.cols], classes);
+  const model = fresh ?? modelFromArtifacts(resumed!.loaded.artifacts, { modelFile: resumed!.loaded.modelFile, weightsFile: resumed!.loaded.weightsFiles[0], seed: settings.seed });
   if (resumed) {
     const loadedInputs = model.perSampleInputShape.reduce((a, b) => a * b, 1);
     if (loadedInputs !== data.train.rows * data.train.cols) throw new DescentError(`${flags.resume}: the model takes ${loadedInputs} inputs but ${data.name} images have ${data.train.rows * data.train.cols} pixels`);
@@ -250,18 +260,8 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
   }
 }
 
-/** The default model: Flatten → Dense(h, relu) [→ Dropout(p)] … → Dense(classes, softmax). */
-export function buildModel(settings: Pick<TrainSettings, 'hidden' | 'dropout' | 'seed'>, inputShape: number[], classes: number): Sequential {
-  const layers: Layer[] = [flatten({ inputShape })];
-  for (const units of settings.hidden) {
-    layers.push(dense({ units, activation: 'relu' }));
-    if (settings.dropout > 0) layers.push(dropout({ rate: settings.dropout }));
-  }
-  layers.push(dense({ units: classes, activation: 'softmax' }));
-  return sequential(layers, { seed: settings.seed });
-}
-
-function freshSettings(flags: TrainFlags): TrainSettings {
+function freshSettings(flags: TrainFlags, given: (key: string) => boolean): TrainSettings {
+  const { model, definition } = modelChoice(flags, given);
   return {
     dataset: flags.dataset,
     data: flags.data ? resolve(flags.data) : null,
@@ -272,6 +272,8 @@ function freshSettings(flags: TrainFlags): TrainSettings {
     momentum: flags.momentum ?? 0,
     hidden: flags.hidden,
     dropout: flags.dropout,
+    model,
+    definition,
     validationSplit: flags.validationSplit,
     seed: flags.seed,
     backend: flags.backend,
@@ -282,10 +284,13 @@ function freshSettings(flags: TrainFlags): TrainSettings {
 }
 
 /** The saved run's settings; flags may extend the epochs or change outputs, not the training itself. */
-function resumedSettings(flags: TrainFlags, given: (key: string) => boolean, saved: TrainSettings, dir: string): TrainSettings {
-  const fresh = freshSettings(flags);
+function resumedSettings(flags: TrainFlags, given: (key: string) => boolean, savedSettings: TrainSettings, dir: string): TrainSettings {
+  const saved: TrainSettings = { ...savedSettings, model: savedSettings.model ?? 'mlp', definition: savedSettings.definition ?? null };
+  const fresh = freshSettings(flags, given);
+  // The definition comes from --layers or --model; either one given must name the saved model.
+  const givenOnResume = (key: string): boolean => (key === 'definition' ? given('layers') || given('model') : key === 'model' ? given('model') || given('layers') : given(key));
   for (const [key, flag] of FIXED_ON_RESUME) {
-    if (given(key) && JSON.stringify(fresh[key]) !== JSON.stringify(saved[key])) {
+    if (givenOnResume(key) && JSON.stringify(fresh[key]) !== JSON.stringify(saved[key])) {
       throw new UsageError(`${flag} cannot change when resuming: the run in ${dir} uses ${String(saved[key])}`);
     }
   }
@@ -344,9 +349,7 @@ function describeRun(
   const validation = data.train.count - trainCount;
   const split = validation > 0 ? ` (${count(trainCount)} train / ${count(validation)} validation)` : '';
   output.note(`Training on ${data.name}: ${count(data.train.count)} images${split}, ${count(data.test.count)} test, from ${shortPath(data.dir)}`);
-  const layers = model.layers
-    .map((layer) => (layer instanceof Dense ? `dense ${layer.units} ${layer.activation}` : layer instanceof Dropout ? `dropout ${layer.rate}` : 'flatten'))
-    .join(' → ');
+  const layers = model.layers.map((layer) => layer.describe()).join(' → ');
   const optimizer = settings.optimizer === 'sgd' ? `sgd lr ${settings.lr}${settings.momentum ? ` momentum ${settings.momentum}` : ''}` : `adam lr ${settings.lr}`;
   output.note(`Model: ${layers} (${count(model.countParameters())} parameters); ${optimizer}, batch ${settings.batchSize}, seed ${settings.seed}, backend ${backendName()}`);
   if (resumed) {

@@ -61,5 +61,5 @@ function createWasmOrFallBack(): Kernels {
   }
 }
 
-export type { Kernels, Storage, ByteStorage, FloatArray } from './kernels.js';
+export type { Kernels, Storage, ByteStorage, FloatArray, Window2d } from './kernels.js';
 export { createReferenceKernels } from './reference.js';

@@ -37,6 +37,29 @@ export interface ByteStorage {
   readonly ptr: number;
 }
 
+/**
+ * Where a 2-D window (a convolution kernel or a pooling window) slides over a batch of NHWC
+ * images [batch, inHeight, inWidth, channels]: output pixel (oh, ow) reads input rows
+ * oh·strideHeight − padTop + (0 … windowHeight−1) and columns ow·strideWidth − padLeft +
+ * (0 … windowWidth−1); positions outside the image are padding (zeros for a convolution, left
+ * out for max pooling). See ops/window.ts for how Keras's 'valid' and 'same' fix the sizes.
+ */
+export interface Window2d {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  /** Channels of the input (the last axis). */
+  channels: number;
+  outHeight: number;
+  outWidth: number;
+  windowHeight: number;
+  windowWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padTop: number;
+  padLeft: number;
+}
+
 export interface Kernels {
   /** 'ts' for the reference kernels, 'wasm' for the SIMD kernels. */
   readonly name: 'ts' | 'wasm';
@@ -95,6 +118,25 @@ export interface Kernels {
     m: number, n: number, k: number,
     x: Storage, w: Storage, bias: Storage, out: Storage, relu: boolean,
   ): void;
+
+  // ---- convolution and pooling (NHWC) ------------------------------------------------
+  /**
+   * out[n,oh,ow,f] = act(bias[f] + Σ_{kh,kw,c} x[n, oh·sh−pt+kh, ow·sw−pl+kw, c] · w[kh,kw,c,f]),
+   * x [batch, inHeight, inWidth, channels], w [windowHeight, windowWidth, channels, filters],
+   * out [batch, outHeight, outWidth, filters]; padding reads as 0; act = relu or identity.
+   */
+  conv2d(g: Window2d, filters: number, x: Storage, w: Storage, bias: Storage, out: Storage, relu: boolean): void;
+  /** dx[n,ih,iw,c] = Σ over the outputs that read it of dy[n,oh,ow,f]·w[kh,kw,c,f] (or dx += when `accumulate`). */
+  conv2dInputGrad(g: Window2d, filters: number, dy: Storage, w: Storage, dx: Storage, accumulate: boolean): void;
+  /** dw[kh,kw,c,f] = Σ_{n,oh,ow} x[n, oh·sh−pt+kh, ow·sw−pl+kw, c]·dy[n,oh,ow,f] (or dw += when `accumulate`). */
+  conv2dFilterGrad(g: Window2d, filters: number, x: Storage, dy: Storage, dw: Storage, accumulate: boolean): void;
+  /** out[n,oh,ow,c] = max of x over the window's positions inside the image (NaN wins). */
+  maxPool2d(g: Window2d, x: Storage, out: Storage): void;
+  /**
+   * Sends dy[n,oh,ow,c] to the first position of its window (row by row) where x equals the
+   * pooled value y, as TensorFlow does; windows that overlap add up (dx = … or dx += …).
+   */
+  maxPool2dGrad(g: Window2d, x: Storage, y: Storage, dy: Storage, dx: Storage, accumulate: boolean): void;
 
   // ---- activations --------------------------------------------------------------------
   /** out[i] = max(x[i], 0) */

@@ -6,6 +6,7 @@
  * which is what the finite-difference gradient checks run on.
  */
 import type { ByteStorage, FloatArray, Kernels, Storage } from './kernels.js';
+import { createReferenceConvKernels } from './reference-conv.js';
 
 class ArrayStorage implements Storage {
   readonly ptr = -1;
@@ -163,6 +164,9 @@ export function createReferenceKernels(precision: 'float32' | 'float64' = 'float
         for (let j = 0; j < n; j++) dX[row + j] = dY[row + j] - Math.exp(Y[row + j]) * total;
       }
     },
+
+    // Convolution and max pooling: reference-conv.ts.
+    ...createReferenceConvKernels(),
 
     softmaxCrossEntropyForward(m, n, logits, labels, probs) {
       const Z = logits.data, y = labels.data, P = probs.data;

@@ -17,6 +17,7 @@
  */
 import { instantiateKernels, simdSupported, type KernelExports } from '@descent/kernels-wasm';
 import type { ByteStorage, Kernels, Storage } from './kernels.js';
+import { createWasmConvKernels } from './wasm-conv.js';
 
 const ALIGN = 16;
 const PAGE = 65536;
@@ -208,7 +209,7 @@ export function createWasmKernels(): WasmKernels {
     return sampled > 0 && wasm.countZeros(x.ptr, sampled) >= fraction * sampled;
   };
 
-  return {
+  const kernels: WasmKernels = {
     name: 'wasm',
     precision: 'float32',
     memory,
@@ -284,6 +285,15 @@ export function createWasmKernels(): WasmKernels {
     softmaxBackward: (m, n, y, dy, dx) => wasm.softmaxBackward(m, n, y.ptr, dy.ptr, dx.ptr),
     logSoftmaxBackward: (m, n, y, dy, dx) => wasm.logSoftmaxBackward(m, n, y.ptr, dy.ptr, dx.ptr),
 
+    // Convolution and max pooling: wasm-conv.ts.
+    ...createWasmConvKernels({
+      wasm,
+      memory,
+      reserve: (bytes) => heap.reserve(bytes),
+      release: (ptr, bytes) => heap.release(ptr, bytes),
+      products: () => kernels,
+    }),
+
     softmaxCrossEntropyForward: (m, n, logits, labels, probs) =>
       wasm.softmaxCrossEntropyForward(m, n, logits.ptr, labels.ptr, probs.ptr),
     softmaxCrossEntropyBackward: (m, n, probs, labels, factor, dlogits) =>
@@ -301,4 +311,5 @@ export function createWasmKernels(): WasmKernels {
       wasm.adamUpdate(w.ptr, g.ptr, m.ptr, v.ptr, w.length, lrT, beta1, beta2, epsilon);
     },
   };
+  return kernels;
 }

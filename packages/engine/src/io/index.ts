@@ -5,6 +5,7 @@ export {
   modelTopology,
   modelToArtifacts,
   modelFromArtifacts,
+  layersFromTopology,
   modelJsonFromArtifacts,
   artifactsFromModelJson,
   checkModelJson,
@@ -22,6 +23,8 @@ export {
   type WeightsManifestGroup,
   type ArtifactSource,
   type ModelFromArtifactsOptions,
+  type ParsedTopology,
+  type TopologyOptions,
 } from './layers-format.js';
 export {
   MODEL_FILE,

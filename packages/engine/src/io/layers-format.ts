@@ -11,8 +11,11 @@
  * input shapes, an InputLayer entry, weights prefixed with a scope. Anything descent cannot run
  * (another layer, activation or dtype) is a ModelFormatError naming it.
  */
-import { ModelFormatError } from '../errors.js';
+import { ConfigError, ModelFormatError } from '../errors.js';
+import { Conv2D, MaxPooling2D, Reshape } from '../nn/conv-layers.js';
+import { initializerFromConfig } from '../nn/initializers.js';
 import { Dense, Dropout, Flatten, type Activation, type Layer } from '../nn/layers.js';
+import type { Padding } from '../ops/window.js';
 import { Sequential } from '../nn/model.js';
 import { DESCENT_VERSION } from './version.js';
 
@@ -80,7 +83,7 @@ export interface ArtifactSource {
 }
 
 export const GENERATED_BY = `descent ${DESCENT_VERSION}`;
-const SUPPORTED_LAYERS = ['Flatten', 'Dense', 'Dropout', 'InputLayer'];
+const SUPPORTED_LAYERS = ['Conv2D', 'MaxPooling2D', 'Reshape', 'Flatten', 'Dense', 'Dropout', 'InputLayer'];
 const SUPPORTED_ACTIVATIONS: readonly Activation[] = ['relu', 'softmax', 'linear'];
 const BYTES_PER_FLOAT32 = 4;
 
@@ -215,13 +218,36 @@ function weightsManifestSpecs(manifest: unknown, modelFile: string): WeightSpec[
   return specs;
 }
 
-interface ParsedTopology {
+export interface ParsedTopology {
   name: string;
   layers: Layer[];
-  inputShape: number[];
+  /** The per-sample input shape the first layer (or an InputLayer) declares, if any. */
+  inputShape?: number[];
 }
 
-function parseTopology(topology: unknown, file: string): ParsedTopology {
+export interface TopologyOptions {
+  /** Named in error messages. Default 'model.json'. */
+  file?: string;
+  /**
+   * The layers are a definition to train (`descent train --model spec.json`), not a trained
+   * model: options that would change training (regularizers, constraints, other initializers)
+   * are refused rather than ignored.
+   */
+  forTraining?: boolean;
+}
+
+function parseTopology(topology: unknown, file: string): ParsedTopology & { inputShape: number[] } {
+  const parsed = layersFromTopology(topology, { file });
+  if (!parsed.inputShape) throw new ModelFormatError(file, 'the first layer declares no input shape (batch_input_shape)');
+  return { ...parsed, inputShape: parsed.inputShape };
+}
+
+/**
+ * The layers of a Sequential model description: what Keras's `model.to_json()` and tfjs's
+ * `model.toJSON()` write (also as model.json's modelTopology). Throws a ModelFormatError naming
+ * the first layer or option descent cannot run.
+ */
+export function layersFromTopology(topology: unknown, { file = 'model.json', forTraining = false }: TopologyOptions = {}): ParsedTopology {
   if (!isObject(topology)) throw new ModelFormatError(file, 'has no modelTopology object');
   // Keras's model.to_json() inside an HDF5-style wrapper: {model_config: {...}, training_config: ...}.
   const root = isObject(topology.model_config) ? topology.model_config : topology;
@@ -246,34 +272,143 @@ function parseTopology(topology: unknown, file: string): ParsedTopology {
     checkDtype(layerConfig.dtype, described, file);
     inputShape ??= declaredInputShape(layerConfig, described, file);
     const named = typeof layerConfig.name === 'string' ? { name: layerConfig.name } : {};
-    switch (layerClass) {
-      case 'InputLayer':
-        return; // only declares the input shape
-      case 'Flatten':
-        layers.push(new Flatten(named));
-        return;
-      case 'Dense': {
-        const units = layerConfig.units;
-        if (!Number.isInteger(units) || (units as number) < 1) throw new ModelFormatError(file, `${described} has no valid units`);
-        if (layerConfig.use_bias === false || layerConfig.useBias === false) {
-          throw new ModelFormatError(file, `${described} has no bias (use_bias: false), which descent does not support`);
+    const option = (key: string): unknown => layerConfig[key] ?? layerConfig[camelCase(key)];
+    const refuse = (problem: string): never => {
+      throw new ModelFormatError(file, `${described}: ${problem}`);
+    };
+    if (forTraining && (layerClass === 'Dense' || layerClass === 'Conv2D')) checkTrainingOptions(option, refuse);
+    // The initializer matters only for a definition to train (a loaded model has its weights).
+    const kernelInitializer = forTraining ? initializerFromConfig(option('kernel_initializer')) : undefined;
+    const initializer = kernelInitializer ? { kernelInitializer } : {};
+    try {
+      switch (layerClass) {
+        case 'InputLayer':
+          return; // only declares the input shape
+        case 'Flatten':
+          checkChannelsLast(option('data_format'), refuse);
+          layers.push(new Flatten(named));
+          return;
+        case 'Dense': {
+          const units = layerConfig.units;
+          if (!Number.isInteger(units) || (units as number) < 1) throw new ModelFormatError(file, `${described} has no valid units`);
+          if (layerConfig.use_bias === false || layerConfig.useBias === false) {
+            throw new ModelFormatError(file, `${described} has no bias (use_bias: false), which descent does not support`);
+          }
+          layers.push(new Dense({ units: units as number, activation: activationOf(layerConfig.activation, described, file), ...initializer, ...named }));
+          return;
         }
-        layers.push(new Dense({ units: units as number, activation: activationOf(layerConfig.activation, described, file), ...named }));
-        return;
+        case 'Dropout': {
+          const rate = layerConfig.rate;
+          if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) throw new ModelFormatError(file, `${described} has rate ${String(rate)}; expected a number in [0, 1)`);
+          if (forTraining && option('noise_shape') != null) refuse('noise_shape is not supported');
+          layers.push(new Dropout({ rate, ...named }));
+          return;
+        }
+        case 'Conv2D': {
+          const filters = option('filters');
+          if (!Number.isInteger(filters) || (filters as number) < 1) refuse(`has no valid filters (${describeValue(filters)})`);
+          if (option('use_bias') === false) refuse('has no bias (use_bias: false), which descent does not support');
+          checkChannelsLast(option('data_format'), refuse);
+          const dilation = option('dilation_rate');
+          if (dilation != null && !sizePair(dilation)?.every((d) => d === 1)) refuse(`dilation_rate ${describeValue(dilation)} is not supported (descent supports 1)`);
+          const groups = option('groups');
+          if (groups != null && groups !== 1) refuse(`groups ${describeValue(groups)} is not supported (descent supports 1)`);
+          const activation = activationOf(option('activation'), described, file);
+          if (activation === 'softmax') return refuse('activation "softmax" is not supported on Conv2D; supported: relu, linear');
+          layers.push(new Conv2D({
+            filters: filters as number,
+            kernelSize: sizeOption(option('kernel_size'), 'kernel_size', refuse),
+            strides: option('strides') == null ? 1 : sizeOption(option('strides'), 'strides', refuse),
+            padding: paddingOption(option('padding'), refuse),
+            activation,
+            ...initializer,
+            ...named,
+          }));
+          return;
+        }
+        case 'MaxPooling2D':
+        case 'MaxPool2D': {
+          checkChannelsLast(option('data_format'), refuse);
+          const poolSize = option('pool_size') == null ? 2 : sizeOption(option('pool_size'), 'pool_size', refuse);
+          layers.push(new MaxPooling2D({
+            poolSize,
+            strides: option('strides') == null ? poolSize : sizeOption(option('strides'), 'strides', refuse),
+            padding: paddingOption(option('padding'), refuse),
+            ...named,
+          }));
+          return;
+        }
+        case 'Reshape': {
+          const target = option('target_shape');
+          if (!Array.isArray(target) || target.length === 0 || target.length > 8 || !target.every((d) => d === -1 || (Number.isInteger(d) && d > 0))) {
+            refuse(`target_shape ${describeValue(target)} is not a list of positive sizes`);
+          }
+          layers.push(new Reshape({ targetShape: target as number[], ...named }));
+          return;
+        }
+        default:
+          throw new ModelFormatError(file, `${described}: layer class "${layerClass}" is not supported; descent supports ${SUPPORTED_LAYERS.join(', ')}`);
       }
-      case 'Dropout': {
-        const rate = layerConfig.rate;
-        if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) throw new ModelFormatError(file, `${described} has rate ${String(rate)}; expected a number in [0, 1)`);
-        layers.push(new Dropout({ rate, ...named }));
-        return;
-      }
-      default:
-        throw new ModelFormatError(file, `${described}: layer class "${layerClass}" is not supported; descent supports ${SUPPORTED_LAYERS.join(', ')}`);
+    } catch (err) {
+      if (err instanceof ConfigError) refuse(err.message);
+      throw err;
     }
   });
   if (layers.length === 0) throw new ModelFormatError(file, 'the model has no layers');
-  if (!inputShape) throw new ModelFormatError(file, 'the first layer declares no input shape (batch_input_shape)');
   return { name, layers, inputShape };
+}
+
+/** Options that only matter while training: descent trains with Glorot-uniform kernels, zero biases, no penalties. */
+function checkTrainingOptions(option: (key: string) => unknown, refuse: (problem: string) => never): void {
+  for (const key of ['kernel_regularizer', 'bias_regularizer', 'activity_regularizer', 'kernel_constraint', 'bias_constraint']) {
+    const value = option(key);
+    if (value != null) refuse(`${key} ${describeValue(isObject(value) ? value.class_name ?? value : value)} is not supported`);
+  }
+  const kernel = option('kernel_initializer');
+  if (kernel != null && initializerFromConfig(kernel) === undefined) {
+    refuse(`kernel_initializer ${describeValue(isObject(kernel) ? kernel.class_name : kernel)} is not supported (descent supports the VarianceScaling family: GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform)`);
+  }
+  const bias = option('bias_initializer');
+  const biasName = isObject(bias) ? bias.class_name : bias;
+  if (bias != null && (typeof biasName !== 'string' || biasName.toLowerCase() !== 'zeros')) {
+    refuse(`bias_initializer ${describeValue(biasName)} is not supported (descent starts biases at zero)`);
+  }
+}
+
+function checkChannelsLast(value: unknown, refuse: (problem: string) => never): void {
+  if (value != null && value !== 'channels_last') refuse(`data_format ${describeValue(value)} is not supported (descent supports channels_last)`);
+}
+
+/** 3 or [3, 3] (Keras writes pairs; a single number means both). */
+function sizePair(value: unknown): [number, number] | undefined {
+  if (Number.isInteger(value) && (value as number) > 0) return [value as number, value as number];
+  if (Array.isArray(value) && value.length === 2 && value.every((d) => Number.isInteger(d) && d > 0)) return [value[0], value[1]];
+  return undefined;
+}
+
+function sizeOption(value: unknown, key: string, refuse: (problem: string) => never): [number, number] {
+  return sizePair(value) ?? refuse(`${key} ${describeValue(value)} is not a positive size or a pair of them`);
+}
+
+function paddingOption(value: unknown, refuse: (problem: string) => never): Padding {
+  if (value == null) return 'valid';
+  if (value === 'valid' || value === 'same') return value;
+  return refuse(`padding ${describeValue(value)} is not supported (descent supports valid and same)`);
+}
+
+/** A short rendering of a JSON value for an error message. */
+function describeValue(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function camelCase(key: string): string {
+  return key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
 }
 
 /** The per-sample input shape a layer config declares, if any (batch dimension dropped). */

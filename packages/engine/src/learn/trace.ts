@@ -10,9 +10,10 @@
  *                   relative to their size (of the order of 1e-3 is typical; far above suggests
  *                   the learning rate is too high, far below that the layer barely learns)
  *   dead ReLUs      for a ReLU layer, the fraction of its units whose output is 0 for every
- *                   sample of the batch: such a unit passes no gradient back, so its incoming
- *                   weights got no update from this batch. `zeroFraction` is the per-activation
- *                   version: the fraction of all outputs (samples × units) that are 0.
+ *                   sample of the batch (for a convolution: filters whose output is 0 at every
+ *                   position of every sample): such a unit passes no gradient back, so its
+ *                   incoming weights got no update from this batch. `zeroFraction` is the
+ *                   per-activation version: the fraction of all outputs that are 0.
  *   activations     mean and max of the layer's output over the batch
  * Layers without weights (flatten, dropout) report only their activations.
  *
@@ -21,6 +22,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { Callback, StepView } from '../nn/callbacks.js';
+import { Conv2D } from '../nn/conv-layers.js';
 import { Dense, type Layer } from '../nn/layers.js';
 import type { Tensor } from '../tensor.js';
 
@@ -82,7 +84,7 @@ export class TraceCallback implements Callback {
       const tensors = layer.parameters().map((p) => p.tensor);
       const weights = tensors.length > 0 ? concat(tensors.map((t) => t.data)) : undefined;
       if (weights) before.set(layer, weights);
-      const relu = layer instanceof Dense && layer.activation === 'relu';
+      const relu = (layer instanceof Dense || layer instanceof Conv2D) && layer.activation === 'relu';
       const stats = activationStats(output, relu);
       return {
         name: layer.name,
@@ -166,11 +168,14 @@ function norm(values: Float64Array): number {
   return Math.sqrt(sum);
 }
 
-/** Mean and max over the output; for ReLU layers also the dead units (zero on every row). */
+/**
+ * Mean and max over the output; for ReLU layers also the dead units: a dense unit that is zero
+ * for every sample, or a convolution filter (channel) that is zero at every position of every
+ * sample. Units are the last axis either way.
+ */
 function activationStats(output: Tensor, relu: boolean): { mean: number; max: number; deadFraction: number; zeroFraction: number } {
   const data = output.data;
-  const rows = output.shape[0];
-  const units = data.length / rows;
+  const units = output.shape[output.rank - 1];
   let sum = 0;
   let max = -Infinity;
   let zeros = 0;

@@ -1,6 +1,7 @@
 /**
- * Layers: Flatten, Dense, Dropout. A layer owns its weights, knows its output shape, and turns
- * an input tensor into an output tensor with ops (whose backward comes with them).
+ * Layers: Flatten, Dense, Dropout here; Conv2D, MaxPooling2D and Reshape in conv-layers.ts. A
+ * layer owns its weights, knows its output shape, and turns an input tensor into an output
+ * tensor with ops (whose backward comes with them).
  */
 import { ConfigError, ShapeError, formatShape } from '../errors.js';
 import { dense as denseOp } from '../ops/dense.js';
@@ -9,6 +10,7 @@ import { flatten as flattenOp } from '../ops/reshape.js';
 import { softmax } from '../ops/softmax.js';
 import type { Random } from '../random.js';
 import { Tensor, keep } from '../tensor.js';
+import { GLOROT_UNIFORM, checkInitializer, initialKernel, initializerConfig, type VarianceScaling } from './initializers.js';
 
 export type Activation = 'relu' | 'softmax' | 'linear';
 
@@ -23,8 +25,11 @@ export interface CallContext {
   random: Random;
 }
 
+/** Keras's class names of the layers descent has. */
+export type LayerClassName = 'Flatten' | 'Dense' | 'Dropout' | 'Conv2D' | 'MaxPooling2D' | 'Reshape';
+
 export interface Layer {
-  readonly className: 'Flatten' | 'Dense' | 'Dropout';
+  readonly className: LayerClassName;
   name: string;
   /** Per-sample input shape (without the batch dimension); set by `build`. */
   inputShape?: number[];
@@ -34,6 +39,8 @@ export interface Layer {
   parameters(): Parameter[];
   /** Keras config, as saved in model.json. */
   config(): Record<string, unknown>;
+  /** A few words for people, e.g. 'dense 128 relu' or 'conv2d 32 3×3 relu'. */
+  describe(): string;
 }
 
 export interface FlattenOptions {
@@ -62,11 +69,16 @@ export class Flatten implements Layer {
   config(): Record<string, unknown> {
     return { name: this.name, trainable: true, dtype: 'float32', data_format: 'channels_last' };
   }
+  describe(): string {
+    return 'flatten';
+  }
 }
 
 export interface DenseOptions {
   units: number;
   activation?: Activation;
+  /** Default Glorot uniform, as Keras. */
+  kernelInitializer?: VarianceScaling;
   inputShape?: number[];
   name?: string;
 }
@@ -77,6 +89,7 @@ export class Dense implements Layer {
   inputShape?: number[];
   readonly units: number;
   readonly activation: Activation;
+  readonly kernelInitializer: VarianceScaling;
   /** [inputs, units], Keras's layout, so x·kernel needs no transpose. */
   kernel?: Tensor;
   bias?: Tensor;
@@ -91,6 +104,7 @@ export class Dense implements Layer {
     }
     this.units = options.units;
     this.activation = activation;
+    this.kernelInitializer = checkInitializer('dense', options.kernelInitializer ?? GLOROT_UNIFORM);
     this.name = options.name ?? '';
     this.inputShape = options.inputShape;
   }
@@ -101,7 +115,7 @@ export class Dense implements Layer {
     }
     this.inputShape = inputShape;
     const fanIn = inputShape[0];
-    this.kernel = keep(glorotUniform(fanIn, this.units, random));
+    this.kernel = keep(initialKernel(this.kernelInitializer, fanIn, this.units, random));
     this.bias = keep(Tensor.zeros([this.units], true));
     return [this.units];
   }
@@ -128,7 +142,7 @@ export class Dense implements Layer {
       units: this.units,
       activation: this.activation,
       use_bias: true,
-      kernel_initializer: { class_name: 'GlorotUniform', config: { seed: null } },
+      kernel_initializer: initializerConfig(this.kernelInitializer),
       bias_initializer: { class_name: 'Zeros', config: {} },
       kernel_regularizer: null,
       bias_regularizer: null,
@@ -136,6 +150,10 @@ export class Dense implements Layer {
       kernel_constraint: null,
       bias_constraint: null,
     };
+  }
+
+  describe(): string {
+    return `dense ${this.units} ${this.activation}`;
   }
 
   private built(): { kernel: Tensor; bias: Tensor } {
@@ -146,14 +164,12 @@ export class Dense implements Layer {
 
 /**
  * Glorot (Xavier) uniform: U(-limit, limit) with limit = √(6 / (fanIn + fanOut)), which keeps
- * the variance of activations and of gradients roughly equal from layer to layer.
+ * the variance of activations and of gradients roughly equal from layer to layer. A dense kernel
+ * is [fanIn, fanOut]; a convolution kernel [kh, kw, in, out] has fanIn = kh·kw·in and
+ * fanOut = kh·kw·out (Keras's receptive-field fans) and passes its own shape.
  */
-export function glorotUniform(fanIn: number, fanOut: number, random: Random): Tensor {
-  const limit = Math.sqrt(6 / (fanIn + fanOut));
-  const tensor = Tensor.zeros([fanIn, fanOut], true);
-  const values = tensor.data;
-  for (let i = 0; i < values.length; i++) values[i] = random.uniform(-limit, limit);
-  return tensor;
+export function glorotUniform(fanIn: number, fanOut: number, random: Random, shape: readonly number[] = [fanIn, fanOut]): Tensor {
+  return initialKernel(GLOROT_UNIFORM, fanIn, fanOut, random, shape);
 }
 
 export interface DropoutOptions {
@@ -185,6 +201,9 @@ export class Dropout implements Layer {
   }
   config(): Record<string, unknown> {
     return { name: this.name, trainable: true, dtype: 'float32', rate: this.rate, noise_shape: null, seed: null };
+  }
+  describe(): string {
+    return `dropout ${this.rate}`;
   }
 }
 

@@ -16,7 +16,8 @@ import { Adam } from '../optimizers/adam.js';
 import type { Optimizer } from '../optimizers/optimizer.js';
 import { Sgd } from '../optimizers/sgd.js';
 import { Random } from '../random.js';
-import { Tensor, keep, scope, sizeOf } from '../tensor.js';
+import { reshape } from '../ops/reshape.js';
+import { Tensor, keep, sameShape, scope, sizeOf } from '../tensor.js';
 import type { BatchLogs, Callback, EpochLogs, StepView } from './callbacks.js';
 import type { Layer, Parameter } from './layers.js';
 
@@ -178,7 +179,10 @@ export class Sequential {
    * With `outputs`, each layer's output is appended to it (for step observers).
    */
   call(x: Tensor, training = false, outputs?: Tensor[]): Tensor {
-    let out = x;
+    // Inputs of the same size in another shape (28×28 images for a model declared on
+    // [28, 28, 1]) are read in the model's shape, without a copy.
+    const shape = this.inputShape;
+    let out = shape && !sameShape(x.shape.slice(1), shape) && x.size === x.shape[0] * sizeOf(shape) ? reshape(x, [x.shape[0], ...shape]) : x;
     for (const layer of this.layers) {
       out = layer.call(out, { training, random: this.random });
       outputs?.push(out);
@@ -344,16 +348,19 @@ export class Sequential {
   /** A Keras-style table of layers, output shapes and parameter counts. */
   summary(): string {
     this.requireBuilt();
-    const rule = '_'.repeat(65);
-    const row = (a: string, b: string, c: string) => ` ${a.padEnd(28)}${b.padEnd(26)}${c}`.trimEnd();
-    const lines = [`Model: "${this.name}"`, rule, row('Layer (type)', 'Output Shape', 'Param #'), '='.repeat(65)];
+    // Keras's column widths, widened when a name (e.g. 'max_pooling2d (MaxPooling2D)') needs it.
+    const nameWidth = Math.max(28, ...this.layers.map((layer) => `${layer.name} (${layer.className})`.length + 2));
+    const width = 65 + nameWidth - 28;
+    const rule = '_'.repeat(width);
+    const row = (a: string, b: string, c: string) => ` ${a.padEnd(nameWidth)}${b.padEnd(26)}${c}`.trimEnd();
+    const lines = [`Model: "${this.name}"`, rule, row('Layer (type)', 'Output Shape', 'Param #'), '='.repeat(width)];
     this.layers.forEach((layer, i) => {
       const shape = this.layerOutputShapes[i];
       const count = layer.parameters().reduce((total, { tensor }) => total + tensor.size, 0);
       lines.push(row(`${layer.name} (${layer.className})`, `(None, ${shape.join(', ')})`, count.toLocaleString('en-US')));
     });
     const total = this.countParameters().toLocaleString('en-US');
-    lines.push('='.repeat(65), `Total params: ${total}`, `Trainable params: ${total}`, 'Non-trainable params: 0', rule);
+    lines.push('='.repeat(width), `Total params: ${total}`, `Trainable params: ${total}`, 'Non-trainable params: 0', rule);
     return lines.join('\n');
   }
 
@@ -550,7 +557,7 @@ function countCorrect(predictions: Tensor, targets: Tensor): number {
 function nameLayers(layers: Layer[]): void {
   const used = new Map<string, number>();
   for (const layer of layers) {
-    const base = layer.name || layer.className.toLowerCase();
+    const base = layer.name || snakeCase(layer.className);
     const count = used.get(base) ?? 0;
     used.set(base, count + 1);
     if (!layer.name) layer.name = count === 0 ? base : `${base}_${count}`;
@@ -560,6 +567,11 @@ function nameLayers(layers: Layer[]): void {
     if (names.has(layer.name)) throw new ConfigError(`two layers are named '${layer.name}'`);
     names.add(layer.name);
   }
+}
+
+/** Keras's default layer names: 'Dense' → 'dense', 'MaxPooling2D' → 'max_pooling2d'. */
+function snakeCase(className: string): string {
+  return className.replace(/(.)([A-Z][a-z]+)/g, '$1_$2').replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
 function rangeIndices(from: number, to: number): Int32Array {
