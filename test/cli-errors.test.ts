@@ -153,12 +153,12 @@ describe.concurrent('broken model folders and images (exit 1, naming the file)',
   });
 
   it('an unsupported layer', async () => {
-    const dir = modelVariant('conv', (d) => {
+    const dir = modelVariant('lstm', (d) => {
       const json = JSON.parse(readFileSync(join(d, 'model.json'), 'utf8'));
-      json.modelTopology.config.layers[1].class_name = 'Conv2D';
+      json.modelTopology.config.layers[1].class_name = 'LSTM';
       writeFileSync(join(d, 'model.json'), JSON.stringify(json));
     });
-    await expectFailure(['summary', dir], 1, /conv\/model\.json: layer 'dense' \(Conv2D\): layer class "Conv2D" is not supported/);
+    await expectFailure(['summary', dir], 1, /lstm\/model\.json: layer 'dense' \(LSTM\): layer class "LSTM" is not supported/);
   });
 
   it('an image that cannot be decoded, and one that does not exist', async () => {

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explainOneStep, formatExplanation, setBackend, type Explanation } from '@descent/engine';
+import { explainCnnStep, explainOneStep, formatExplanation, setBackend, type Explanation } from '@descent/engine';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = resolve(ROOT, 'packages/cli/dist/main.js');
@@ -46,6 +46,14 @@ describe('descent explain', () => {
     expect(code).toBe(0);
     expect(stdout).toBe(`${formatExplanation(explainOneStep({ seed: 5 }))}\n`);
     expect(stdout).not.toBe(`${formatExplanation(explainOneStep())}\n`);
+  });
+
+  it('--model cnn prints the step of a small convolutional network: feature maps, pooled maps and their gradients', () => {
+    const { code, stdout, stderr } = descent('explain', '--model', 'cnn');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toBe(`${formatExplanation(explainCnnStep())}\n`);
+    for (const formula of ['h1 = relu(z1)', 'm1[i,r,c,f] = max of h1', 'dh1[position of each block\'s maximum] = dm1', 'dK1[a,b,0,f] =']) expect(stdout).toContain(formula);
   });
 
   it('refuses a bad seed with one line on stderr naming the flag, and exit code 2', () => {

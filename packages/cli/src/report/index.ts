@@ -8,6 +8,8 @@
  *   confusion.png          which classes get mistaken for which, on the test set
  *   predictions.png        the first 15 test images beside their class probabilities
  *   precision-recall.png   precision and recall of every class
+ *   filters.png            (convolutional models) the first convolution's filters
+ *   feature-maps.png       (convolutional models) what those filters make of a test image
  */
 import type { ImageDataset, Sequential } from '@descent/engine';
 import {
@@ -20,6 +22,7 @@ import {
   type PredictedImage,
 } from './charts.js';
 import { evaluateClassifier, predictProbabilities, type ClassifierEvaluation } from '../evaluation.js';
+import { featureMapsSpec, filtersSpec, firstConvLayer } from './conv-charts.js';
 import { writeFilesAtomic } from './files.js';
 import { reportPage, type PageChart } from './html.js';
 import { imageAt } from './images.js';
@@ -118,6 +121,23 @@ export async function buildReport(input: ReportInput): Promise<Report> {
         title: 'Accuracy per epoch',
         explanation: 'The share of images classified correctly after each epoch; validation accuracy is measured on images held out from training.',
         spec: curveSpec(history, 'accuracy'),
+      },
+    );
+  }
+  const first = firstConvLayer(model);
+  if (first) {
+    plans.push(
+      {
+        name: 'filters',
+        title: 'First-layer filters',
+        explanation: 'Each filter of the first convolution is a small pattern of weights slid over the image; where the image looks like it, the filter responds strongly. Edges and strokes in light and dark are typical.',
+        spec: await filtersSpec(first),
+      },
+      {
+        name: 'feature-maps',
+        title: 'Feature maps',
+        explanation: 'What the first convolution makes of one test image: one map per filter, bright where that filter found its pattern. The layers after it work on these maps, not on the pixels.',
+        spec: await featureMapsSpec(model, first, test),
       },
     );
   }

@@ -15,6 +15,8 @@ import { dense as denseOp } from '../ops/dense.js';
 import { relu } from '../ops/relu.js';
 import { flatten as flattenOp } from '../ops/reshape.js';
 import { softmax } from '../ops/softmax.js';
+import type { Parameter } from '../nn/layers.js';
+import type { Sequential } from '../nn/model.js';
 import { Adam } from '../optimizers/adam.js';
 import { Tensor, scope } from '../tensor.js';
 
@@ -53,21 +55,41 @@ export interface ExplainStep {
   shape: number[];
   /** Row-major. */
   values: number[];
+  /**
+   * How 4-D values are printed: 'images' [n, h, w, c] as one h×w map per image and channel,
+   * 'kernels' [kh, kw, in, out] as one kh×kw map per input and output channel.
+   */
+  layout?: 'images' | 'kernels';
+}
+
+interface CommonSettings {
+  seed: number;
+  classNames: string[];
+  labels: number[];
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  backend: string;
+  precision: string;
+}
+
+/** The dense network's step (explainOneStep). */
+export interface MlpSettings extends CommonSettings {
+  model?: 'mlp';
+  hiddenUnits: number;
+}
+
+/** The convolutional network's step (explainCnnStep in explain-cnn.ts). */
+export interface CnnSettings extends CommonSettings {
+  model: 'cnn';
+  filters: number;
+  kernelSize: number;
+  poolSize: number;
 }
 
 export interface Explanation {
-  settings: {
-    seed: number;
-    classNames: string[];
-    labels: number[];
-    hiddenUnits: number;
-    learningRate: number;
-    beta1: number;
-    beta2: number;
-    epsilon: number;
-    backend: string;
-    precision: string;
-  };
+  settings: MlpSettings | CnnSettings;
   steps: ExplainStep[];
 }
 
@@ -88,9 +110,7 @@ export function explainOneStep({ seed = EXPLAIN_EXAMPLE.seed }: { seed?: number 
   const before = { W1: W1.toArray(), b1: b1.toArray(), W2: W2.toArray(), b2: b2.toArray() };
 
   const steps: ExplainStep[] = [];
-  const add = (key: string, phase: ExplainPhase, formula: string, note: string, shape: readonly number[], values: ArrayLike<number>) => {
-    steps.push({ key, phase, formula, note, shape: [...shape], values: Array.from(values) });
-  };
+  const add = stepRecorder(steps);
   const limit = (fanIn: number, fanOut: number) => Math.sqrt(6 / (fanIn + fanOut)).toFixed(3);
 
   add('pixels', 'data', 'pixels', `${n} images of ${rows}×${cols} pixels (0 = black, 255 = white), left a ${classNames[labels[0]]}, right a ${classNames[labels[1]]}: real Fashion-MNIST photos shrunk by averaging 7×7 blocks`, [n, rows, cols], pixels);
@@ -135,28 +155,8 @@ export function explainOneStep({ seed = EXPLAIN_EXAMPLE.seed }: { seed?: number 
     return lossTensor.item();
   });
 
-  const t = optimizer.iterations;
-  const lrT = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
-  add('lr_t', 'update', `lr_t = lr · √(1 − β2ᵗ) / (1 − β1ᵗ), t = ${t}`, `Adam's step size (lr = ${lr}, β1 = ${beta1}, β2 = ${beta2}), corrected for m and v starting at 0; see docs/learn/gradients.md §9`, [], [lrT]);
-  const state = optimizer.getState(parameters);
-  const names = ['W1', 'b1', 'W2', 'b2'] as const;
-  names.forEach((name, i) => {
-    const tensor = parameters[i].tensor;
-    const m = state.slots.m[i];
-    const v = state.slots.v[i];
-    const g = `d${name}`;
-    add(`m_${name}`, 'update', `m_${name} = β1·m_${name} + (1 − β1)·${g}`, `running average of ${name}'s gradient; it starts at 0, so after this first step m_${name} = 0.1·${g}`, tensor.shape, m);
-    add(`v_${name}`, 'update', `v_${name} = β2·v_${name} + (1 − β2)·${g}²`, `running average of the gradient squared (element by element); now 0.001·${g}²`, tensor.shape, v);
-    const delta = m.map((mj, j) => (lrT * mj) / (Math.sqrt(v[j]) + epsilon));
-    add(`step_${name}`, 'update', `Δ${name} = lr_t · m_${name} / (√v_${name} + ε)`, `how far each weight moves (ε = ${epsilon} keeps the division safe where v is 0); on this first step about lr = ${lr} in the direction of ${g}'s sign, and 0 where ${g} was 0`, tensor.shape, delta);
-    add(`${name}_new`, 'update', `${name} ← ${name} − Δ${name}`, 'the updated weights: each one moved against its gradient', tensor.shape, tensor.data);
-  });
-
-  const lossAfter = scope(() => noGrad(() => {
-    const images = Tensor.from(pixels.map((p) => p * (1 / 255)), [n, rows, cols]);
-    return sparseCategoricalCrossentropy(model.call(images, false), Tensor.from(labels, [n])).item();
-  }));
-  add('loss_after', 'update', 'L with the updated weights', `the same two images scored again: the loss went ${lossAfter < loss ? 'down' : 'up'} from ${loss.toFixed(4)}`, [], [lossAfter]);
+  explainAdamUpdate(optimizer, parameters, ['W1', 'b1', 'W2', 'b2'], add);
+  explainLossAfter(model, pixels, labels, [n, rows, cols], loss, add);
 
   model.dispose();
   return {
@@ -176,6 +176,46 @@ export function explainOneStep({ seed = EXPLAIN_EXAMPLE.seed }: { seed?: number 
   };
 }
 
+/** An AddStep that appends to `steps`. */
+export function stepRecorder(steps: ExplainStep[]): AddStep {
+  return (key, phase, formula, note, shape, values, layout) => {
+    steps.push({ key, phase, formula, note, shape: [...shape], values: Array.from(values), ...(layout ? { layout } : {}) });
+  };
+}
+
+/** Records one value of a step (see ExplainStep). */
+export type AddStep = (key: string, phase: ExplainPhase, formula: string, note: string, shape: readonly number[], values: ArrayLike<number>, layout?: ExplainStep['layout']) => void;
+
+/** The update phase: Adam's lr_t, then m, v, the step and the new value of each parameter (named `names`). */
+export function explainAdamUpdate(optimizer: Adam, parameters: Parameter[], names: readonly string[], add: AddStep): void {
+  const { learningRate: lr, beta1, beta2, epsilon } = optimizer;
+  const t = optimizer.iterations;
+  const lrT = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
+  add('lr_t', 'update', `lr_t = lr · √(1 − β2ᵗ) / (1 − β1ᵗ), t = ${t}`, `Adam's step size (lr = ${lr}, β1 = ${beta1}, β2 = ${beta2}), corrected for m and v starting at 0; see docs/learn/gradients.md §9`, [], [lrT]);
+  const state = optimizer.getState(parameters);
+  names.forEach((name, i) => {
+    const tensor = parameters[i].tensor;
+    const m = state.slots.m[i];
+    const v = state.slots.v[i];
+    const g = `d${name}`;
+    const layout = tensor.rank === 4 ? 'kernels' : undefined;
+    add(`m_${name}`, 'update', `m_${name} = β1·m_${name} + (1 − β1)·${g}`, `running average of ${name}'s gradient; it starts at 0, so after this first step m_${name} = 0.1·${g}`, tensor.shape, m, layout);
+    add(`v_${name}`, 'update', `v_${name} = β2·v_${name} + (1 − β2)·${g}²`, `running average of the gradient squared (element by element); now 0.001·${g}²`, tensor.shape, v, layout);
+    const delta = m.map((mj, j) => (lrT * mj) / (Math.sqrt(v[j]) + epsilon));
+    add(`step_${name}`, 'update', `Δ${name} = lr_t · m_${name} / (√v_${name} + ε)`, `how far each weight moves (ε = ${epsilon} keeps the division safe where v is 0); on this first step about lr = ${lr} in the direction of ${g}'s sign, and 0 where ${g} was 0`, tensor.shape, delta, layout);
+    add(`${name}_new`, 'update', `${name} ← ${name} − Δ${name}`, 'the updated weights: each one moved against its gradient', tensor.shape, tensor.data, layout);
+  });
+}
+
+/** The last value of a step: the loss of the same images with the updated weights. */
+export function explainLossAfter(model: Sequential, pixels: readonly number[], labels: readonly number[], shape: number[], loss: number, add: AddStep): void {
+  const lossAfter = scope(() => noGrad(() => {
+    const images = Tensor.from(pixels.map((p) => p * (1 / 255)), shape);
+    return sparseCategoricalCrossentropy(model.call(images, false), Tensor.from(labels, [labels.length])).item();
+  }));
+  add('loss_after', 'update', 'L with the updated weights', `the same two images scored again: the loss went ${lossAfter < loss ? 'down' : 'up'} from ${loss.toFixed(4)}`, [], [lossAfter]);
+}
+
 const PHASE_TITLES: Record<ExplainPhase, string> = {
   data: 'The data',
   forward: 'Forward pass: from pixels to probabilities',
@@ -187,11 +227,19 @@ const PHASE_TITLES: Record<ExplainPhase, string> = {
 /** The walk-through as text: per phase, each value with its formula, shape, meaning and numbers. */
 export function formatExplanation(explanation: Explanation): string {
   const { settings, steps } = explanation;
-  const out: string[] = [
-    `Every number of one training step: ${settings.labels.length} images, ${steps.find((s) => s.key === 'x')!.shape[1]} pixels each → ${settings.hiddenUnits} hidden ReLU units → ${settings.classNames.length} classes, one Adam update.`,
-    `Starting weights from seed ${settings.seed}; computed by the ${settings.backend === 'ts' ? 'reference TypeScript' : 'WebAssembly'} kernels in ${settings.precision}.`,
-    'Shapes are [rows, columns]; in the batch, row i is image i. The same step for the full model: docs/learn/one-step.md.',
-  ];
+  const kernelsUsed = `Starting weights from seed ${settings.seed}; computed by the ${settings.backend === 'ts' ? 'reference TypeScript' : 'WebAssembly'} kernels in ${settings.precision}.`;
+  const pixels = steps.find((s) => s.key === 'pixels')!.shape;
+  const out: string[] = settings.model === 'cnn'
+    ? [
+      `Every number of one training step of a small convolutional network: ${settings.labels.length} images of ${pixels[1]}×${pixels[2]} pixels → ${settings.filters} filters of ${settings.kernelSize}×${settings.kernelSize} with ReLU → ${settings.poolSize}×${settings.poolSize} max pooling → ${settings.classNames.length} classes, one Adam update.`,
+      kernelsUsed,
+      'Images are [image, row, column, channel]; the maps of each image and channel are printed side by side (image 0 channel 0 | image 0 channel 1 | image 1 ...). How each gradient comes about: docs/learn/gradients.md, "Convolution" and "Max pooling".',
+    ]
+    : [
+      `Every number of one training step: ${settings.labels.length} images, ${steps.find((s) => s.key === 'x')!.shape[1]} pixels each → ${settings.hiddenUnits} hidden ReLU units → ${settings.classNames.length} classes, one Adam update.`,
+      kernelsUsed,
+      'Shapes are [rows, columns]; in the batch, row i is image i. The same step for the full model: docs/learn/one-step.md.',
+    ];
   let phase: ExplainPhase | undefined;
   for (const step of steps) {
     if (step.phase !== phase) {
@@ -211,9 +259,13 @@ function formatShapeOf(shape: number[]): string {
 const INTEGER_STEPS = new Set(['pixels', 'y', 'onehot']);
 const MAX_COLUMNS = 8;
 
-/** Numbers of one step as aligned rows; 3-D values (images) are printed side by side. */
-export function formatValues(step: Pick<ExplainStep, 'key' | 'shape' | 'values'>): string[] {
+/**
+ * Numbers of one step as aligned rows; 3-D values (images) are printed side by side, and so are
+ * the 2-D maps of 4-D values (see ExplainStep.layout).
+ */
+export function formatValues(step: Pick<ExplainStep, 'key' | 'shape' | 'values' | 'layout'>): string[] {
   const { shape, values } = step;
+  if (shape.length === 4) return formatValues({ key: step.key, ...asMaps(shape, values, step.layout ?? 'images') });
   const text = formatNumbers(values, INTEGER_STEPS.has(step.key));
   const width = Math.max(...text.map((t) => t.length));
   const cell = (i: number) => text[i].padStart(width);
@@ -236,6 +288,21 @@ export function formatValues(step: Pick<ExplainStep, 'key' | 'shape' | 'values'>
   return Array.from({ length: r }, (_, i) =>
     Array.from({ length: count }, (_, s) => Array.from({ length: c }, (_, j) => cell(s * r * c + i * c + j)).join('  ')).join('    |    '),
   );
+}
+
+/**
+ * 4-D values as a stack of 2-D maps [maps, rows, cols]: for 'images' [n, h, w, c] one map per
+ * image and channel (n-major), for 'kernels' [kh, kw, in, out] one per input and output channel.
+ */
+function asMaps(shape: number[], values: number[], layout: 'images' | 'kernels'): { shape: number[]; values: number[] } {
+  const [a, h, w, c] = layout === 'images' ? shape : [1, shape[0], shape[1], shape[2] * shape[3]];
+  const maps: number[] = [];
+  for (let n = 0; n < a; n++) {
+    for (let k = 0; k < c; k++) {
+      for (let r = 0; r < h; r++) for (let col = 0; col < w; col++) maps.push(values[((n * h + r) * w + col) * c + k]);
+    }
+  }
+  return { shape: [a * c, h, w], values: maps };
 }
 
 /**
