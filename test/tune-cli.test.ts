@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../packages/store/dist/index.js';
 import { FIXTURE, jsonLines, runCli, startCli, temporaryFolder, waitForOutput } from './cli-helpers.js';
 
 const tmp = temporaryFolder('descent-tune-');
@@ -64,10 +65,28 @@ describe('descent tune', () => {
     expect(html.indexOf('search.png')).toBeLessThan(html.indexOf('samples.png'));
   });
 
-  it('gives the same results table with two worker threads', async () => {
-    const run = await runCli([...SEARCH, '--workers', '2', '--out', join(tmp.dir, 'two')]);
+  it('gives the same results table with two worker threads, and records it in the SQL store with --db', async () => {
+    const db = join(tmp.dir, 'tune.db');
+    const run = await runCli([...SEARCH, '--workers', '2', '--out', join(tmp.dir, 'two'), '--db', db]);
     expect(run.code, run.stderr).toBe(0);
     expect(resultsTable(run.stdout)).toEqual(resultsTable(oneWorker));
+
+    const store = await openStore(db);
+    try {
+      const runs = await store.driver.all<Record<string, unknown>>('SELECT status, settings, history, epochs_done, model_id FROM training_runs ORDER BY id');
+      const trials = runs.map((r) => JSON.parse(String(r.settings)) as Record<string, unknown>).sort((a, b) => String(a.trial).localeCompare(String(b.trial)));
+      const table = resultsTable(run.stdout);
+      expect(trials.map((t) => [t.trial, t.units, t.lr, t.epochs, t.parent])).toEqual(table.map((t) => [t.trial, t.units, t.lr, t.epochs, t.parent]));
+      expect(runs.every((r) => r.status === 'complete')).toBe(true);
+      expect(runs.map((r) => Number(r.epochs_done)).reduce((a, b) => a + b)).toBe(11);
+      const summary = jsonLines(run.stdout).at(-1)!;
+      const models = await store.listModels();
+      expect(models.map((m) => [m.name, m.testAccuracy])).toEqual([[summary.stored_model, summary.test_accuracy]]);
+      const linked = runs.filter((r) => r.model_id !== null).map((r) => JSON.parse(String(r.settings)).trial);
+      expect(linked).toEqual([summary.best_trial]);
+    } finally {
+      await store.close();
+    }
   });
 
   it('stops on Ctrl-C and resumes without redoing finished trials, to the same table', async () => {
@@ -115,6 +134,7 @@ describe.concurrent('descent tune: bad input', () => {
     ['factor 1', ['--factor', '1'], /^descent: --factor 1: must be a whole number ≥ 2$/],
     ['unknown objective', ['--objective', 'f1'], /^descent: option '--objective <metric>' argument 'f1' is invalid/],
     ['no validation', ['--validation-split', '0'], /^descent: --validation-split 0: trials are scored on validation data/],
+    ['an unsupported --db', ['--db', 'ftp://host/db'], /^descent: --db ftp:\/\/host\/db: unsupported scheme "ftp:"/],
   ];
   for (const [what, args, message] of cases) {
     it(`refuses ${what}`, async () => {

@@ -29,6 +29,8 @@ import type { CliModule } from '../module.js';
 import { Output, metric, shortPath } from '../output.js';
 import { searchReport } from './report.js';
 import { isSearchFolder, readSearch, readTrials, writeSearch, writeTrial, type SavedSearch } from '../tune/folder.js';
+import { parseLocation } from '@descent/store';
+import { SearchRecorder } from '../tune/store.js';
 import { SearchTable } from '../tune/table.js';
 
 interface TuneFlags {
@@ -57,6 +59,7 @@ interface TuneFlags {
   resume?: string;
   retrainBest?: number;
   report?: boolean;
+  db?: string;
   json?: boolean;
 }
 
@@ -97,6 +100,7 @@ export const tuneModule: CliModule = {
       .option('--out <dir>', 'folder for the search (default: ./searches/<dataset>-<date>-<time>)')
       .option('--resume <dir>', 'continue an interrupted search, without redoing its finished trials')
       .option('--retrain-best <epochs>', 'then train the best hyperparameters for this many epochs with early stopping, report the best epoch, save that model', positiveInteger)
+      .option('--db <url>', 'also record every trial (training_runs) and the best model (models) in the SQL store: a SQLite file or mariadb://user:pass@host:port/db')
       .option('--report', 'write report.html and PNG charts (the search chart, then the best model\'s) into DIR/report at the end')
       .addOption(jsonOption())
       .action(async (flags: TuneFlags, command: Command) => tune(flags, command));
@@ -146,6 +150,7 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
   const settings = search.settings;
 
   if (flags.queue) parseRedisUrl(flags.queue);
+  if (flags.db !== undefined) parseLocation(flags.db, { flag: '--db' });
   if (flags.queue && given('workers')) throw new UsageError('--workers: with --queue, each `descent worker` sets its own (--workers there)');
 
   // An unreachable queue fails here (exit 1), before anything is loaded or written.
@@ -159,6 +164,13 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
     throw error;
   }
   settings.data.dir ??= data.dir;
+  let recorder: SearchRecorder | undefined;
+  try {
+    if (flags.db !== undefined) recorder = await SearchRecorder.open(flags.db, search.id, settings);
+  } catch (error) {
+    await runner.close();
+    throw error;
+  }
   if (!flags.resume) await writeSearch(outDir, search);
 
   const plan = planSearch(settings);
@@ -191,11 +203,15 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
       jobPrefix: `${search.id}-${randomBytes(3).toString('hex')}-`,
       progressEvery: 50,
       hooks: {
-        onTrialStart: (trial: Trial) => table.started(trial),
+        onTrialStart: (trial: Trial) => {
+          recorder?.started(trial);
+          table.started(trial);
+        },
         onTrialEvent: (trial, event) => table.progress(trial, event),
         onTrialEnd: async (trial) => {
           // A trial that a later round may continue keeps its best weights on disk (for --resume).
           await writeTrial(outDir, trial, settings.algorithm === 'hyperband' && !lastRounds.has(trial.index));
+          await recorder?.finished(trial);
           table.finished(trial);
         },
       },
@@ -205,6 +221,7 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
     if (outcome.interrupted && (interrupted || outcome.trials.length < outcome.planned)) {
       output.note(`Interrupted after ${outcome.trials.length} of ${outcome.planned} trials (${seconds.toFixed(1)} s); finished trials are saved in ${shortPath(outDir)}`);
       output.note(`Resume with: descent tune --resume ${shortPath(outDir)}`);
+      await recorder?.interrupted();
       output.record({ interrupted: true, trials_finished: outcome.trials.length, trials_planned: outcome.planned, search_dir: outDir });
       process.exitCode = 130;
       return;
@@ -215,25 +232,29 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
     if (!best) throw new UsageError('no trial finished with a score: nothing to save');
     const bestDir = join(outDir, 'best-model');
     const test = await saveTrialModel(bestDir, best, data, settings);
+    const stored = await recorder?.model(bestDir, SearchRecorder.modelName(outDir, 'best'), best, test);
     output.line(`Best trial ${best.id}: ${settings.objective.name} ${metric(best.score)} (epoch ${(best.bestEpoch ?? 0) + 1}) with ${valuesText(best, settings.space)}`);
     output.line(`Search: ${outcome.trials.length} trials, ${trainedEpochs(outcome.trials)} epochs in ${seconds.toFixed(1)} s`);
     output.line(`Best model: test loss ${metric(test.loss)} - test accuracy ${metric(test.accuracy)}; saved to ${output.green(shortPath(bestDir))}`);
     output.record({
       best_trial: best.id, objective: settings.objective.name, score: best.score, best_epoch: best.bestEpoch === null ? null : best.bestEpoch + 1,
       hyperparameters: best.values, test_loss: test.loss, test_accuracy: test.accuracy, trials: outcome.trials.length,
-      epochs: trainedEpochs(outcome.trials), seconds, model_dir: bestDir, search_dir: outDir,
+      epochs: trainedEpochs(outcome.trials), seconds, model_dir: bestDir, search_dir: outDir, stored_model: stored?.name ?? null,
     });
+    if (stored) output.note(`Recorded ${outcome.trials.length} trials and the model '${stored.name}' in ${flags.db}`);
     if (flags.report) await searchReport(outDir, { backend: flags.backend, json: flags.json }, output);
-    if (flags.retrainBest !== undefined && !controller.signal.aborted) await retrainBest(flags.retrainBest, best, settings, runner, data, outDir, output, controller.signal);
+    if (flags.retrainBest !== undefined && !controller.signal.aborted) await retrainBest(flags.retrainBest, best, settings, runner, data, outDir, output, controller.signal, recorder);
   } finally {
     process.off('SIGINT', onInterrupt);
     await runner.close();
+    await recorder?.close();
   }
 }
 
 /** The seed's follow-up: train the best hyperparameters longer with early stopping, keep the best epoch. */
 async function retrainBest(
   epochs: number, best: TrialResult, settings: SearchSettings, runner: JobRunner, data: LoadedDataset, outDir: string, output: Output, signal: AbortSignal,
+  recorder: SearchRecorder | undefined,
 ): Promise<void> {
   output.note(`Retraining the best hyperparameters for up to ${epochs} epochs${settings.patience !== null ? ` (early stopping on val_loss, patience ${settings.patience})` : ''}`);
   const trial: Trial = { ...best, id: 'retrain', index: -1, iteration: null, bracket: null, round: null, epochs, initialEpoch: 0, parent: null };
@@ -266,6 +287,7 @@ async function retrainBest(
   const retrained: TrialResult = { ...trial, status: result.status, score: result.best?.value ?? null, bestEpoch, history: result.history, seconds: result.seconds, weights: result.weights };
   const dir = join(outDir, 'retrained-model');
   const test = await saveTrialModel(dir, retrained, data, settings);
+  await recorder?.model(dir, SearchRecorder.modelName(outDir, 'retrained'), retrained, test);
   output.line(`Best epoch: ${bestEpoch + 1} of ${result.history.epoch.length}${result.status === 'stopped-early' ? ' (stopped early)' : ''}, ${settings.objective.name} ${metric(result.best?.value)}`);
   output.line(`Retrained model (weights of epoch ${bestEpoch + 1}): test loss ${metric(test.loss)} - test accuracy ${metric(test.accuracy)}; saved to ${output.green(shortPath(dir))}`);
   output.record({ retrained_best_epoch: bestEpoch + 1, score: result.best?.value ?? null, test_loss: test.loss, test_accuracy: test.accuracy, model_dir: dir });
