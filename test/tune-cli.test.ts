@@ -134,6 +134,7 @@ describe.concurrent('descent tune: bad input', () => {
     ['factor 1', ['--factor', '1'], /^descent: --factor 1: must be a whole number ≥ 2$/],
     ['unknown objective', ['--objective', 'f1'], /^descent: option '--objective <metric>' argument 'f1' is invalid/],
     ['no validation', ['--validation-split', '0'], /^descent: --validation-split 0: trials are scored on validation data/],
+    ['a kernel larger than the image', ['--layers', 'conv2d:{filters}:30:relu,flatten'], /^descent: --layers conv2d:\{filters\}:30:relu,flatten: .*a 30×30 window does not fit in a 28×28 input/],
     ['an unsupported --db', ['--db', 'ftp://host/db'], /^descent: --db ftp:\/\/host\/db: unsupported scheme "ftp:"/],
   ];
   for (const [what, args, message] of cases) {
@@ -153,7 +154,7 @@ describe.concurrent('descent tune: bad input', () => {
     const out = join(tmp.dir, 'bad-space');
     const run = await runCli(['tune', '--data', FIXTURE, '--space', file, '--out', out]);
     expect(run.code).toBe(2);
-    expect(run.stderr.trim()).toBe(`descent: ${file}: unknown hyperparameter 'momentum' (known: units, lr, dropout, hidden_layers, optimizer)`);
+    expect(run.stderr.trim()).toBe(`descent: ${file}: unknown hyperparameter 'momentum' (known: units, lr, dropout, hidden_layers, optimizer, layers, filters, kernel_size)`);
     expect(existsSync(out)).toBe(false);
   });
 

@@ -8,10 +8,15 @@ import {
   type Sequential, type TrainingPosition,
 } from '@descent/engine';
 
-/** The classifier to build: Flatten → Dense(h, relu) [→ Dropout(p)] … → Dense(classes, softmax). */
+/**
+ * The classifier to build: with `layers` (a one-line definition, the grammar of @descent/engine's
+ * parseLayers, e.g. 'conv2d:32:3:relu,maxpool:2,flatten,dense:128:relu'), those layers and a
+ * softmax output; otherwise Flatten → Dense(h, relu) [→ Dropout(p)] … → Dense(classes, softmax).
+ */
 export interface ModelDefinition {
   hidden: number[];
   dropout: number;
+  layers?: string | null;
 }
 
 export interface OptimizerSpec {

@@ -4,7 +4,7 @@
  * Worker threads (thread.ts) call this; so can anything that wants a job done in-process.
  */
 import {
-  EarlyStopping, TerminateOnNaN, captureTrainingState, dense, dropout, emptyHistoryData, flatten, restoreOptimizer, sequential,
+  EarlyStopping, TerminateOnNaN, captureTrainingState, defineModel, parseLayers, dense, dropout, emptyHistoryData, flatten, restoreOptimizer, sequential,
   adam, sgd, type Callback, type EpochLogs, type FitOptions, type HistoryData, type ImageDataset, type Layer, type Sequential,
 } from '@descent/engine';
 import {
@@ -18,8 +18,9 @@ export interface RunHooks {
   cancelled?(): boolean;
 }
 
-/** The classifier a job trains: Flatten → Dense(h, relu) [→ Dropout(p)] … → Dense(classes, softmax). */
+/** The classifier a job trains (see ModelDefinition). */
 export function buildClassifier(definition: ModelDefinition, inputShape: number[], classes: number, seed: number): Sequential {
+  if (definition.layers) return defineModel(parseLayers(definition.layers), { inputShape, classes, seed, source: 'the job\'s layers' });
   const layers: Layer[] = [flatten({ inputShape })];
   for (const units of definition.hidden) {
     layers.push(dense({ units, activation: 'relu' }));

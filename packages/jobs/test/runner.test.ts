@@ -82,6 +82,13 @@ describe('LocalRunner', () => {
     expect(fresh.weights).not.toEqual(first.weights);
   });
 
+  it('trains a convolutional model from a layer definition', async () => {
+    const conv = await runner.run(job('conv', { epochs: 1, checkpoints: false, model: { hidden: [], dropout: 0, layers: 'conv2d:4:3:relu,maxpool:2,flatten,dense:16:relu' } }));
+    expect(conv.status).toBe('complete');
+    expect(conv.weights.shapes).toEqual([[3, 3, 1, 4], [4], [13 * 13 * 4, 16], [16], [16, 10], [10]]);
+    expect(conv.history.val_accuracy[0]).toBeGreaterThan(0.3);
+  });
+
   it('fails a job whose data cannot be read, with one line naming the folder', async () => {
     await expect(runner.run(job('bad', { data: { dataset: 'fashion-mnist', dir: '/nonexistent/descent-data' } }))).rejects.toThrow(/\/nonexistent\/descent-data/);
   });

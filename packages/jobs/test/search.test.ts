@@ -54,7 +54,7 @@ describe('search space', () => {
     expect(space.hidden_layers).toEqual({ kind: 'int', min: 1, max: 3, step: null, sampling: 'linear' });
     expect(space.dropout).toEqual({ kind: 'choice', values: [0.2] });
     expect(space.optimizer).toEqual(defaultSpace().optimizer);
-    expect(() => spaceFromJson({ momentum: [0.9] }, 'space.json')).toThrow(/^space\.json: unknown hyperparameter 'momentum' \(known: units, lr, dropout, hidden_layers, optimizer\)$/);
+    expect(() => spaceFromJson({ momentum: [0.9] }, 'space.json')).toThrow(/^space\.json: unknown hyperparameter 'momentum' \(known: units, lr, dropout, hidden_layers, optimizer, layers, filters, kernel_size\)$/);
     expect(() => spaceFromJson({ units: { min: 64, max: 32 } }, 'space.json')).toThrow(/^space\.json: units: min 64 is greater than max 32$/);
     expect(() => spaceFromJson({ units: { min: 32, max: 64, stride: 2 } }, 'space.json')).toThrow(/unknown key 'stride'/);
     expect(() => spaceFromJson([1, 2], 'space.json')).toThrow(/a search space is a JSON object/);

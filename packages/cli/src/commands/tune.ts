@@ -17,7 +17,7 @@ import {
   UsageError, saveModel, type BackendName, type DatasetName, type LoadedDataset,
 } from '@descent/engine';
 import {
-  FLAG_OF, HYPERPARAMETERS, LocalRunner, QueueRunner, parseRedisUrl, buildClassifier, decodeWeights, defaultSpace, describeSpace, hyperbandPlan, objectiveOf, parseDomain,
+  FLAG_OF, HYPERPARAMETERS, LocalRunner, modelOf, QueueRunner, parseRedisUrl, buildClassifier, decodeWeights, defaultSpace, describeSpace, hyperbandPlan, objectiveOf, parseDomain,
   planSearch, plannedEpochs, runSearch, spaceFromJson, spaceSize, trainingJob,
   type HyperparameterName, type JobRunner, type MetricName, type SearchSettings, type SearchSpace, type Trial, type TrialResult,
 } from '@descent/jobs';
@@ -45,6 +45,9 @@ interface TuneFlags {
   dropout?: string;
   hiddenLayers?: string;
   optimizer?: string;
+  layers?: string;
+  filters?: string;
+  kernelSize?: string;
   space?: string;
   dataset: DatasetName;
   data?: string;
@@ -67,7 +70,7 @@ interface TuneFlags {
 const SEARCH_FLAGS: ReadonlyArray<[keyof TuneFlags, string]> = [
   ['algorithm', '--algorithm'], ['maxEpochs', '--max-epochs'], ['factor', '--factor'], ['iterations', '--iterations'], ['trials', '--trials'],
   ['objective', '--objective'], ['units', '--units'], ['lr', '--lr'], ['dropout', '--dropout'], ['hiddenLayers', '--hidden-layers'],
-  ['optimizer', '--optimizer'], ['space', '--space'], ['dataset', '--dataset'], ['batchSize', '--batch-size'],
+  ['optimizer', '--optimizer'], ['layers', '--layers'], ['filters', '--filters'], ['kernelSize', '--kernel-size'], ['space', '--space'], ['dataset', '--dataset'], ['batchSize', '--batch-size'],
   ['validationSplit', '--validation-split'], ['earlyStopping', '--early-stopping'], ['seed', '--seed'],
 ];
 
@@ -87,6 +90,9 @@ export const tuneModule: CliModule = {
       .option('--dropout <space>', 'dropout after each hidden layer (default 0)')
       .option('--hidden-layers <space>', 'number of hidden layers (default 1)')
       .option('--optimizer <list>', 'optimizers to try: adam, sgd or adam,sgd (default adam)')
+      .option('--layers <definitions>', 'layer definitions to try, separated by |, with {units} {filters} {kernel_size} {dropout} for the trial\'s values, or cnn (default: the dense model)')
+      .option('--filters <space>', 'filters, for {filters} in --layers (default 32)')
+      .option('--kernel-size <space>', 'kernel sizes, for {kernel_size} in --layers (default 3)')
       .option('--space <file>', 'search space as JSON, e.g. {"units": {"min": 32, "max": 512, "step": 32}, "lr": [0.01, 0.001]}; flags override it')
       .addOption(datasetOption('dataset to search on').default('fashion-mnist'))
       .addOption(dataOption())
@@ -261,7 +267,7 @@ async function retrainBest(
   const spec = trainingJob({
     id: `retrain-${best.id}-${Date.now().toString(36)}`,
     data: settings.data,
-    model: { hidden: Array.from({ length: best.values.hidden_layers }, () => best.values.units), dropout: best.values.dropout },
+    model: modelOf(best.values),
     optimizer: { name: best.values.optimizer, learningRate: best.values.lr },
     epochs,
     batchSize: settings.batchSize,
@@ -296,7 +302,7 @@ async function retrainBest(
 /** Saves a trial's kept weights as a model folder (as `descent train` saves), after testing them. */
 async function saveTrialModel(dir: string, trial: TrialResult, data: LoadedDataset, settings: SearchSettings): Promise<{ loss: number; accuracy: number }> {
   const { values } = trial;
-  const model = buildClassifier({ hidden: Array.from({ length: values.hidden_layers }, () => values.units), dropout: values.dropout }, [data.train.rows, data.train.cols], data.classNames.length, trial.seed);
+  const model = buildClassifier(modelOf(values), [data.train.rows, data.train.cols], data.classNames.length, trial.seed);
   try {
     model.setWeights(decodeWeights(trial.weights));
     const test = evaluateClassifier(model, data.test);
@@ -308,7 +314,7 @@ async function saveTrialModel(dir: string, trial: TrialResult, data: LoadedDatas
       epochs: trial.epochs,
       epochsCompleted: trial.history.epoch.length > 0 ? trial.history.epoch[trial.history.epoch.length - 1] + 1 : trial.epochs,
       hyperparameters: {
-        dataset: settings.data.dataset, hidden: Array.from({ length: values.hidden_layers }, () => values.units), dropout: values.dropout,
+        dataset: settings.data.dataset, hidden: modelOf(values).hidden, dropout: values.dropout, layers: modelOf(values).layers ?? null,
         optimizer: values.optimizer, lr: values.lr, batchSize: settings.batchSize, validationSplit: settings.validationSplit, seed: trial.seed,
         trial: trial.id, objective: settings.objective.name, score: trial.score,
       },
@@ -337,6 +343,7 @@ function searchSettings(flags: TuneFlags): SearchSettings {
   }
   const fromFlags: Record<HyperparameterName, string | undefined> = {
     units: flags.units, lr: flags.lr, dropout: flags.dropout, hidden_layers: flags.hiddenLayers, optimizer: flags.optimizer,
+    layers: flags.layers, filters: flags.filters, kernel_size: flags.kernelSize,
   };
   for (const name of HYPERPARAMETERS) {
     const text = fromFlags[name];
@@ -362,6 +369,7 @@ function searchSettings(flags: TuneFlags): SearchSettings {
 function settingOf(key: keyof TuneFlags): keyof SearchSettings {
   const map: Partial<Record<keyof TuneFlags, keyof SearchSettings>> = {
     units: 'space', lr: 'space', dropout: 'space', hiddenLayers: 'space', optimizer: 'space', space: 'space',
+    layers: 'space', filters: 'space', kernelSize: 'space',
     dataset: 'data', earlyStopping: 'patience',
   };
   return map[key] ?? (key as keyof SearchSettings);

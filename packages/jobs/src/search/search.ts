@@ -16,10 +16,10 @@ import { setMaxListeners } from 'node:events';
 import { Random, type HistoryData } from '@descent/engine';
 import type { JobRunner } from '../runner.js';
 import {
-  better, trainingJob, type DataRef, type EncodedWeights, type JobEvent, type JobResult, type JobStatus, type Objective, type TrainingJobSpec,
+  better, trainingJob, type DataRef, type ModelDefinition, type EncodedWeights, type JobEvent, type JobResult, type JobStatus, type Objective, type TrainingJobSpec,
 } from '../spec.js';
 import { hyperbandPlan, type HyperbandSettings } from './hyperband.js';
-import { sampleValues, type HyperparameterValues, type SearchSpace } from './space.js';
+import { layersOf, sampleValues, type HyperparameterValues, type SearchSpace } from './space.js';
 
 /** keras-tuner's Oracle gives up drawing new values after this many repeats in a row. */
 export const MAX_COLLISIONS = 20;
@@ -159,7 +159,7 @@ export function trialJob(settings: SearchSettings, trial: Trial, parentWeights: 
   return trainingJob({
     id: `${jobPrefix}${trial.id}`,
     data: settings.data,
-    model: { hidden: Array.from({ length: values.hidden_layers }, () => values.units), dropout: values.dropout },
+    model: modelOf(values),
     optimizer: { name: values.optimizer, learningRate: values.lr },
     epochs: trial.epochs,
     initialEpoch: trial.initialEpoch,
@@ -171,6 +171,11 @@ export function trialJob(settings: SearchSettings, trial: Trial, parentWeights: 
     initialWeights: parentWeights,
     progressEvery,
   });
+}
+
+/** The model a trial's values describe. */
+export function modelOf(values: HyperparameterValues): ModelDefinition {
+  return { hidden: Array.from({ length: values.hidden_layers }, () => values.units), dropout: values.dropout, layers: layersOf(values) };
 }
 
 /** Orders trials best first: by score (a missing score last), ties by trial number. */

@@ -10,10 +10,13 @@
  *              "0.2" (fixed).
  * From JSON:   {"units": {"min": 32, "max": 512, "step": 32}, "lr": [0.01, 0.001], "dropout": 0.2,
  *               "optimizer": ["adam", "sgd"], "hidden_layers": {"min": 1, "max": 3}}
+ * Convolutions: "layers" is a list of layer definitions (flag: separated by |) in which {units},
+ * {filters}, {kernel_size} and {dropout} stand for the trial's values, e.g.
+ *   --layers "conv2d:{filters}:{kernel_size}:relu,maxpool:2,flatten,dense:{units}:relu" --filters 16:64:16 --kernel-size 3,5
  */
-import { Random, UsageError } from '@descent/engine';
+import { CNN_LAYERS, Random, UsageError, defineModel, parseLayers } from '@descent/engine';
 
-export const HYPERPARAMETERS = ['units', 'lr', 'dropout', 'hidden_layers', 'optimizer'] as const;
+export const HYPERPARAMETERS = ['units', 'lr', 'dropout', 'hidden_layers', 'optimizer', 'layers', 'filters', 'kernel_size'] as const;
 export type HyperparameterName = (typeof HYPERPARAMETERS)[number];
 
 /** One trial's values. */
@@ -23,6 +26,10 @@ export interface HyperparameterValues {
   dropout: number;
   hidden_layers: number;
   optimizer: 'adam' | 'sgd';
+  /** A layer-definition template ('' for the dense model of units × hidden_layers). */
+  layers: string;
+  filters: number;
+  kernel_size: number;
 }
 
 export type Domain =
@@ -34,6 +41,7 @@ export type SearchSpace = Record<HyperparameterName, Domain>;
 /** The flag each hyperparameter is set with (for messages and help). */
 export const FLAG_OF: Record<HyperparameterName, string> = {
   units: '--units', lr: '--lr', dropout: '--dropout', hidden_layers: '--hidden-layers', optimizer: '--optimizer',
+  layers: '--layers', filters: '--filters', kernel_size: '--kernel-size',
 };
 
 /** The tutorial's space: units 32…512 step 32, learning rate 1e-2, 1e-3 or 1e-4; one hidden layer, no dropout, Adam. */
@@ -44,7 +52,20 @@ export function defaultSpace(): SearchSpace {
     dropout: { kind: 'choice', values: [0] },
     hidden_layers: { kind: 'choice', values: [1] },
     optimizer: { kind: 'choice', values: ['adam'] },
+    layers: { kind: 'choice', values: [''] },
+    filters: { kind: 'choice', values: [32] },
+    kernel_size: { kind: 'choice', values: [3] },
   };
+}
+
+/**
+ * The layers of a trial: its `layers` template with {units}, {filters}, {kernel_size} and
+ * {dropout} replaced by the trial's values ('cnn' is the tutorial CNN); null for the dense model.
+ */
+export function layersOf(values: HyperparameterValues): string | null {
+  if (values.layers === '') return null;
+  const template = values.layers === 'cnn' ? CNN_LAYERS : values.layers;
+  return template.replace(/\{(units|filters|kernel_size|dropout)\}/g, (_, name: 'units' | 'filters' | 'kernel_size' | 'dropout') => String(values[name]));
 }
 
 /** Where a domain came from, to start error messages: "--units 32:8" or "space.json: units". */
@@ -57,6 +78,9 @@ export function parseDomain(name: HyperparameterName, text: string, origin: Orig
   let domain: Domain;
   if (name === 'optimizer') {
     domain = { kind: 'choice', values: trimmed.split(',').map((v) => v.trim()) };
+  } else if (name === 'layers') {
+    // Definitions hold commas, so several are separated by '|'.
+    domain = { kind: 'choice', values: trimmed.split('|').map((v) => v.trim()) };
   } else if (trimmed.includes(':')) {
     const parts = trimmed.split(':').map((part) => part.trim());
     if (parts.length < 2 || parts.length > 3) throw new UsageError(`${origin}: a range is min:max, min:max:step or min:max:log`);
@@ -106,7 +130,8 @@ export function spaceFromJson(json: unknown, file: string, base: SearchSpace = d
 /** Draws one set of values (in HYPERPARAMETERS order, one number from `random` each). */
 export function sampleValues(space: SearchSpace, random: Random): HyperparameterValues {
   const values = {} as Record<HyperparameterName, number | string>;
-  for (const name of HYPERPARAMETERS) values[name] = sampleDomain(space[name], random.next());
+  // A single possible value takes no draw, so fixing a hyperparameter leaves the others' draws as they were.
+  for (const name of HYPERPARAMETERS) values[name] = valueCount(space[name]) === 1 ? sampleDomain(space[name], 0) : sampleDomain(space[name], random.next());
   return values as unknown as HyperparameterValues;
 }
 
@@ -141,7 +166,9 @@ export function describeSpace(space: SearchSpace): string {
   const parts: string[] = [];
   for (const name of HYPERPARAMETERS) {
     const d = space[name];
-    if (d.kind === 'choice') parts.push(`${name} ${d.values.join('|')}`);
+    if (name === 'layers' && d.kind === 'choice' && d.values.length === 1 && d.values[0] === '') continue;
+    if ((name === 'filters' || name === 'kernel_size') && d.kind === 'choice' && d.values.length === 1) continue;
+    if (d.kind === 'choice') parts.push(`${name} ${d.values.map((v) => (v === '' ? 'dense' : v)).join(' | ')}`);
     else parts.push(`${name} ${d.min}…${d.max}${d.sampling === 'log' ? ' log' : ''}${d.step !== null ? ` step ${d.step}` : ''}`);
   }
   return parts.join(', ');
@@ -152,7 +179,7 @@ function indexOf(p: number, n: number): number {
 }
 
 function isInteger(name: HyperparameterName): boolean {
-  return name === 'units' || name === 'hidden_layers';
+  return name === 'units' || name === 'hidden_layers' || name === 'filters' || name === 'kernel_size';
 }
 
 function numberIn(text: string, origin: Origin): number {
@@ -191,10 +218,24 @@ function checkValue(name: HyperparameterName, value: number | string, fail: (why
     if (value !== 'adam' && value !== 'sgd') fail(`unknown optimizer '${value}' (adam or sgd)`);
     return;
   }
+  if (name === 'layers') {
+    if (typeof value !== 'string') fail('a layer definition is a string, e.g. "conv2d:{filters}:{kernel_size}:relu,maxpool:2,flatten,dense:{units}:relu"');
+    if (value === '') return;
+    // Checked with placeholders at small values: the grammar and the shapes (on 28×28 images).
+    const probe = layersOf({ units: 8, filters: 2, kernel_size: 3, dropout: 0.5, lr: 1e-3, hidden_layers: 1, optimizer: 'adam', layers: value as string });
+    try {
+      defineModel(parseLayers(probe!), { inputShape: [28, 28], classes: 10, seed: 1 }).dispose();
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    return;
+  }
   if (typeof value !== 'number' || !Number.isFinite(value)) fail(`'${String(value)}' is not a number`);
   const n = value as number;
   if (name === 'units' && !(Number.isInteger(n) && n >= 1)) fail(`units must be whole numbers ≥ 1, got ${n}`);
   if (name === 'hidden_layers' && !(Number.isInteger(n) && n >= 0)) fail(`hidden layers must be whole numbers ≥ 0, got ${n}`);
   if (name === 'lr' && !(n > 0)) fail(`a learning rate must be > 0, got ${n}`);
   if (name === 'dropout' && !(n >= 0 && n < 1)) fail(`dropout must be in [0, 1), got ${n}`);
+  if (name === 'filters' && !(Number.isInteger(n) && n >= 1)) fail(`filters must be whole numbers ≥ 1, got ${n}`);
+  if (name === 'kernel_size' && !(Number.isInteger(n) && n >= 1 && n <= 28)) fail(`kernel sizes must be whole numbers from 1 to 28, got ${n}`);
 }
