@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../packages/store/dist/index.js';
 import { FIXTURE, jsonLines, runCli, startCli, temporaryFolder, waitForOutput } from './cli-helpers.js';
+import { resultsTable } from './tune-helpers.js';
 
 const tmp = temporaryFolder('descent-tune-');
 afterAll(tmp.remove);
@@ -13,13 +14,6 @@ afterAll(tmp.remove);
 // 6 trials (Hyperband, max_epochs 3, factor 3: 3 × 1 epoch → best 1 to 3; 2 × 3), 11 epochs.
 const SEARCH = ['tune', '--data', FIXTURE, '--max-epochs', '3', '--units', '16:64:16', '--lr', '1e-2,1e-3', '--seed', '5', '--json'];
 
-/** The results table: every trial's record without its timing (and whether it ran in an earlier run). */
-function resultsTable(stdout: string): Array<Record<string, unknown>> {
-  return jsonLines(stdout)
-    .filter((record) => typeof record.trial === 'string')
-    .map(({ seconds: _seconds, resumed: _resumed, ...rest }) => rest)
-    .sort((a, b) => String(a.trial).localeCompare(String(b.trial)));
-}
 
 describe('descent tune', () => {
   let oneWorker: string;

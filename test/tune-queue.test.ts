@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, FIXTURE, jsonLines, runCli, startCli, temporaryFolder } from './cli-helpers.js';
+import { resultsTable } from './tune-helpers.js';
 
 const tmp = temporaryFolder('descent-queue-');
 const children: ChildProcess[] = [];
@@ -77,12 +78,6 @@ function startWorker(): WorkerProcess {
 // 6 trials: Hyperband, max_epochs 3, factor 3.
 const SEARCH = ['tune', '--data', FIXTURE, '--max-epochs', '3', '--units', '16:64:16', '--lr', '1e-2,1e-3', '--seed', '11', '--json'];
 
-function resultsTable(stdout: string): Array<Record<string, unknown>> {
-  return jsonLines(stdout)
-    .filter((record) => typeof record.trial === 'string')
-    .map(({ seconds: _seconds, resumed: _resumed, ...rest }) => rest)
-    .sort((a, b) => String(a.trial).localeCompare(String(b.trial)));
-}
 
 beforeAll(async () => {
   redisUrl = await startRedis();

@@ -4,8 +4,8 @@
  * Worker threads (thread.ts) call this; so can anything that wants a job done in-process.
  */
 import {
-  EarlyStopping, TerminateOnNaN, captureTrainingState, defineModel, parseLayers, dense, dropout, emptyHistoryData, flatten, restoreOptimizer, sequential,
-  adam, sgd, type Callback, type EpochLogs, type FitOptions, type HistoryData, type ImageDataset, type Layer, type Sequential,
+  EarlyStopping, History, TerminateOnNaN, captureTrainingState, defineModel, historyData, parseLayers, dense, dropout, emptyHistoryData, flatten, restoreOptimizer, sequential,
+  adam, sgd, type Callback, type EpochLogs, type FitOptions, type ImageDataset, type Layer, type Sequential,
 } from '@descent/engine';
 import {
   better, decodeWeights, encodeArrays, encodeWeights, type BestEpoch, type EncodedWeights, type JobCheckpoint, type JobEvent, type JobResult,
@@ -48,7 +48,8 @@ export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset,
       : adam({ learningRate: spec.optimizer.learningRate });
   model.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
 
-  const history: HistoryData = resume ? structuredClone(resume.history) : emptyHistoryData();
+  // Every epoch of the job, those of a resumed run's first part included.
+  const history = Object.assign(new History(), structuredClone(resume?.history ?? emptyHistoryData()));
   const keep = new KeepBest(spec, resume?.best ?? null);
   const quiet = (): void => {};
   const terminateOnNaN = new TerminateOnNaN(quiet);
@@ -72,7 +73,7 @@ export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset,
       weights: encodeWeights(model),
       optimizer: { ...state.optimizer!, state: encodeOptimizerSlots(state.optimizer!.state!) },
       random: state.random!,
-      history: structuredClone(history),
+      history: historyData(history),
       earlyStopping: es ? { ...es, best: Number.isFinite(es.best) ? es.best : null, bestWeights: es.bestWeights ? encodeArrays(es.bestWeights, model.getWeights().map((w) => w.shape)) : null } : null,
       best: keep.best,
     };
@@ -90,7 +91,7 @@ export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset,
         currentEpoch = epoch;
       },
       onEpochEnd(epoch, logs) {
-        record(history, epoch, logs);
+        history.record(epoch, logs);
         hooks.onEvent?.({
           type: 'epoch', jobId: spec.id, epoch, loss: logs.loss, accuracy: logs.accuracy ?? null,
           val_loss: logs.val_loss ?? null, val_accuracy: logs.val_accuracy ?? null, seconds: logs.seconds,
@@ -116,10 +117,10 @@ export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset,
     const seconds = (performance.now() - started) / 1000;
     if (result.stoppedAt && terminateOnNaN.terminatedAt === undefined) {
       const saved = checkpoint(result.stoppedAt, result.stoppedAt.epoch);
-      return { id: spec.id, status: 'cancelled', history, best: keep.summary(), weights: saved.weights, seconds, checkpoint: saved };
+      return { id: spec.id, status: 'cancelled', history: historyData(history), best: keep.summary(), weights: saved.weights, seconds, checkpoint: saved };
     }
     const status = terminateOnNaN.terminatedAt !== undefined ? 'terminated-nan' : earlyStopping?.stoppedEpoch ? 'stopped-early' : 'complete';
-    return { id: spec.id, status, history, best: keep.summary(), weights: keep.best?.weights ?? encodeWeights(model), seconds, checkpoint: null };
+    return { id: spec.id, status, history: historyData(history), best: keep.summary(), weights: keep.best?.weights ?? encodeWeights(model), seconds, checkpoint: null };
   } finally {
     model.dispose();
   }
@@ -143,15 +144,6 @@ class KeepBest implements Callback {
   summary(): JobResult['best'] {
     return this.best ? { epoch: this.best.epoch, value: this.best.value } : null;
   }
-}
-
-function record(history: HistoryData, epoch: number, logs: EpochLogs): void {
-  history.epoch.push(epoch);
-  history.loss.push(logs.loss);
-  if (logs.accuracy !== undefined) history.accuracy.push(logs.accuracy);
-  if (logs.val_loss !== undefined) history.val_loss.push(logs.val_loss);
-  if (logs.val_accuracy !== undefined) history.val_accuracy.push(logs.val_accuracy);
-  history.seconds.push(logs.seconds);
 }
 
 /** Optimizer slots (Adam's m and v, SGD's velocity) as base64, and back. */
