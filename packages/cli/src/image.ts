@@ -23,18 +23,24 @@ export interface PreparedImage {
   background: number;
 }
 
-export async function prepareImage(file: string): Promise<PreparedImage> {
-  try {
-    const info = await stat(file);
-    if (!info.isFile()) throw new DescentError(`${file}: is not a file`);
-  } catch (err) {
-    if (err instanceof DescentError) throw err;
-    throw new DescentError(`${file}: no such image file`);
+/** An image file, or an image's bytes with a name for messages (a zip entry, an upload). */
+export type ImageInput = string | { name: string; bytes: Uint8Array };
+
+export async function prepareImage(input: ImageInput): Promise<PreparedImage> {
+  const file = typeof input === 'string' ? input : input.name;
+  if (typeof input === 'string') {
+    try {
+      const info = await stat(file);
+      if (!info.isFile()) throw new DescentError(`${file}: is not a file`);
+    } catch (err) {
+      if (err instanceof DescentError) throw err;
+      throw new DescentError(`${file}: no such image file`);
+    }
   }
   const { default: sharp } = await import('sharp');
   let gray: { data: Buffer; width: number; height: number };
   try {
-    const { data, info } = await sharp(file).rotate().flatten({ background: '#ffffff' }).greyscale().raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(typeof input === 'string' ? input : input.bytes).rotate().flatten({ background: '#ffffff' }).greyscale().raw().toBuffer({ resolveWithObject: true });
     gray = { data: firstChannel(data, info.channels), width: info.width, height: info.height };
   } catch (err) {
     throw new DescentError(`${file}: cannot decode the image (${(err as Error).message}); use a PNG, JPEG, WebP, GIF or TIFF file`);

@@ -10,16 +10,18 @@
 import { Command, CommanderError } from 'commander';
 import { DESCENT_VERSION, DescentError } from '@descent/engine';
 import { dataModule } from './commands/data.js';
+import { dbModule } from './commands/db.js';
 import { evaluateModule } from './commands/evaluate.js';
 import { explainModule } from './commands/explain.js';
 import { predictModule } from './commands/predict.js';
 import { reportModule } from './commands/report.js';
+import { storeModule } from './commands/store-options.js';
 import { summaryModule } from './commands/summary.js';
 import { trainModule } from './commands/train.js';
 import { traceModule } from './commands/trace-options.js';
 import { tuneModule } from './commands/tune.js';
 import { workerModule } from './commands/worker.js';
-import type { CliContext, CliModule, PredictExtension, TrainExtension } from './module.js';
+import type { CliContext, CliModule, EvaluateExtension, PredictExtension, TrainExtension } from './module.js';
 
 /** Every command and extension of the CLI: adding one is adding a line here. */
 const MODULES: readonly CliModule[] = [
@@ -33,6 +35,8 @@ const MODULES: readonly CliModule[] = [
   traceModule,
   tuneModule,
   workerModule,
+  dbModule,
+  storeModule,
 ];
 
 export function buildProgram(modules: readonly CliModule[] = MODULES): Command {
@@ -45,6 +49,7 @@ export function buildProgram(modules: readonly CliModule[] = MODULES): Command {
     .showSuggestionAfterError(true);
   const context: CliContext = {
     trainExtensions: modules.flatMap((m): TrainExtension[] => (m.train ? [m.train] : [])),
+    evaluateExtensions: modules.flatMap((m): EvaluateExtension[] => (m.evaluate ? [m.evaluate] : [])),
     predictExtensions: modules.flatMap((m): PredictExtension[] => (m.predict ? [m.predict] : [])),
   };
   for (const module of modules) module.register?.(program, context);

@@ -1,10 +1,12 @@
 /**
  * How a command plugs into the CLI. main.ts keeps one list of modules; a module registers its
- * command(s) and may extend `descent train` (extra flags, per-step observers, work after the
- * save) and `descent predict` (extra flags, work on the predictions).
+ * command(s) and may extend `descent train` (extra flags, another source of data, per-step
+ * observers, work after the save), `descent evaluate` and `descent predict` (extra flags, work on
+ * the predictions).
  */
 import type { Command } from 'commander';
-import type { Callback, HistoryData, LoadedDataset, Sequential } from '@descent/engine';
+import type { Callback, HistoryData, ImageDataset, Sequential } from '@descent/engine';
+import type { ClassifierEvaluation } from './evaluation.js';
 import type { Output } from './output.js';
 import type { Prediction } from './commands/predict.js';
 import type { TrainSettings } from './commands/train.js';
@@ -13,12 +15,24 @@ export interface CliModule {
   /** Adds the module's command(s) to the program. */
   register?(program: Command, context: CliContext): void;
   train?: TrainExtension;
+  evaluate?: EvaluateExtension;
   predict?: PredictExtension;
 }
 
 export interface CliContext {
   trainExtensions: readonly TrainExtension[];
+  evaluateExtensions: readonly EvaluateExtension[];
   predictExtensions: readonly PredictExtension[];
+}
+
+/** A dataset as the commands use it: from IDX files (a LoadedDataset), or from elsewhere (the SQL store). */
+export interface CommandData {
+  name: string;
+  /** Where it came from, for messages: a folder, or a database. */
+  dir: string;
+  classNames: string[];
+  train: ImageDataset;
+  test: ImageDataset;
 }
 
 /** Everything an extension sees of a training run. */
@@ -27,7 +41,7 @@ export interface TrainRun {
   options: Record<string, unknown>;
   settings: TrainSettings;
   model: Sequential;
-  data: LoadedDataset;
+  data: CommandData;
   outDir: string;
   output: Output;
   /** Every epoch so far (including those of an earlier, resumed run). */
@@ -45,15 +59,41 @@ export interface TrainExtension {
   options?(command: Command): void;
   /** Checks the flags before anything is loaded or written; throw a UsageError to refuse. */
   validate?(options: Record<string, unknown>): void;
+  /** Reads the data from another source than the IDX files (e.g. --db); undefined leaves it to the files. */
+  loadData?(options: Record<string, unknown>, dataset: string, output: Output): Promise<CommandData | undefined>;
   /** Callbacks to add to fit (step observers, loggers), once the model and data are ready. */
   callbacks?(run: TrainRun): Callback[] | Promise<Callback[]>;
   /** Runs after training finished and the model was saved (not after an interruption). */
   finish?(run: TrainRun, result: TrainResult): void | Promise<void>;
 }
 
+export interface EvaluateRun {
+  options: Record<string, unknown>;
+  model: Sequential;
+  /** The model's folder. */
+  modelDir: string;
+  /** The data evaluated on; only its test split is read. */
+  data: Pick<CommandData, 'name' | 'dir' | 'classNames' | 'test'>;
+  /** [test images × classes] class probabilities, row after row. */
+  probabilities: Float32Array;
+  result: ClassifierEvaluation;
+  output: Output;
+}
+
+export interface EvaluateExtension {
+  options?(command: Command): void;
+  validate?(options: Record<string, unknown>): void;
+  /** Reads the test images from another source than the IDX files; undefined leaves it to the files. */
+  loadData?(options: Record<string, unknown>, dataset: string, output: Output): Promise<Pick<CommandData, 'name' | 'dir' | 'classNames' | 'test'> | undefined>;
+  /** Runs after the results were printed. */
+  finish?(run: EvaluateRun): void | Promise<void>;
+}
+
 export interface PredictRun {
   options: Record<string, unknown>;
   model: Sequential;
+  /** The model's folder. */
+  modelDir: string;
   classNames: string[];
   /** One per input, in order; `pixels` is the 28×28 image the model saw (0–255, light on dark). */
   predictions: Prediction[];

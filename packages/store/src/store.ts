@@ -538,6 +538,31 @@ export class Store {
     });
   }
 
+  /**
+   * A model's stored test-set predictions (from `evaluate --store`), in the order they were made:
+   * the images, their true labels, and the probabilities row after row.
+   */
+  async storedEvaluation(modelId: number): Promise<{ images: Uint8Array; labels: Uint8Array; probabilities: Float32Array; count: number } | undefined> {
+    const pixels: Uint8Array[] = [];
+    const labels: number[] = [];
+    const probabilities: number[] = [];
+    await this.driver.each(
+      `SELECT COALESCE(i.pixels, p.pixels), p.true_label, p.probabilities FROM predictions p LEFT JOIN images i ON i.id = p.image_id
+       WHERE p.model_id = ? AND p.origin = 'evaluate' AND p.true_label IS NOT NULL ORDER BY p.id`,
+      [modelId],
+      (row) => {
+        pixels.push(new Uint8Array(row[0] as Uint8Array));
+        labels.push(Number(row[1]));
+        for (const value of JSON.parse(String(row[2])) as number[]) probabilities.push(value);
+      },
+    );
+    if (pixels.length === 0) return undefined;
+    const size = pixels[0].length;
+    const images = new Uint8Array(pixels.length * size);
+    pixels.forEach((p, i) => images.set(p.subarray(0, size), i * size));
+    return { images, labels: Uint8Array.from(labels), probabilities: Float32Array.from(probabilities), count: pixels.length };
+  }
+
   // ---- SQL ----
 
   /** Runs one read-only statement (anything that writes is refused); at most `maxRows` rows come back. */

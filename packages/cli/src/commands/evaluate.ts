@@ -4,8 +4,8 @@ import type { BackendName, DatasetName } from '@descent/engine';
 import {
   backendOption, checkModelFits, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, useBackend,
 } from '../common.js';
-import { evaluateClassifier, type ClassifierEvaluation } from '../evaluation.js';
-import type { CliModule } from '../module.js';
+import { evaluateClassifier, predictProbabilities, type ClassifierEvaluation } from '../evaluation.js';
+import type { CliContext, CliModule, EvaluateRun } from '../module.js';
 import { Output, count, metric, shortPath, table } from '../output.js';
 
 interface EvaluateFlags {
@@ -13,39 +13,48 @@ interface EvaluateFlags {
   dataset?: DatasetName;
   backend: BackendName;
   json?: boolean;
+  [extension: string]: unknown;
 }
 
 export const evaluateModule: CliModule = {
-  register(program) {
-    program
+  register(program, context) {
+    const command = program
       .command('evaluate')
       .description('test a saved model: loss, accuracy, per-class precision and recall, confusion matrix')
       .argument('<model_dir>', 'folder holding model.json and weights.bin')
       .addOption(dataOption())
       .addOption(datasetOption('dataset to test on (default: the one the model was trained on)'))
       .addOption(backendOption().default('wasm'))
-      .addOption(jsonOption())
-      .action(async (modelDir: string, flags: EvaluateFlags, _cmd: Command) => evaluate(modelDir, flags));
+      .addOption(jsonOption());
+    for (const extension of context.evaluateExtensions) extension.options?.(command);
+    command.action(async (modelDir: string, flags: EvaluateFlags, _cmd: Command) => evaluate(modelDir, flags, context));
   },
 };
 
-async function evaluate(modelDir: string, flags: EvaluateFlags): Promise<void> {
+async function evaluate(modelDir: string, flags: EvaluateFlags, context: CliContext): Promise<void> {
   const output = new Output({ json: flags.json === true });
+  for (const extension of context.evaluateExtensions) extension.validate?.(flags);
   useBackend(flags.backend, output);
   const loaded = await openModel(modelDir, output);
   const dataset = datasetFor(loaded, flags.dataset);
-  const data = await readDataset(dataset, flags.data, output);
+  let data: EvaluateRun['data'] | undefined;
+  for (const extension of context.evaluateExtensions) data ??= await extension.loadData?.(flags, flags.dataset ?? loaded.metadata?.dataset ?? dataset, output);
+  data ??= await readDataset(dataset, flags.data, output);
   checkModelFits(loaded, data.classNames.length, data.test.rows * data.test.cols, `${data.name}`);
-  const result = evaluateClassifier(loaded.model, data.test);
+  const probabilities = predictProbabilities(loaded.model, data.test);
+  const result = evaluateClassifier(loaded.model, data.test, probabilities);
   if (output.json) {
     output.record({ ...result });
-    return;
+  } else {
+    output.line(`Model ${shortPath(loaded.dir)} on the ${data.name} test set: ${count(data.test.count)} images from ${shortPath(data.dir)}`);
+    output.line();
+    output.line(`loss: ${metric(result.loss)} - accuracy: ${metric(result.accuracy)}`);
+    output.line();
+    for (const line of formatEvaluation(result)) output.line(line);
   }
-  output.line(`Model ${shortPath(loaded.dir)} on the ${data.name} test set: ${count(data.test.count)} images from ${shortPath(data.dir)}`);
-  output.line();
-  output.line(`loss: ${metric(result.loss)} - accuracy: ${metric(result.accuracy)}`);
-  output.line();
-  for (const line of formatEvaluation(result)) output.line(line);
+  for (const extension of context.evaluateExtensions) {
+    await extension.finish?.({ options: flags, model: loaded.model, modelDir: loaded.dir, data, probabilities, result, output });
+  }
 }
 
 /** The per-class table and the confusion matrix, as text lines. */

@@ -104,7 +104,7 @@ async function predict(modelDir: string, images: string[], flags: PredictFlags, 
     for (const line of table(top, ['l', 'r'])) output.line(line);
   }
   for (const extension of context.predictExtensions) {
-    await extension.finish?.({ options: flags, model: loaded.model, classNames, predictions, output });
+    await extension.finish?.({ options: flags, model: loaded.model, modelDir: loaded.dir, classNames, predictions, output });
   }
 }
 

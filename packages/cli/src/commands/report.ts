@@ -20,6 +20,8 @@ import { rankTrials } from '@descent/jobs';
 import { searchChartSpec } from '../tune/chart.js';
 import { isSearchFolder, readSearch, readTrials } from '../tune/folder.js';
 import { Output, shortPath } from '../output.js';
+import { dbOption } from '../store.js';
+import { storedModelReport } from './store-report.js';
 import { benchmarkChart, predictionPlot, writeFileAtomic, writeFilesAtomic, writeReport, REPORT_FILE, OutputError, type BenchmarkRow, type ChartPlan } from '../report/index.js';
 
 export interface ReportFlags {
@@ -29,6 +31,8 @@ export interface ReportFlags {
   backend: BackendName;
   title?: string;
   bench?: string;
+  db?: string;
+  model?: string;
   json?: boolean;
 }
 
@@ -49,10 +53,17 @@ export const reportModule: CliModule = {
       .addOption(backendOption().default('wasm'))
       .option('--title <text>', 'title of the page')
       .option('--bench <file>', 'draw seconds per epoch per engine from a bench result file instead (default --out: the file\'s folder)')
+      .option('--model <name>', 'draw a model recorded in the store (--db) from its stored test-set predictions (default --out: ./<name>-report)')
+      .addOption(dbOption('the store of --model'))
       .addOption(jsonOption())
       .action(async (modelDir: string | undefined, flags: ReportFlags) => {
         const output = new Output({ json: flags.json === true });
-        if (flags.bench !== undefined) {
+        if (flags.model !== undefined) {
+          if (modelDir !== undefined || flags.bench !== undefined) throw new UsageError('give one of MODEL_DIR, --model NAME (with --db) or --bench FILE');
+          await storedModelReport({ ...flags, model: flags.model }, output);
+        } else if (flags.db !== undefined) {
+          throw new UsageError('--db goes with --model NAME: the name of a model recorded in the store');
+        } else if (flags.bench !== undefined) {
           if (modelDir !== undefined) throw new UsageError('give either MODEL_DIR or --bench FILE, not both');
           await benchmarkReport(flags.bench, flags.out, output);
         } else {
@@ -153,7 +164,7 @@ export async function searchReport(dir: string, flags: ReportFlags, output: Outp
   await modelReport(bestDir, { ...flags, data: flags.data ?? settings.data.dir ?? undefined }, output, { dir, charts: [chart], details });
 }
 
-function announce(output: Output, outDir: string, files: string[]): void {
+export function announce(output: Output, outDir: string, files: string[]): void {
   const page = join(outDir, REPORT_FILE);
   output.note(`Report: ${shortPath(page)} (charts: ${files.filter((f) => f.endsWith('.png')).map((f) => basename(f)).join(', ')})`);
   output.record({ report: page, files });
@@ -209,12 +220,12 @@ function isPositive(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0;
 }
 
-function titleFor(modelDir: string, data: LoadedDataset): string {
-  const name = data.name === 'mnist' ? 'MNIST' : 'Fashion-MNIST';
+export function titleFor(modelDir: string, data: { name: string }): string {
+  const name = data.name === 'mnist' ? 'MNIST' : data.name === 'fashion-mnist' ? 'Fashion-MNIST' : data.name;
   return `${name} classifier: ${basename(resolve(modelDir))}`;
 }
 
-function detailsOf(model: Sequential, metadata: TrainingMetadata | undefined): string[] {
+export function detailsOf(model: Sequential, metadata: TrainingMetadata | undefined): string[] {
   const details = [describeLayers(model)];
   const settings = metadata?.hyperparameters as { optimizer?: string; lr?: number; batchSize?: number; seed?: number } | undefined;
   if (settings?.optimizer) details.push(`${settings.optimizer} lr ${settings.lr}, batch ${settings.batchSize}, seed ${settings.seed}`);

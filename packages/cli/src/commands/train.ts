@@ -15,7 +15,7 @@ import {
   adam, backendName, base64ToFloat32, captureTrainingState, emptyHistoryData, float32ToBase64,
   loadModelArtifacts, modelFromArtifacts, restoreOptimizer, saveModel, sgd,
   type BackendName, type Callback, type DatasetName, type EarlyStoppingState, type EpochLogs, type FitOptions,
-  type HistoryData, type LoadedArtifacts, type LoadedDataset, type ModelCheckpointState, type Sequential, type TrainingMetadata,
+  type HistoryData, type LoadedArtifacts, type ModelCheckpointState, type Sequential, type TrainingMetadata,
 } from '@descent/engine';
 import {
   backendOption, checkWritableFile, checkWritableFolder, classNamesOf, dataOption, datasetOption, jsonOption, openModel, readDataset,
@@ -25,7 +25,7 @@ import { evaluateClassifier } from '../evaluation.js';
 import { IMAGE_SIZE } from '../image.js';
 import { buildTrainingModel, modelChoice, type ModelKind } from '../model-definition.js';
 import { fraction, layerSizes, nonNegativeInteger, positiveInteger, positiveNumber, seed } from '../flags.js';
-import type { CliContext, CliModule, TrainRun } from '../module.js';
+import type { CliContext, CliModule, CommandData, TrainRun } from '../module.js';
 import { Output, count, metric, shortPath } from '../output.js';
 import { KerasProgress } from '../progress.js';
 
@@ -140,9 +140,12 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
   }
 
   useBackend(settings.backend, output);
-  // A new model is built (and its definition checked) before any data is read.
-  const fresh = resumed ? undefined : buildTrainingModel(settings, settings, [IMAGE_SIZE, IMAGE_SIZE], classNamesOf(settings.dataset).length);
-  const data = await readDataset(settings.dataset, settings.data ?? undefined, output);
+  // Data from an extension (the SQL store with --db) comes first: its number of classes sizes the model.
+  const extensionData = await dataFromExtensions(context, flags, settings.dataset, output);
+  // A new model is built (and its definition checked) before the IDX files are read.
+  const classes = extensionData?.classNames.length ?? classNamesOf(settings.dataset).length;
+  const fresh = resumed ? undefined : buildTrainingModel(settings, settings, [IMAGE_SIZE, IMAGE_SIZE], classes);
+  const data = extensionData ?? (await readDataset(settings.dataset, settings.data ?? undefined, output));
   const model = fresh ?? modelFromArtifacts(resumed!.loaded.artifacts, { modelFile: resumed!.loaded.modelFile, weightsFile: resumed!.loaded.weightsFiles[0], seed: settings.seed });
   if (resumed) {
     const loadedInputs = model.perSampleInputShape.reduce((a, b) => a * b, 1);
@@ -260,6 +263,15 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
   }
 }
 
+/** The data an extension reads instead of the IDX files (e.g. from the SQL store with --db), if any. */
+async function dataFromExtensions(context: CliContext, flags: TrainFlags, dataset: string, output: Output): Promise<CommandData | undefined> {
+  for (const extension of context.trainExtensions) {
+    const data = await extension.loadData?.(flags, dataset, output);
+    if (data) return data;
+  }
+  return undefined;
+}
+
 function freshSettings(flags: TrainFlags, given: (key: string) => boolean): TrainSettings {
   const { model, definition } = modelChoice(flags, given);
   return {
@@ -343,7 +355,7 @@ function defaultOutDir(dataset: string): string {
 }
 
 function describeRun(
-  output: Output, settings: TrainSettings, data: LoadedDataset, model: Sequential, trainCount: number,
+  output: Output, settings: TrainSettings, data: CommandData, model: Sequential, trainCount: number,
   resumed?: { dir: string; metadata: TrainingMetadata; steps: number },
 ): void {
   const validation = data.train.count - trainCount;

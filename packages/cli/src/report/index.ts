@@ -48,6 +48,8 @@ export interface ReportInput {
   predictions?: number;
   /** Charts to put first (e.g. a search's trials). */
   charts?: readonly ChartPlan[];
+  /** The model's test-set probabilities when already known (e.g. stored), instead of predicting again. */
+  probabilities?: Float32Array;
 }
 
 export interface ReportChart extends RenderedChart {
@@ -90,7 +92,7 @@ export async function buildReport(input: ReportInput): Promise<Report> {
   const title = input.title ?? 'descent report';
   const history = input.history && input.history.loss.length > 0 ? input.history : null;
 
-  const probabilities = predictProbabilities(model, test);
+  const probabilities = input.probabilities ?? predictProbabilities(model, test);
   const evaluation = evaluateClassifier(model, test, probabilities, classNames.length);
   const shown = Math.min(input.predictions ?? 15, test.count);
   const predicted: PredictedImage[] = [];

@@ -1,0 +1,49 @@
+/**
+ * What the CLI commands that use the SQL store share: the --db flag, opening the store, and a
+ * progress bar for long writes.
+ */
+import { userInfo } from 'node:os';
+import { Option } from 'commander';
+import { DEFAULT_DB, openStore, type Store } from '@descent/store';
+import type { Output } from './output.js';
+import { progressLine } from './progress.js';
+
+export const dbOption = (description = 'database') =>
+  new Option('--db <url>', `${description}: a SQLite file, or mariadb://user:pass@host:port/db (default: ./${DEFAULT_DB})`);
+
+/** Opens the store named by --db (default ./descent.db), applying any missing migrations. */
+export function openCliStore(db: string | undefined, { create = false } = {}): Promise<Store> {
+  return openStore(db ?? DEFAULT_DB, { create });
+}
+
+/** Runs `work` with the store open, and closes it whatever happens. */
+export async function withStore<T>(db: string | undefined, options: { create?: boolean }, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openCliStore(db, options);
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Who is running the command, for the created_by columns. */
+export function currentUser(): string | null {
+  try {
+    return userInfo().username;
+  } catch {
+    return null;
+  }
+}
+
+/** A progress bar on a terminal ("35000/70000 [=====>....] - ETA: 1s"); nothing otherwise. */
+export function progressBar(output: Output): (done: number, total: number) => void {
+  const started = performance.now();
+  let last = -Infinity;
+  return (done, total) => {
+    const now = performance.now();
+    if (!output.interactive || output.json || (now - last < 50 && done < total)) return;
+    last = now;
+    const perItem = done > 0 ? (now - started) / 1000 / done : 0;
+    output.redraw(progressLine(done, total, { eta: perItem * (total - done), logs: {} }));
+  };
+}
