@@ -1,0 +1,204 @@
+// The SQL store from the command line, on SQLite and on a real MariaDB server: import, list,
+// export, train/evaluate/predict/report with --db and --store, the queries of docs/sql.md, bad
+// input, and kill -9 during an import.
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeIdxImages, encodeIdxLabels, loadDataset, loadModel, type LoadedDataset } from '@descent/engine';
+import { openStore, type Store } from '@descent/store';
+import { backends } from '../packages/store/test/backends.js';
+import { FIXTURE, ROOT, jsonLines, runCli, startCli, temporaryFolder, type CliResult } from './cli-helpers.js';
+
+const all = backends('descent-store-cli');
+const tmp = temporaryFolder('descent-store-cli-');
+let fixture: LoadedDataset;
+
+beforeAll(async () => {
+  fixture = await loadDataset('fashion-mnist', { dir: FIXTURE });
+  await all.start();
+}, 120_000);
+afterAll(async () => {
+  await all.stop();
+  tmp.remove();
+});
+
+function oneLineError(result: CliResult, pattern: RegExp): void {
+  expect(result.code, result.stderr).toBe(1);
+  expect(result.stdout).toBe('');
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  expect(result.stderr).toMatch(pattern);
+}
+
+/** The fenced ```sql blocks of docs/sql.md, in order. */
+function documentedQueries(): string[] {
+  const text = readFileSync(join(ROOT, 'docs/sql.md'), 'utf8');
+  return [...text.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1].trim().replace(/;$/, ''));
+}
+
+describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
+  let db: string;
+  const dir = join(tmp.dir, name);
+  beforeAll(async () => {
+    db = await all[name].fresh();
+    mkdirSync(dir, { recursive: true });
+  });
+
+  it('imports Fashion-MNIST once, lists it, and exports byte-identical IDX files', async () => {
+    const init = await runCli(['db', 'init', '--db', db]);
+    expect(init.stdout).toMatch(/database ready, schema version 1/);
+    const first = await runCli(['db', 'import', 'fashion-mnist', '--data', FIXTURE, '--db', db]);
+    expect(first.stdout, first.stderr).toMatch(/Imported 2,500 images into dataset fashion-mnist \(2,000 train, 500 test, 10 classes\)/);
+    const again = await runCli(['db', 'import', 'fashion-mnist', '--data', FIXTURE, '--db', db, '--json']);
+    expect(jsonLines(again.stdout)[0]).toMatchObject({ already_imported: true, train: 0, test: 0 });
+    const list = jsonLines((await runCli(['db', 'list', '--db', db, '--json'])).stdout);
+    const counts = (labels: Uint8Array) => Array.from({ length: 10 }, (_, c) => labels.filter((l) => l === c).length);
+    expect(list[0]).toMatchObject({ dataset: 'fashion-mnist', image_size: [28, 28], train: counts(fixture.train.labels), test: counts(fixture.test.labels) });
+    const out = join(dir, 'export');
+    const exported = await runCli(['db', 'export', '--dataset', 'fashion-mnist', '--out', out, '--db', db]);
+    expect(exported.code, exported.stderr).toBe(0);
+    for (const file of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
+      expect(readFileSync(join(out, file)).equals(gunzipSync(readFileSync(join(FIXTURE, `${file}.gz`)))), file).toBe(true);
+    }
+    const clash = await runCli(['db', 'export', '--dataset', 'fashion-mnist', '--out', out, '--db', db]);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toMatch(/already holds train-images-idx3-ubyte/);
+  });
+
+  it('trains from the store, records models and predictions, and answers the queries of docs/sql.md', async () => {
+    for (const [model, hidden] of [['mlp', '16'], ['wide', '32']]) {
+      const trained = await runCli(['train', '--db', db, '--dataset', 'fashion-mnist', '--epochs', '1', '--hidden', hidden, '--out', join(dir, model), '--json']);
+      expect(trained.code, trained.stderr).toBe(0);
+      expect(trained.stderr).toMatch(/Read 2,000 training and 500 test images of fashion-mnist from /);
+      expect(jsonLines(trained.stdout).at(-1)).toMatchObject({ stored_model: model, training_run: expect.any(Number) });
+    }
+    const evaluations: Record<string, { per_class: Array<{ recall: number; support: number }>; confusion: number[][] }> = {};
+    for (const model of ['mlp', 'wide']) {
+      const evaluated = await runCli(['evaluate', join(dir, model), '--db', db, '--store', '--json']);
+      expect(evaluated.code, evaluated.stderr).toBe(0);
+      const [result, stored] = jsonLines(evaluated.stdout);
+      expect(stored).toMatchObject({ stored: 500, model });
+      evaluations[model] = result as (typeof evaluations)[string];
+    }
+    // The same predictions, made here by the engine, are the answer key for the queries.
+    const predicted: Record<string, number[]> = {};
+    for (const model of ['mlp', 'wide']) {
+      const loaded = await loadModel(join(dir, model));
+      const out = loaded.model.predict(fixture.test);
+      predicted[model] = Array.from({ length: fixture.test.count }, (_, i) => {
+        const row = out.data.subarray(i * 10, i * 10 + 10);
+        return row.indexOf(Math.max(...row));
+      });
+      out.dispose();
+    }
+    const truth = Array.from(fixture.test.labels);
+    const store: Store = await openStore(db);
+    try {
+      const [perClass, pairs, shirts, comparison, disagreements, runs] = await Promise.all(documentedQueries().map((sql) => store.query(sql)));
+      // Accuracy per class = recall per class of `descent evaluate`.
+      expect(perClass.rows.map((r) => Number(r[4]))).toEqual(evaluations.mlp.per_class.map((c) => Number(c.recall.toFixed(4))));
+      expect(perClass.rows.map((r) => Number(r[3]))).toEqual(evaluations.mlp.confusion.map((row, c) => row[c]));
+      // The most confused pairs are the largest off-diagonal cells of the confusion matrix.
+      const cells = evaluations.mlp.confusion.flatMap((row, t) => row.map((n, p) => ({ t, p, n }))).filter((c) => c.t !== c.p && c.n > 0).map((c) => c.n).sort((a, b) => b - a);
+      expect(pairs.rows.map((r) => Number(r[2]))).toEqual(cells.slice(0, 10));
+      // The misclassified shirts, and what they were taken for.
+      const wrongShirts = truth.flatMap((label, i) => (label === 6 && predicted.mlp[i] !== 6 ? [i] : []));
+      expect(shirts.rows.map((r) => Number(r[0])).sort((a, b) => a - b)).toEqual(wrongShirts.slice(0, 20).length === wrongShirts.length ? wrongShirts : expect.any(Array));
+      expect(shirts.rows.length).toBe(Math.min(20, wrongShirts.length));
+      for (const row of shirts.rows) expect(row[1]).toBe(fixture.classNames[predicted.mlp[Number(row[0])]]);
+      // How the two models differ.
+      const count = (f: (a: boolean, b: boolean) => boolean) => truth.filter((t, i) => f(predicted.mlp[i] === t, predicted.wide[i] === t)).length;
+      expect(comparison.rows[0].map(Number)).toEqual([count((a, b) => a && b), count((a, b) => a && !b), count((a, b) => !a && b), count((a, b) => !a && !b)]);
+      const differ = truth.flatMap((_, i) => (predicted.mlp[i] !== predicted.wide[i] ? [i] : [])).slice(0, 20);
+      expect(disagreements.rows.map((r) => Number(r[0]))).toEqual(differ);
+      expect(runs.rows.map((r) => [r[0], r[1], Number(r[2])])).toEqual([['mlp', 'complete', 1], ['wide', 'complete', 1]]);
+    } finally {
+      await store.close();
+    }
+    if (name === 'sqlite') {
+      const predictedOnce = await runCli(['predict', join(dir, 'mlp'), '--index', '3', '7', '--data', FIXTURE, '--db', db, '--store']);
+      expect(predictedOnce.code, predictedOnce.stderr).toBe(0);
+      const rows = await runCli(['db', 'query', "SELECT p.input, i.position, p.true_label FROM predictions p JOIN images i ON i.id = p.image_id WHERE p.origin = 'predict' ORDER BY p.id", '--db', db, '--csv']);
+      expect(rows.stdout).toBe(`input,position,true_label\ntest[3],3,${truth[3]}\ntest[7],7,${truth[7]}\n`);
+      const report = await runCli(['report', '--db', db, '--model', 'mlp', '--out', join(dir, 'report')]);
+      expect(report.code, report.stderr).toBe(0);
+      const html = readFileSync(join(dir, 'report', 'report.html'), 'utf8');
+      const right = truth.filter((t, i) => predicted.mlp[i] === t).length;
+      expect(html).toContain(`(${right} of 500 images)`);
+    }
+  });
+
+  it('refuses bad input in one line, exit 1, and writes nothing', async () => {
+    oneLineError(await runCli(['train', '--db', db, '--dataset', 'nope', '--epochs', '1']), /--dataset nope: no such dataset in .*; the store holds: fashion-mnist/);
+    oneLineError(await runCli(['db', 'query', 'SELECT * FROM images WHERE ORDER', '--db', db]), /^descent: the query (does not run|failed): .*syntax/);
+    oneLineError(await runCli(['db', 'query', 'DROP TABLE images', '--db', db]), /only reads|runs only statements that read/);
+    oneLineError(await runCli(['db', 'export', '--dataset', 'nope', '--out', join(dir, 'x'), '--db', db]), /--dataset nope: no such dataset/);
+    expect(existsSync(join(dir, 'x'))).toBe(false);
+    if (name === 'mariadb') {
+      const server = all.server();
+      const wrong = `mariadb://descent:wrong-password@127.0.0.1:${server.port}/t1`;
+      const denied = await runCli(['db', 'list', '--db', wrong]);
+      oneLineError(denied, /--db mariadb:\/\/descent:\*\*\*@127\.0\.0\.1:\d+\/t1: access denied/);
+      expect(denied.stderr).not.toContain('wrong-password');
+      oneLineError(await runCli(['db', 'list', '--db', `mariadb://descent:x@127.0.0.1:1/t1`]), /cannot connect \(connection refused\)/);
+      oneLineError(await runCli(['db', 'init', '--db', `mariadb://descent:${server.password}@127.0.0.1:${server.port}/absent`]), /access denied|Unknown database/);
+    } else {
+      const text = join(dir, 'notes.txt');
+      writeFileSync(text, 'these are notes, not a database\n'.repeat(100));
+      oneLineError(await runCli(['db', 'list', '--db', text]), /notes\.txt: is not a SQLite database/);
+      oneLineError(await runCli(['db', 'list', '--db', join(dir, 'absent.db')]), /absent\.db: no such database; create it with `descent db init/);
+      expect(existsSync(join(dir, 'absent.db'))).toBe(false);
+    }
+    // A database of a newer schema is refused, not changed.
+    const newer = await all[name].fresh();
+    const store = await openStore(newer, { create: true });
+    await store.driver.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [99, 'future', '2030-01-01 00:00:00.000']);
+    await store.close();
+    oneLineError(await runCli(['db', 'import', 'fashion-mnist', '--data', FIXTURE, '--db', newer]), /schema version 99, newer than this descent knows \(1\)/);
+  });
+
+  it('leaves an import complete or absent after kill -9', async () => {
+    // A set big enough to kill it half-way: 30,000 random images.
+    const data = join(tmp.dir, 'big');
+    if (!existsSync(data)) {
+      mkdirSync(data);
+      const count = 30_000;
+      const pixels = new Uint8Array(count * 784);
+      for (let i = 0, x = 12345; i < pixels.length; i++) pixels[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+      const labels = Uint8Array.from({ length: count }, (_, i) => i % 10);
+      writeFileSync(join(data, 'train-images-idx3-ubyte'), encodeIdxImages({ count, rows: 28, cols: 28, pixels }));
+      writeFileSync(join(data, 'train-labels-idx1-ubyte'), encodeIdxLabels(labels));
+      writeFileSync(join(data, 't10k-images-idx3-ubyte'), encodeIdxImages({ count: 100, rows: 28, cols: 28, pixels: pixels.subarray(0, 78_400) }));
+      writeFileSync(join(data, 't10k-labels-idx1-ubyte'), encodeIdxLabels(labels.subarray(0, 100)));
+    }
+    const target = await all[name].fresh();
+    await runCli(['db', 'init', '--db', target]);
+    const run = startCli(['db', 'import', 'fashion-mnist', '--data', data, '--as', 'big', '--db', target]);
+    // Kill it once the transaction has written a good part of the rows.
+    const underway = async (): Promise<boolean> => {
+      if (name === 'sqlite') return existsSync(`${target}-wal`) && statSync(`${target}-wal`).size > 8 * 1024 * 1024;
+      const rows = (await all.server().admin('SELECT COALESCE(MAX(trx_rows_modified), 0) AS n FROM information_schema.innodb_trx')) as Array<{ n: number | bigint }>;
+      return Number(rows[0].n) > 5000;
+    };
+    let exited = false;
+    run.child.once('exit', () => (exited = true));
+    for (let i = 0; i < 600 && !exited && !(await underway()); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(exited, 'the import finished before it could be killed').toBe(false);
+    run.child.kill('SIGKILL');
+    const killed = await run.done;
+    expect(killed.signal).toBe('SIGKILL');
+    const check = async () => {
+      const store = await openStore(target);
+      try {
+        const images = await store.query('SELECT COUNT(*) FROM images');
+        return { datasets: (await store.listDatasets()).map((d) => d.name), images: Number(images.rows[0][0]) };
+      } finally {
+        await store.close();
+      }
+    };
+    expect(await check()).toEqual({ datasets: [], images: 0 });
+    const again = await runCli(['db', 'import', 'fashion-mnist', '--data', data, '--as', 'big', '--db', target]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await check()).toEqual({ datasets: ['big'], images: 30_100 });
+  });
+});
