@@ -144,7 +144,6 @@ async function importImages(source: string, flags: DbFlags & { dataset: string; 
     if (existing && (existing.height !== IMAGE_SIZE || existing.width !== IMAGE_SIZE)) {
       throw new UsageError(`--dataset ${flags.dataset}: holds ${existing.height}×${existing.width} images; images are imported as ${IMAGE_SIZE}×${IMAGE_SIZE}`);
     }
-    output.note(`Reading images from ${source}`);
     const read = await readLabelledImages(source, {
       size: IMAGE_SIZE * IMAGE_SIZE,
       split: flags.split,
