@@ -202,3 +202,59 @@ describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
     expect(await check()).toEqual({ datasets: ['big'], images: 30_100 });
   });
 });
+
+describe('descent db import-images', () => {
+  it('imports a folder and a zip of labelled photos as predict sees them, skips what is not an image, refuses a corrupt one', async () => {
+    const { default: sharp } = await import('sharp');
+    const { prepareImage } = await import('../packages/cli/dist/image.js');
+    const dir = join(tmp.dir, 'photos');
+    const files: Record<string, Buffer> = {};
+    for (const [label, index] of [['Bag', 0], ['Bag', 1], ['Shirt', 2], ['Sneaker', 3]] as const) {
+      // Dark items on white, 56×56: what a photo of a product looks like, not what the model sees.
+      const pixels = Buffer.from(fixture.test.images.subarray(index * 784, (index + 1) * 784)).map((v) => 255 - v);
+      const image = sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).resize(56, 56);
+      files[`${label}/${index}.${index === 3 ? 'jpg' : 'png'}`] = await (index === 3 ? image.jpeg() : image.png()).toBuffer();
+    }
+    for (const [name, bytes] of Object.entries(files)) {
+      mkdirSync(join(dir, name.split('/')[0]), { recursive: true });
+      writeFileSync(join(dir, name), bytes);
+    }
+    writeFileSync(join(dir, 'Bag', 'notes.txt'), 'not an image');
+    const db = join(tmp.dir, 'photos.db');
+    const imported = await runCli(['db', 'import-images', dir, '--dataset', 'mine', '--db', db]);
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stdout).toMatch(/Imported 4 images into dataset mine \(4 train, 0 test; new classes: Bag, Shirt, Sneaker\)/);
+    expect(imported.stdout).toMatch(/Skipped 1: 1 not an image file \(\.txt\)/);
+    const stored = await openStore(db);
+    try {
+      const train = await stored.loadSplit('mine', 'train');
+      const names = Object.keys(files).sort();
+      for (const [i, name] of names.entries()) {
+        const expected = (await prepareImage(join(dir, name))).pixels;
+        expect(Buffer.from(train.images.subarray(i * 784, (i + 1) * 784)).equals(Buffer.from(expected)), name).toBe(true);
+      }
+      expect(Array.from(train.labels)).toEqual([0, 0, 1, 2]);
+    } finally {
+      await stored.close();
+    }
+    // The same photos as a zip of train/ and test/ folders: new split, same pixels skipped as duplicates.
+    const { makeZip } = await import('../packages/store/test/zip.js');
+    const zip = join(tmp.dir, 'photos.zip');
+    writeFileSync(zip, makeZip(Object.entries(files).map(([name, data], i) => ({ name: `photos/${i < 2 ? 'train' : 'test'}/${name}`, data }))));
+    const fromZip = await runCli(['db', 'import-images', zip, '--dataset', 'mine', '--db', db, '--json']);
+    expect(jsonLines(fromZip.stdout)[0]).toMatchObject({ train: 0, test: 0, duplicates: 4 });
+    // A corrupt image stops the import: one line naming it, exit 1, nothing written.
+    writeFileSync(join(dir, 'Shirt', 'broken.png'), Buffer.concat([files['Bag/0.png'].subarray(0, 40), Buffer.alloc(40)]));
+    const broken = await runCli(['db', 'import-images', dir, '--dataset', 'other', '--db', db]);
+    oneLineError(broken, /Shirt\/broken\.png: cannot decode the image/);
+    const skipped = await runCli(['db', 'import-images', dir, '--dataset', 'other', '--db', db, '--skip-bad', '--json']);
+    expect(jsonLines(skipped.stdout)[0]).toMatchObject({ train: 4, skipped: expect.arrayContaining([{ file: 'Shirt/broken.png', reason: 'cannot be decoded' }]) });
+    const empty = join(tmp.dir, 'empty');
+    mkdirSync(empty);
+    oneLineError(await runCli(['db', 'import-images', empty, '--dataset', 'none', '--db', db]), /empty: holds no images in label folders/);
+    writeFileSync(join(tmp.dir, 'bad.zip'), Buffer.from('PK\u0003\u0004 not really a zip'));
+    oneLineError(await runCli(['db', 'import-images', join(tmp.dir, 'bad.zip'), '--dataset', 'none', '--db', db]), /bad\.zip: is not a valid zip file/);
+    const list = jsonLines((await runCli(['db', 'list', '--db', db, '--json'])).stdout).filter((r) => 'dataset' in r).map((r) => r.dataset);
+    expect(list).toEqual(['mine', 'other']);
+  });
+});
