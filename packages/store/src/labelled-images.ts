@@ -17,6 +17,7 @@ import { open, opendir, readFile, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import yauzl from 'yauzl';
 import { DataError } from '@descent/engine';
+import { oneLine } from './driver.js';
 import type { Split } from './store.js';
 
 export interface ImageLimits {
@@ -287,10 +288,5 @@ function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string, limits:
       stream.on('end', () => resolve(out.subarray(0, length)));
     });
   });
-}
-
-function oneLine(text: string): string {
-  const line = text.replace(/\s*\n\s*/g, ' ').trim();
-  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
 

@@ -25,14 +25,8 @@ export const storeModule: CliModule = {
       command.addOption(dbOption('train on --dataset from the store and record the model there'));
       allowStoreDatasets(command);
     },
-    validate(options) {
-      checkDbFlags(options, { needsStore: false });
-      if (options.db !== undefined && options.data !== undefined) throw new UsageError('give either --data (IDX files) or --db (the store), not both');
-    },
-    async loadData(options, dataset, output) {
-      if (options.db === undefined) return undefined;
-      return readFromStore(options.db as string, dataset, ['train', 'test'], output);
-    },
+    validate: (options) => checkDbFlags(options, { needsStore: false, readsData: true }),
+    loadData: (options, dataset, output) => readFromStore(options.db, dataset, ['train', 'test'], output),
     async finish(run, result) {
       if (run.options.db === undefined) return;
       await recordTraining(run, result.outDir, result.test);
@@ -45,14 +39,8 @@ export const storeModule: CliModule = {
       command.option('--store', 'record the predictions for the whole test set in the store (--db, default ./descent.db), replacing the model\'s earlier ones');
       allowStoreDatasets(command);
     },
-    validate(options) {
-      checkDbFlags(options, { needsStore: false });
-      if (options.db !== undefined && options.data !== undefined) throw new UsageError('give either --data (IDX files) or --db (the store), not both');
-    },
-    async loadData(options, dataset, output) {
-      if (options.db === undefined) return undefined;
-      return readFromStore(options.db as string, dataset, ['test'], output);
-    },
+    validate: (options) => checkDbFlags(options, { needsStore: false, readsData: true }),
+    loadData: (options, dataset, output) => readFromStore(options.db, dataset, ['test'], output),
     async finish(run) {
       if (run.options.store !== true) return;
       const started = performance.now();
@@ -83,9 +71,7 @@ export const storeModule: CliModule = {
       command.addOption(dbOption('the store --store writes to'));
       command.option('--store', 'record the predictions in the store (--db, default ./descent.db)');
     },
-    validate(options) {
-      checkDbFlags(options, { needsStore: true });
-    },
+    validate: (options) => checkDbFlags(options, { needsStore: true, readsData: false }),
     async finish(run) {
       if (run.options.store !== true) return;
       const saved = await withStore(run.options.db as string | undefined, { create: true }, async (store) => {
@@ -103,10 +89,11 @@ export const storeModule: CliModule = {
   },
 };
 
-/** --db and --store go together; a bad --db fails before anything is loaded. */
-function checkDbFlags(options: Options, { needsStore }: { needsStore: boolean }): void {
+/** --db and --store go together, --db and --data exclude each other; a bad --db fails before anything is loaded. */
+function checkDbFlags(options: Options, { needsStore, readsData }: { needsStore: boolean; readsData: boolean }): void {
   if (typeof options.db === 'string') parseLocation(options.db);
   if (needsStore && options.db !== undefined && options.store !== true) throw new UsageError('--db names the store that --store writes to; add --store');
+  if (readsData && options.db !== undefined && options.data !== undefined) throw new UsageError('give either --data (IDX files) or --db (the store), not both');
   const dataset = options.dataset;
   if (options.db === undefined && typeof dataset === 'string' && !(DATASET_NAMES as readonly string[]).includes(dataset)) {
     throw new UsageError(`option '--dataset <name>' argument '${dataset}' is invalid. Allowed choices are ${DATASET_NAMES.join(', ')} (any dataset of the store with --db)`);
@@ -122,7 +109,9 @@ function allowStoreDatasets(command: Command): void {
   option.parseArg = undefined;
 }
 
-async function readFromStore(db: string, dataset: string, splits: Array<'train' | 'test'>, output: Output): Promise<CommandData> {
+/** The dataset's splits from the store named by --db; undefined without --db (the IDX files are read). */
+async function readFromStore(db: unknown, dataset: string, splits: Array<'train' | 'test'>, output: Output): Promise<CommandData | undefined> {
+  if (typeof db !== 'string') return undefined;
   return withStore(db, {}, async (store) => {
     const started = performance.now();
     const found = await store.requireDataset(dataset);
