@@ -311,8 +311,8 @@ export class Store {
       if (part.labels.some((label) => label >= request.classNames.length)) throw new RangeError('importImages: a label is outside classNames');
       total += part.labels.length;
     }
-    const importHash = hashImport(request);
     const hashes = request.splits.map((part) => Array.from({ length: part.labels.length }, (_, i) => sha256(part.images.subarray(i * size, (i + 1) * size))));
+    const importHash = hashImport(request, hashes);
 
     return this.driver.transaction(async (tx) => {
       const now = timestamp();
@@ -583,14 +583,14 @@ export function sha256(bytes: Uint8Array): string {
   return hash('sha256', bytes, 'hex');
 }
 
-/** Identifies an import's content: the same images with the same labels give the same hash. */
-function hashImport(request: ImportRequest): string {
+/** Identifies an import's content (from its images' hashes): the same images with the same labels give the same hash. */
+function hashImport(request: ImportRequest, imageHashes: readonly string[][]): string {
   const hash = createHash('sha256');
   hash.update(`${request.height}x${request.width}\n${JSON.stringify(request.classNames)}\n`);
-  for (const part of request.splits) {
+  for (const [p, part] of request.splits.entries()) {
     hash.update(`${part.split} ${part.labels.length}\n`);
     hash.update(part.labels);
-    hash.update(part.images);
+    hash.update(imageHashes[p].join(''));
   }
   return hash.digest('hex');
 }
