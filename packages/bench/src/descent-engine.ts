@@ -1,10 +1,10 @@
 /** The descent side of every worker task: the bench model, one epoch, inference, accuracy. */
 import {
-  adam, backendFallbackReason, backendName, dense, flatten, onBackendWarning, sequential, setBackend,
-  type BackendName, type Sequential,
+  adam, backendFallbackReason, backendName, dense, dropout, flatten, onBackendWarning, sequential, setBackend,
+  type BackendName, type Layer, type Sequential,
 } from '@descent/engine';
 import { accuracyOf, countClipped, loadSplits, peakRssBytes } from './data.js';
-import { INFERENCE_BATCH, MODEL, type AccuracyRun, type AccuracyTask, type EpochRun, type EpochTask } from './types.js';
+import { ENGINE_INFO, INFERENCE_BATCH, MODEL, type AccuracyRun, type AccuracyTask, type BenchLayer, type BenchModel, type EpochRun, type EpochTask } from './types.js';
 
 export interface BackendInUse {
   backend: string;
@@ -19,15 +19,26 @@ export function useDescentBackend(name: BackendName): BackendInUse {
   return backend === name ? { backend } : { backend, fallbackReason: backendFallbackReason() ?? 'unknown' };
 }
 
+/** descent's layer for a bench layer; the first one gets the model's input shape. */
+function descentLayer(layer: BenchLayer, inputShape: number[] | undefined): Layer {
+  switch (layer.type) {
+    case 'flatten':
+      return flatten({ inputShape });
+    case 'dense':
+      return dense({ units: layer.units, activation: layer.activation, inputShape });
+    case 'dropout':
+      return dropout({ rate: layer.rate, inputShape });
+    default:
+      throw new Error(`the bench cannot build a descent ${layer.type} layer`);
+  }
+}
+
 /**
- * Flatten -> Dense 128 ReLU -> Dense 10 softmax with Adam 1e-3. `adamForm: 'tfjs'` makes Adam do
- * TensorFlow.js's arithmetic (see the engine's optimizers/adam.ts); the default is Keras's.
+ * The bench model with Adam 1e-3. `adamForm: 'tfjs'` makes Adam do TensorFlow.js's arithmetic
+ * (see the engine's optimizers/adam.ts); the default is Keras's.
  */
-export function buildDescentModel(seed: number, adamForm: 'keras' | 'tfjs' = 'keras'): Sequential {
-  const model = sequential(
-    [flatten({ inputShape: [28, 28] }), dense({ units: 128, activation: 'relu' }), dense({ units: 10, activation: 'softmax' })],
-    { seed },
-  );
+export function buildDescentModel(benchModel: BenchModel, seed: number, adamForm: 'keras' | 'tfjs' = 'keras'): Sequential {
+  const model = sequential(benchModel.layers.map((layer, i) => descentLayer(layer, i === 0 ? benchModel.inputShape : undefined)), { seed });
   const { learningRate, beta1, beta2, epsilon } = MODEL;
   model.compile({
     optimizer: adam({ learningRate, beta1, beta2, epsilon, form: adamForm }),
@@ -39,9 +50,9 @@ export function buildDescentModel(seed: number, adamForm: 'keras' | 'tfjs' = 'ke
 
 /** Trains one epoch from a fresh model, then times inference on the whole test set. */
 export async function descentEpoch(task: EpochTask): Promise<EpochRun> {
-  const inUse = useDescentBackend(task.engine === 'descent-ts' ? 'ts' : 'wasm');
+  const inUse = useDescentBackend(ENGINE_INFO[task.engine].backend as BackendName);
   const { train, test } = loadSplits(task.files);
-  const model = buildDescentModel(task.seed);
+  const model = buildDescentModel(task.model, task.seed);
 
   const started = performance.now();
   const history = await model.fit(train, train.labels, { epochs: 1, batchSize: MODEL.batchSize, shuffle: true, seed: task.seed });
@@ -77,9 +88,9 @@ function timeInference(model: Sequential, test: Parameters<Sequential['predict']
 }
 
 export async function descentAccuracy(task: AccuracyTask): Promise<AccuracyRun> {
-  const inUse = useDescentBackend('wasm');
+  const inUse = useDescentBackend(ENGINE_INFO[task.engine].backend as BackendName);
   const { train, test } = loadSplits(task.files);
-  const model = buildDescentModel(task.seed);
+  const model = buildDescentModel(task.model, task.seed);
   const started = performance.now();
   await model.fit(train, train.labels, { epochs: task.epochs, batchSize: MODEL.batchSize, shuffle: true, seed: task.seed });
   const seconds = (performance.now() - started) / 1000;

@@ -1,27 +1,30 @@
 #!/usr/bin/env node
 /**
- * descent's benchmark and parity runs against TensorFlow.js.
+ * descent's benchmark and parity runs against TensorFlow (Keras, tfjs-node) and TensorFlow.js.
  *
- *   npm run bench                          all suites on full Fashion-MNIST (about a quarter of an hour)
- *   npm run bench -- --quick               everything on the fixture subset, in under a minute
+ *   npm run bench                          all suites on full Fashion-MNIST (about half an hour); a full run
+ *                                          also rewrites results/latest.md and the README's benchmark block
+ *   npm run bench -- --quick               everything on the fixture subset, in a minute or two
  *   npm run bench -- --suites epoch,steps --runs 5 --out /tmp/bench
  *
  * Importing this module runs nothing; it re-exports the runner for other tools (e.g. charts).
  */
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { format, parseArgs } from 'node:util';
-import { runBench, writeResults, type BenchOptions } from './runner.js';
-import { renderMarkdown } from './report.js';
+import { runBench, updateReadme, writeResults, type BenchOptions } from './runner.js';
+import { renderMarkdown, renderReadmeBlock } from './report.js';
 import { SUITES, type SuiteName } from './types.js';
 
-export { runBench, writeResults, secondsPerEpoch, readBenchResult, latestResultFile, checkTargets } from './runner.js';
+export { runBench, writeResults, secondsPerEpoch, readBenchResult, latestResultFile, checkTargets, updateReadme, README_MARKERS } from './runner.js';
 export type { BenchOptions, EpochTiming, WrittenFiles } from './runner.js';
-export { renderMarkdown } from './report.js';
+export { renderMarkdown, renderReadmeBlock, headlineTable } from './report.js';
 export * from './types.js';
 
 export const DEFAULT_RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+/** The repository's README, whose benchmark block a full run into DEFAULT_RESULTS_DIR rewrites. */
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -31,7 +34,10 @@ Options:
   --runs N           runs per engine in the epoch suite (default 3, or 1 with --quick)
   --out DIR          folder for the results (default packages/bench/results)
   --verbose          print stack traces on failure
-  -h, --help         show this help`;
+  -h, --help         show this help
+
+The Keras and tfjs-node rows need \`npm run setup:keras\` and \`npm run setup:tfjs-node\` first;
+without them those rows say "not available" and why.`;
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -111,6 +117,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`\n${renderMarkdown(result)}`);
     for (const file of Object.values(written)) process.stderr.write(`wrote ${file}\n`);
     if (!written.latest) process.stderr.write('latest.md is left as it was: only a full run of every suite replaces it\n');
+    else if (resolve(options.outDir) === resolve(DEFAULT_RESULTS_DIR)) {
+      const block = renderReadmeBlock(result, relative(dirname(README), written.latest));
+      process.stderr.write(updateReadme(README, block) ? `updated the benchmark block of ${README}\n` : `${README} has no benchmark markers: left as it was\n`);
+    }
     return 0;
   } catch (error) {
     const err = error as Error & { details?: string; exitCode?: number };

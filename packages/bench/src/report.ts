@@ -1,9 +1,10 @@
 /** The markdown summary of a bench result: machine, targets, then one table per suite. */
 import { exp, mib, ms, percent, ratio, seconds, table } from './format.js';
 import { median } from './stats.js';
-import type { AccuracySuiteResult, BenchResult, EpochSuiteResult, StepsSuiteResult, TargetCheck } from './types.js';
+import { ENGINES, ENGINE_LABELS, ORACLE_ENGINES, type AccuracySuiteResult, type BenchResult, type EpochSuiteResult, type OracleId, type StepsRun, type StepsSuiteResult, type TargetCheck } from './types.js';
 
 export const SECTION_TITLES = {
+  headline: 'descent against TensorFlow',
   targets: 'Targets',
   kernels: 'GEMM kernels',
   epoch: 'One training epoch',
@@ -12,23 +13,66 @@ export const SECTION_TITLES = {
 } as const;
 
 export function renderMarkdown(result: BenchResult): string {
-  const { machine } = result;
-  const lines = [
-    `# descent vs TensorFlow.js${result.quick ? ' (quick run on the fixture subset)' : ''}`,
-    '',
-    `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}`,
-    `- Date: ${machine.date}`,
-    `- Command: \`${result.command}\` (${Math.round(result.wallSeconds)} s in all)`,
-    `- Data: Fashion-MNIST, ${result.dataset.trainSamples.toLocaleString('en-US')} training and ${result.dataset.testSamples.toLocaleString('en-US')} test images`,
-    `- Model: ${result.model.layers}; Adam (lr ${result.model.learningRate}, beta1 ${result.model.beta1}, beta2 ${result.model.beta2}, epsilon ${result.model.epsilon}), batch ${result.model.batchSize}, ${result.model.loss}`,
-    '',
-  ];
+  const lines = [`# descent vs TensorFlow${result.quick ? ' (quick run on the fixture subset)' : ''}`, '', ...runLines(result), ''];
+  const headline = headlineTable(result);
+  if (headline) lines.push(`## ${SECTION_TITLES.headline}`, '', headline, '');
   if (result.targets.length > 0) lines.push(...targetsSection(result.targets, result.quick), '');
   if (result.kernelsMarkdown !== undefined) lines.push(`## ${SECTION_TITLES.kernels}`, '', result.kernelsMarkdown.trim(), '');
   if (result.epoch) lines.push(...epochSection(result.epoch), '');
   if (result.parity) lines.push(...paritySection(result.parity), '');
   if (result.steps) lines.push(...stepsSection(result.steps), '');
   return `${lines.join('\n').trimEnd()}\n`;
+}
+
+/** The block the README shows: how the run was made, the headline table and the targets, headings one level down. */
+export function renderReadmeBlock(result: BenchResult, fullResults: string): string {
+  const lines = [...runLines(result), ''];
+  const headline = headlineTable(result);
+  if (headline) lines.push(headline, '');
+  if (result.targets.length > 0) lines.push(...targetsSection(result.targets, result.quick).map((line) => (line.startsWith('## ') ? `#${line}` : line)), '');
+  lines.push(`Every table of this run (GEMM kernels, epochs, accuracy and step parity, with their notes): [${fullResults}](${fullResults}).`);
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+function runLines(result: BenchResult): string[] {
+  const { machine } = result;
+  return [
+    `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}`,
+    `- Date: ${machine.date}`,
+    `- Command: \`${result.command}\` (${Math.round(result.wallSeconds)} s in all)`,
+    `- Data: Fashion-MNIST, ${result.dataset.trainSamples.toLocaleString('en-US')} training and ${result.dataset.testSamples.toLocaleString('en-US')} test images`,
+    `- Model: ${result.model.layers}; Adam (lr ${result.model.learningRate}, beta1 ${result.model.beta1}, beta2 ${result.model.beta2}, epsilon ${result.model.epsilon}), batch ${result.model.batchSize}, ${result.model.loss}`,
+  ];
+}
+
+/**
+ * One row per engine, TensorFlow itself first: seconds per epoch, inference, accuracy after the
+ * parity suite's epochs, and how closely descent follows it step by step.
+ */
+export function headlineTable(result: BenchResult): string | undefined {
+  const { epoch, parity, steps } = result;
+  if (!epoch && !parity && !steps) return undefined;
+  const engines = ENGINES.filter((id) => id !== 'descent-ts');
+  const rows = engines.map((id) => {
+    const timing = epoch?.engines.find((row) => row.engine === id);
+    const accuracy = parity?.engines.find((row) => row.engine === id);
+    const oracle = steps?.headlines.find((h) => ORACLE_ENGINES[h.oracle] === id);
+    const measured = timing?.available && timing.secondsPerEpoch;
+    return [
+      ENGINE_LABELS[id],
+      measured ? seconds(timing.secondsPerEpoch!.median) : timing ? 'not available' : '–',
+      measured ? ratio(timing.ratioToDescentWasm ?? NaN) : '–',
+      measured ? ms(timing.inferenceMs!) : '–',
+      accuracy?.available ? `${percent(accuracy.mean!)}${accuracy.accuracies.length > 1 ? ` ± ${(accuracy.sd! * 100).toFixed(2)}` : ''}` : accuracy ? 'not available' : '–',
+      oracle ? `${exp(oracle.maxRelativeLossDifference)} (Adam '${oracle.adamForm}')` : '–',
+    ];
+  });
+  const accuracyHeader = parity ? `test accuracy after ${parity.epochs} epoch${parity.epochs > 1 ? 's' : ''} (${parity.engines[0].seeds.length > 1 ? `mean ± sd of ${parity.engines[0].seeds.length} seeds` : '1 seed'})` : 'test accuracy';
+  return table(
+    ['engine', 's/epoch', 'time vs descent', `inference on ${result.dataset.testSamples.toLocaleString('en-US')} images (ms)`, accuracyHeader, `descent's step parity: max relative loss difference over ${steps?.steps ?? '–'} steps`],
+    rows,
+    [false, true, true, true, true, true],
+  );
 }
 
 function targetsSection(targets: TargetCheck[], quick: boolean): string[] {
@@ -79,18 +123,23 @@ function epochSection(epoch: EpochSuiteResult): string[] {
 }
 
 function paritySection(parity: AccuracySuiteResult): string[] {
-  const rows = parity.engines.map((row) => [
-    row.label,
-    row.backend + (row.fallbackReason ? ' (fell back)' : ''),
-    `${percent(row.mean)} ± ${(row.sd * 100).toFixed(2)}`,
-    row.accuracies.map((a) => percent(a)).join(', '),
-    row.secondsPerRun.map((s) => seconds(s)).join(', '),
-    row.clippedFraction.map((f) => percent(f, 1)).join(', '),
-  ]);
+  const rows = parity.engines.map((row) =>
+    row.available
+      ? [
+          row.label,
+          row.backend + (row.fallbackReason ? ' (fell back)' : ''),
+          `${percent(row.mean!)} ± ${(row.sd! * 100).toFixed(2)}`,
+          row.accuracies.map((a) => percent(a)).join(', '),
+          row.secondsPerRun.map((s) => seconds(s)).join(', '),
+          row.clippedFraction.map((f) => percent(f, 1)).join(', '),
+        ]
+      : [row.label, 'not available', '', '', '', ''],
+  );
+  const seeds = parity.engines[0].seeds;
   return [
     `## ${SECTION_TITLES.parity}`,
     '',
-    `${parity.epochs} epoch${parity.epochs > 1 ? 's' : ''} x ${parity.engines[0].seeds.length} seed${parity.engines[0].seeds.length > 1 ? 's' : ''} (${parity.engines[0].seeds.join(', ')}), test accuracy on ${parity.testSamples.toLocaleString('en-US')} images.`,
+    `${parity.epochs} epoch${parity.epochs > 1 ? 's' : ''} x ${seeds.length} seed${seeds.length > 1 ? 's' : ''} (${seeds.join(', ')}), test accuracy on ${parity.testSamples.toLocaleString('en-US')} images.`,
     '',
     table(
       ['engine', 'backend', 'test accuracy (mean ± sd)', 'per seed', 'training seconds per run', 'test samples tfjs would clip'],
@@ -98,7 +147,8 @@ function paritySection(parity: AccuracySuiteResult): string[] {
       [false, false, true, true, true, true],
     ),
     '',
-    `Difference of means (descent - tfjs): ${parity.differencePoints >= 0 ? '+' : ''}${parity.differencePoints.toFixed(2)} percentage points.`,
+    ...parity.engines.filter((row) => !row.available).map((row) => `- ${row.engine}: not available: ${row.reason}`),
+    ...parity.differences.map((d) => `- Difference of means, descent (wasm) - ${d.label}: ${signed(d.points)} percentage points.`),
     '',
     parity.note,
   ];
@@ -107,7 +157,7 @@ function paritySection(parity: AccuracySuiteResult): string[] {
 function stepsSection(steps: StepsSuiteResult): string[] {
   const rows = steps.runs.flatMap((run) =>
     run.variants.map((variant) => [
-      `tfjs (${run.tfjsBackend})`,
+      oracleName(run.oracle),
       `descent (${variant.descentBackend})${variant.fallbackReason ? ' (fell back)' : ''}`,
       variant.adamForm,
       exp(variant.maxRelativeLossDifference),
@@ -115,19 +165,36 @@ function stepsSection(steps: StepsSuiteResult): string[] {
       exp(variant.maxAbsWeightDifference),
     ]),
   );
-  const first = steps.runs[0];
+  const weights = (run: StepsRun) => run.importedWeights.map((w) => `${w.name} [${w.shape.join('x')}]`).join(', ');
   return [
     `## ${SECTION_TITLES.steps}`,
     '',
-    `${steps.steps} Adam steps of batch ${steps.batchSize} from tfjs's initial weights (${first.importedWeights.map((w) => `${w.name} [${w.shape.join('x')}]`).join(', ')}).`,
+    `${steps.steps} Adam steps of batch ${steps.batchSize} from each oracle's own initial weights${steps.runs[0] ? ` (${oracleName(steps.runs[0].oracle)}: ${weights(steps.runs[0])})` : ''}.`,
     '',
     table(['oracle', 'engine', 'Adam arithmetic', 'max relative loss difference', 'at step', 'max abs weight difference'], rows, [false, false, false, true, true, true]),
     '',
-    `Headline: descent (${steps.primary.descentBackend}) with Adam form '${steps.primary.adamForm}' against tfjs (${steps.primary.tfjsBackend}): ` +
-      `max relative loss difference ${exp(steps.primary.maxRelativeLossDifference)}, max abs weight difference ${exp(steps.primary.maxAbsWeightDifference)} ` +
-      `(largest tfjs weight ${first.maxAbsWeight.toFixed(3)}). For scale, tfjs (wasm) and tfjs (cpu) differ by up to ${exp(steps.tfjsBackendsDifference)} ` +
-      `over the same steps. Samples whose label probability tfjs clipped: ${steps.runs.map((r) => `${r.clippedSamples} (${r.tfjsBackend})`).join(', ')} of ${steps.steps * steps.batchSize}.`,
+    ...steps.unavailable.map((u) => `- ${u.oracle}: not available: ${u.reason}`),
+    ...steps.headlines.map(
+      (h) =>
+        `- Headline against ${oracleName(h.oracle)} (${h.oracleBackend}): descent (${h.descentBackend}) with Adam form '${h.adamForm}': max relative loss difference ` +
+        `${exp(h.maxRelativeLossDifference)} (goal <= ${exp(h.goal)}), max abs weight difference ${exp(h.maxAbsWeightDifference)} ` +
+        `(largest oracle weight ${steps.runs.find((r) => r.oracle === h.oracle)!.maxAbsWeight.toFixed(3)}).`,
+    ),
+    ...steps.oracleDifferences.map(
+      (d) =>
+        `- For scale, ${d.between[0]} and ${d.between[1]} (${d.why}) differ by up to ${exp(d.maxRelativeLossDifference)} in loss` +
+        `${d.maxAbsWeightDifference !== undefined ? ` and ${exp(d.maxAbsWeightDifference)} in weights` : ''}.`,
+    ),
+    ...(steps.runs.some((r) => r.clippedSamples !== undefined)
+      ? [`- Samples whose label probability tfjs clipped: ${steps.runs.filter((r) => r.clippedSamples !== undefined).map((r) => `${r.clippedSamples} (${r.oracle})`).join(', ')} of ${steps.steps * steps.batchSize}.`]
+      : []),
     '',
     steps.note,
   ];
 }
+
+function oracleName(oracle: OracleId): string {
+  return oracle === 'keras' ? 'Keras' : oracle;
+}
+
+const signed = (value: number): string => `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;

@@ -1,89 +1,176 @@
 /**
- * Step parity: tfjs and descent start from the same weights (tfjs's fresh initialisation,
- * carried over in the tfjs Layers format), see the same batches in the same order (the first
- * steps × 32 training images, no shuffling), and take one Adam step per batch. The loss at every
- * step and the final weights must agree: the proof that descent computes what tfjs computes.
+ * Step parity: an oracle (Keras, or TensorFlow.js on one of its backends) builds the model with
+ * its own fresh weights, which are carried into descent; both see the same batches in the same
+ * order (the first steps x 32 training images, no shuffling) and take one Adam step per batch.
+ * The loss at every step and the final weights must agree: the proof that descent computes what
+ * TensorFlow computes.
  */
 import { Tensor, type BackendName } from '@descent/engine';
 import type * as TF from '@tensorflow/tfjs';
+import { kerasTask, runKeras } from './child.js';
 import { countClipped, loadSplits, normalizedPixels } from './data.js';
 import { buildDescentModel, useDescentBackend } from './descent-engine.js';
-import { exportLayersWeights, importLayersWeights } from './layers-format.js';
-import { buildTfjsModel, loadTfjs } from './tfjs-engine.js';
-import { MODEL, type StepVariant, type StepsRun, type StepsTask } from './types.js';
+import { exportLayersWeights, importLayersWeights, type LayersWeights } from './layers-format.js';
+import { buildTfjsModel, describeBackend, loadTfjsFor, type Tf } from './tfjs-engine.js';
+import { ENGINE_INFO, MODEL, ORACLE_ENGINES, type StepDifference, type StepVariant, type StepsRun, type StepsTask, type Unavailable } from './types.js';
 
-const PIXELS = 28 * 28;
+/** The batches every engine trains on, as float32 pixels shared by all of them. */
+export interface Batches {
+  steps: number;
+  batchSize: number;
+  inputShape: number[];
+  batch(step: number): { x: Float32Array; y: Uint8Array };
+}
 
-export async function stepParity(task: StepsTask): Promise<StepsRun> {
-  const tf = await loadTfjs(task.tfjsBackend);
+export function firstBatches(task: Pick<StepsTask, 'files' | 'steps' | 'model'>): Batches {
   const { train } = loadSplits(task.files);
   const { batchSize } = MODEL;
   const samples = task.steps * batchSize;
   if (samples > train.count) throw new Error(`${task.steps} steps need ${samples} training images; the dataset has ${train.count}`);
-  // One float copy of the inputs, fed to both engines, so they see bit-identical batches.
-  const pixels = normalizedPixels(train.images.subarray(0, samples * PIXELS));
+  const pixelsPerImage = train.images.length / train.count;
+  // One float copy of the inputs, fed to every engine, so they see bit-identical batches.
+  const pixels = normalizedPixels(train.images.subarray(0, samples * pixelsPerImage));
   const labels = train.labels.subarray(0, samples);
-  const batch = (step: number) => ({
-    x: pixels.subarray(step * batchSize * PIXELS, (step + 1) * batchSize * PIXELS),
-    y: labels.subarray(step * batchSize, (step + 1) * batchSize),
-  });
+  return {
+    steps: task.steps,
+    batchSize,
+    inputShape: task.model.inputShape,
+    batch: (step) => ({
+      x: pixels.subarray(step * batchSize * pixelsPerImage, (step + 1) * batchSize * pixelsPerImage),
+      y: labels.subarray(step * batchSize, (step + 1) * batchSize),
+    }),
+  };
+}
 
-  const model = buildTfjsModel(tf, task.seed, { metrics: false });
-  const initial = await exportLayersWeights(tf, model);
-  const tfjsLosses: number[] = [];
+/** What an oracle did: its backend, the weights it started from, its losses and final weights. */
+interface OracleSteps {
+  backend: string;
+  initial: LayersWeights;
+  losses: number[];
+  final: Float32Array[];
+  clippedSamples?: number;
+}
+
+/** Loss and weight differences of `losses`/`final` against a reference run. */
+export function compareSteps(losses: readonly number[], final: readonly ArrayLike<number>[], reference: { losses: readonly number[]; final: readonly ArrayLike<number>[] }): StepDifference {
+  const relative = losses.map((loss, i) => Math.abs(loss - reference.losses[i]) / Math.abs(reference.losses[i]));
+  const worst = relative.reduce((best, value, i) => (value > relative[best] ? i : best), 0);
+  let maxAbsWeightDifference = 0;
+  final.forEach((values, w) => {
+    for (let i = 0; i < values.length; i++) maxAbsWeightDifference = Math.max(maxAbsWeightDifference, Math.abs(values[i] - reference.final[w][i]));
+  });
+  return { maxRelativeLossDifference: relative[worst], worstStep: worst + 1, maxAbsWeightDifference };
+}
+
+/** trainOnBatch on every batch; counts the samples whose label probability tfjs's loss clips. */
+async function tfjsSteps(tf: Tf, model: TF.Sequential, batches: Batches): Promise<{ losses: number[]; final: Float32Array[]; clippedSamples: number }> {
+  const losses: number[] = [];
   let clippedSamples = 0;
-  for (let step = 0; step < task.steps; step++) {
-    const { x, y } = batch(step);
-    const xb = tf.tensor3d(x, [batchSize, 28, 28]);
+  for (let step = 0; step < batches.steps; step++) {
+    const { x, y } = batches.batch(step);
+    const xb = tf.tensor(x, [batches.batchSize, ...batches.inputShape]);
     const yb = tf.tensor1d(y, 'float32');
     const probabilities = tf.tidy(() => (model.predict(xb) as TF.Tensor).dataSync());
-    clippedSamples += countClipped(probabilities, y, 10);
-    tfjsLosses.push(Number(await model.trainOnBatch(xb, yb)));
+    clippedSamples += countClipped(probabilities, y, probabilities.length / y.length);
+    losses.push(Number(await model.trainOnBatch(xb, yb)));
     tf.dispose([xb, yb]);
   }
-  const tfjsFinal = model.getWeights().map((w) => w.dataSync() as Float32Array);
-  const maxAbsWeight = Math.max(...tfjsFinal.map((values) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+  return { losses, final: model.getWeights().map((w) => w.dataSync() as Float32Array), clippedSamples };
+}
 
+async function tfjsOracle(tf: Tf, task: StepsTask, batches: Batches): Promise<OracleSteps> {
+  const model = buildTfjsModel(tf, task.model, task.seed, { metrics: false });
+  const initial = await exportLayersWeights(tf, model);
+  return { backend: describeBackend(tf), initial, ...(await tfjsSteps(tf, model, batches)) };
+}
+
+function decodeFloat32(base64: string): Float32Array {
+  const bytes = Buffer.from(base64, 'base64');
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+interface KerasSteps {
+  backend: string;
+  initial: Array<{ name: string; shape: number[]; values: string }>;
+  losses: number[];
+  final: Array<{ values: string }>;
+}
+
+async function kerasOracle(task: StepsTask): Promise<OracleSteps | Unavailable> {
+  const { model, files, seed, steps } = task;
+  const reply = await runKeras<KerasSteps>(kerasTask({ kind: 'steps', model, files, seed, steps, threads: ENGINE_INFO[ORACLE_ENGINES.keras].threads ?? 0 }));
+  if ('available' in reply) return reply;
+  return {
+    backend: reply.backend,
+    initial: { specs: reply.initial.map(({ name, shape }) => ({ name, shape })), values: reply.initial.map((w) => decodeFloat32(w.values)) },
+    losses: reply.losses,
+    final: reply.final.map((w) => decodeFloat32(w.values)),
+  };
+}
+
+/** descent on each backend and Adam form, from the oracle's initial weights, over the same batches. */
+function descentVariants(task: StepsTask, oracle: OracleSteps, batches: Batches): StepVariant[] {
   const variants: StepVariant[] = [];
-  for (const descentBackend of ['wasm', 'ts'] as BackendName[]) {
-    for (const adamForm of ['tfjs', 'keras'] as const) {
+  for (const descentBackend of task.descentBackends ?? (['wasm', 'ts'] as BackendName[])) {
+    for (const adamForm of ['keras', 'tfjs'] as const) {
       const inUse = useDescentBackend(descentBackend);
-      const descent = buildDescentModel(task.seed, adamForm);
-      importLayersWeights(descent, initial);
+      const descent = buildDescentModel(task.model, task.seed, adamForm);
+      importLayersWeights(descent, oracle.initial);
       const losses: number[] = [];
-      for (let step = 0; step < task.steps; step++) {
-        const { x, y } = batch(step);
-        const xb = Tensor.from(x, [batchSize, 28, 28]);
+      for (let step = 0; step < batches.steps; step++) {
+        const { x, y } = batches.batch(step);
+        const xb = Tensor.from(x, [batches.batchSize, ...batches.inputShape]);
         losses.push(descent.trainOnBatch(xb, y));
         xb.dispose();
       }
-      const relative = losses.map((loss, i) => Math.abs(loss - tfjsLosses[i]) / Math.abs(tfjsLosses[i]));
-      const worst = relative.reduce((best, value, i) => (value > relative[best] ? i : best), 0);
-      const final = descent.getWeights();
-      let maxAbsWeightDifference = 0;
-      final.forEach(({ values }, w) => {
-        for (let i = 0; i < values.length; i++) maxAbsWeightDifference = Math.max(maxAbsWeightDifference, Math.abs(values[i] - tfjsFinal[w][i]));
-      });
+      const final = descent.getWeights().map(({ values }) => values);
       descent.dispose();
       variants.push({
         descentBackend: inUse.backend,
         ...(inUse.fallbackReason ? { fallbackReason: inUse.fallbackReason } : {}),
         adamForm,
         losses,
-        maxRelativeLossDifference: relative[worst],
-        worstStep: worst + 1,
-        maxAbsWeightDifference,
+        ...compareSteps(losses, final, oracle),
       });
     }
   }
+  return variants;
+}
+
+/** tfjs-node from Keras's initial weights: how far the two TensorFlow front ends are from each other. */
+async function tfjsNodeFromKeras(task: StepsTask, keras: OracleSteps, batches: Batches): Promise<StepsRun['tfjsNodeFromKeras']> {
+  const tf = await loadTfjsFor('tfjs-node');
+  if ('available' in tf) return tf;
+  const model = buildTfjsModel(tf, task.model, task.seed, { metrics: false });
+  model.setWeights(keras.initial.values.map((values, i) => tf.tensor(values, keras.initial.specs[i].shape)));
+  const { losses, final } = await tfjsSteps(tf, model, batches);
+  return { available: true, losses, ...compareSteps(losses, final, keras) };
+}
+
+async function oracleSteps(task: StepsTask, batches: Batches): Promise<OracleSteps | Unavailable> {
+  if (task.oracle === 'keras') return kerasOracle(task);
+  const tf = await loadTfjsFor(ORACLE_ENGINES[task.oracle]);
+  return 'available' in tf ? tf : tfjsOracle(tf, task, batches);
+}
+
+export async function stepParity(task: StepsTask): Promise<StepsRun | Unavailable> {
+  const batches = firstBatches(task);
+  const oracle = await oracleSteps(task, batches);
+  if ('available' in oracle) return oracle;
+
+  const maxAbsWeight = Math.max(...oracle.final.map((values) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+  const crossCheck = task.oracle === 'keras' && task.crossCheckTfjsNode ? await tfjsNodeFromKeras(task, oracle, batches) : undefined;
   return {
-    tfjsBackend: tf.getBackend(),
+    available: true,
+    oracle: task.oracle,
+    oracleBackend: oracle.backend,
     steps: task.steps,
-    batchSize,
-    importedWeights: initial.specs,
-    tfjsLosses,
+    batchSize: batches.batchSize,
+    importedWeights: oracle.initial.specs,
+    oracleLosses: oracle.losses,
     maxAbsWeight,
-    clippedSamples,
-    variants,
+    ...(oracle.clippedSamples !== undefined ? { clippedSamples: oracle.clippedSamples } : {}),
+    variants: descentVariants(task, oracle, batches),
+    ...(crossCheck ? { tfjsNodeFromKeras: crossCheck } : {}),
   };
 }

@@ -7,7 +7,9 @@ import { dirname } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { Random } from '@descent/engine';
 import { accuracyOf, countClipped, loadSplits, peakRssBytes } from './data.js';
-import { INFERENCE_BATCH, MODEL, type AccuracyRun, type AccuracyTask, type EpochRun, type EpochTask, type Unavailable } from './types.js';
+import {
+  ENGINE_INFO, INFERENCE_BATCH, MODEL, type AccuracyRun, type AccuracyTask, type BenchModel, type EngineId, type EpochRun, type EpochTask, type Unavailable,
+} from './types.js';
 
 export type Tf = typeof TF;
 export type TfjsBackend = 'wasm' | 'cpu' | 'node';
@@ -48,44 +50,74 @@ export function reasonOf(error: unknown): string {
   return message.split('\n')[0].trim();
 }
 
-export function buildTfjsModel(tf: Tf, seed: number, { metrics = true } = {}): TF.Sequential {
-  const model = tf.sequential({
-    layers: [
-      tf.layers.flatten({ inputShape: [28, 28] }),
-      tf.layers.dense({ units: 128, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
-      tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
-    ],
+/**
+ * The bench model in tfjs. Kernels are glorot-uniform seeded seed, seed + 1, ... layer by layer
+ * (tfjs's random numbers come from its own seeded generator, the same on every backend).
+ */
+export function buildTfjsModel(tf: Tf, model: BenchModel, seed: number, { metrics = true } = {}): TF.Sequential {
+  let weighted = 0;
+  const kernelInitializer = () => tf.initializers.glorotUniform({ seed: seed + weighted++ });
+  const layers = model.layers.map((layer, i) => {
+    const first = i === 0 ? { inputShape: model.inputShape } : {};
+    switch (layer.type) {
+      case 'flatten':
+        return tf.layers.flatten(first);
+      case 'dense':
+        return tf.layers.dense({ ...first, units: layer.units, activation: layer.activation ?? 'linear', kernelInitializer: kernelInitializer() });
+      case 'dropout':
+        return tf.layers.dropout({ ...first, rate: layer.rate, seed: seed + 1000 + i });
+      case 'conv2d':
+        return tf.layers.conv2d({
+          ...first, filters: layer.filters, kernelSize: layer.kernelSize, strides: layer.strides ?? 1, padding: layer.padding ?? 'valid',
+          activation: layer.activation ?? 'linear', kernelInitializer: kernelInitializer(),
+        });
+      case 'maxpool':
+        return tf.layers.maxPooling2d({ ...first, poolSize: layer.poolSize, strides: layer.strides ?? layer.poolSize, padding: layer.padding ?? 'valid' });
+    }
   });
-  model.compile({
+  const sequential = tf.sequential({ layers });
+  sequential.compile({
     optimizer: tf.train.adam(MODEL.learningRate, MODEL.beta1, MODEL.beta2, MODEL.epsilon),
     loss: 'sparseCategoricalCrossentropy',
     metrics: metrics ? ['accuracy'] : [],
   });
-  return model;
+  return sequential;
 }
 
-export function imageTensor(tf: Tf, images: Uint8Array, count: number): TF.Tensor3D {
-  return tf.tidy(() => tf.tensor3d(images, [count, 28, 28], 'float32').div<TF.Tensor3D>(255));
+/** Images as float32 scaled /255 in the model's input shape. */
+export function imageTensor(tf: Tf, images: Uint8Array, count: number, inputShape: number[]): TF.Tensor {
+  return tf.tidy(() => tf.tensor(images, [count, ...inputShape], 'float32').div(255));
 }
 
 export function labelTensor(tf: Tf, labels: Uint8Array): TF.Tensor1D {
   return tf.tensor1d(labels, 'float32');
 }
 
-export async function tfjsEpoch(task: EpochTask): Promise<EpochRun | Unavailable> {
-  const backend: TfjsBackend = task.engine === 'tfjs-wasm' ? 'wasm' : task.engine === 'tfjs-cpu' ? 'cpu' : 'node';
-  let tf: Tf;
+/** tfjs's backend name, with TensorFlow's version when it is tfjs-node. */
+export function describeBackend(tf: Tf): string {
+  const binding = (tf.backend() as { binding?: { TF_Version?: string } }).binding;
+  return binding?.TF_Version ? `${tf.getBackend()} (TF ${binding.TF_Version})` : tf.getBackend();
+}
+
+/** tfjs on an engine's backend, or why it cannot run (tfjs-node is optional). */
+export async function loadTfjsFor(engine: EngineId): Promise<Tf | Unavailable> {
+  const backend = ENGINE_INFO[engine].backend as TfjsBackend;
   try {
-    tf = await loadTfjs(backend);
+    return await loadTfjs(backend);
   } catch (error) {
     if (backend === 'node') return { available: false, reason: reasonOf(error) };
     throw error;
   }
+}
+
+export async function tfjsEpoch(task: EpochTask): Promise<EpochRun | Unavailable> {
+  const tf = await loadTfjsFor(task.engine);
+  if ('available' in tf) return tf;
   const { train, test } = loadSplits(task.files);
-  const x = imageTensor(tf, train.images, train.count);
+  const x = imageTensor(tf, train.images, train.count, task.model.inputShape);
   const y = labelTensor(tf, train.labels);
-  const xTest = imageTensor(tf, test.images, test.count);
-  const model = buildTfjsModel(tf, task.seed);
+  const xTest = imageTensor(tf, test.images, test.count, task.model.inputShape);
+  const model = buildTfjsModel(tf, task.model, task.seed);
   seedTfjsShuffling(task.seed);
 
   const started = performance.now();
@@ -96,7 +128,7 @@ export async function tfjsEpoch(task: EpochTask): Promise<EpochRun | Unavailable
   const { probabilities, timesMs } = timeInference(tf, model, xTest, task.inferenceRuns);
   return {
     available: true,
-    backend: tf.getBackend(),
+    backend: describeBackend(tf),
     seconds,
     trainLoss: Number(history.history.loss[0]),
     testAccuracy: accuracyOf(probabilities, test.labels, 10),
@@ -119,20 +151,21 @@ function timeInference(tf: Tf, model: TF.Sequential, xTest: TF.Tensor, runs: num
   return { probabilities, timesMs };
 }
 
-export async function tfjsAccuracy(task: AccuracyTask): Promise<AccuracyRun> {
-  const tf = await loadTfjs('wasm');
+export async function tfjsAccuracy(task: AccuracyTask): Promise<AccuracyRun | Unavailable> {
+  const tf = await loadTfjsFor(task.engine);
+  if ('available' in tf) return tf;
   const { train, test } = loadSplits(task.files);
-  const x = imageTensor(tf, train.images, train.count);
+  const x = imageTensor(tf, train.images, train.count, task.model.inputShape);
   const y = labelTensor(tf, train.labels);
-  const xTest = imageTensor(tf, test.images, test.count);
-  const model = buildTfjsModel(tf, task.seed);
+  const xTest = imageTensor(tf, test.images, test.count, task.model.inputShape);
+  const model = buildTfjsModel(tf, task.model, task.seed);
   seedTfjsShuffling(task.seed);
   const started = performance.now();
   await model.fit(x, y, { epochs: task.epochs, batchSize: MODEL.batchSize, shuffle: true, verbose: 0 });
   const seconds = (performance.now() - started) / 1000;
   const probabilities = tf.tidy(() => (model.predict(xTest, { batchSize: INFERENCE_BATCH }) as TF.Tensor).dataSync());
   return {
-    backend: tf.getBackend(),
+    backend: describeBackend(tf),
     testAccuracy: accuracyOf(probabilities, test.labels, 10),
     clippedFraction: countClipped(probabilities, test.labels, 10) / test.count,
     seconds,

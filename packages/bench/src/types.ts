@@ -5,24 +5,90 @@
 import type { DatasetFiles } from '@descent/engine';
 import type { KernelSuiteResult } from './kernel-suite.js';
 
-/** Every training engine the whole-epoch suite compares. */
-export const ENGINES = ['descent-wasm', 'descent-ts', 'tfjs-wasm', 'tfjs-cpu', 'tfjs-node'] as const;
+/**
+ * Every training engine the whole-epoch suite compares, in the order of its table: descent, then
+ * TensorFlow itself (Keras, tfjs-node), then TensorFlow.js. A `-<n>t` suffix pins the engine to n
+ * threads; without one it runs with its own default.
+ */
+export const ENGINES = ['descent-wasm', 'descent-ts', 'keras-1t', 'keras-2t', 'tfjs-node-1t', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'] as const;
 export type EngineId = (typeof ENGINES)[number];
 
-export const ENGINE_LABELS: Readonly<Record<EngineId, string>> = {
-  'descent-wasm': 'descent (wasm)',
-  'descent-ts': 'descent (ts)',
-  'tfjs-wasm': '@tensorflow/tfjs-backend-wasm',
-  'tfjs-cpu': '@tensorflow/tfjs (cpu)',
-  'tfjs-node': '@tensorflow/tfjs-node',
+export interface EngineInfo {
+  label: string;
+  /** Who runs it: descent's engine, TensorFlow.js in a Node worker, or Keras in a Python child. */
+  runtime: 'descent' | 'tfjs' | 'keras';
+  /** descent's kernels ('wasm' | 'ts') or tfjs's backend ('wasm' | 'cpu' | 'node'). */
+  backend?: 'wasm' | 'ts' | 'cpu' | 'node';
+  /** Threads it is pinned to; undefined: the engine's default. */
+  threads?: number;
+}
+
+export const ENGINE_INFO: Readonly<Record<EngineId, EngineInfo>> = {
+  'descent-wasm': { label: 'descent (wasm)', runtime: 'descent', backend: 'wasm' },
+  'descent-ts': { label: 'descent (ts)', runtime: 'descent', backend: 'ts' },
+  'keras-1t': { label: 'Keras (TensorFlow), 1 thread', runtime: 'keras', threads: 1 },
+  'keras-2t': { label: 'Keras (TensorFlow), 2 threads', runtime: 'keras', threads: 2 },
+  'tfjs-node-1t': { label: '@tensorflow/tfjs-node, 1 thread', runtime: 'tfjs', backend: 'node', threads: 1 },
+  'tfjs-node': { label: '@tensorflow/tfjs-node, default threads', runtime: 'tfjs', backend: 'node' },
+  'tfjs-wasm': { label: '@tensorflow/tfjs-backend-wasm', runtime: 'tfjs', backend: 'wasm' },
+  'tfjs-cpu': { label: '@tensorflow/tfjs (cpu)', runtime: 'tfjs', backend: 'cpu' },
 };
+
+export const ENGINE_LABELS: Readonly<Record<EngineId, string>> = Object.fromEntries(
+  ENGINES.map((id) => [id, ENGINE_INFO[id].label]),
+) as Record<EngineId, string>;
 
 export const SUITES = ['kernels', 'epoch', 'parity', 'steps'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
-/** The model and hyperparameters every engine trains. */
+/**
+ * One layer of a bench model, as every engine builds it (Keras and tfjs names in brackets).
+ * Images are 28x28; a model whose first layer needs channels says inputShape [28, 28, 1].
+ */
+export type BenchLayer =
+  | { type: 'flatten' } // Flatten
+  | { type: 'dense'; units: number; activation?: 'relu' | 'softmax' | 'linear' } // Dense
+  | { type: 'dropout'; rate: number } // Dropout
+  | { type: 'conv2d'; filters: number; kernelSize: number; strides?: number; padding?: 'valid' | 'same'; activation?: 'relu' | 'linear' } // Conv2D
+  | { type: 'maxpool'; poolSize: number; strides?: number; padding?: 'valid' | 'same' }; // MaxPooling2D
+
+export interface BenchModel {
+  name: string;
+  /** Per-image input shape, without the batch: [28, 28], or [28, 28, 1] for convolutions. */
+  inputShape: number[];
+  layers: BenchLayer[];
+}
+
+/** The default model: Flatten -> Dense 128 ReLU -> Dense 10 softmax. */
+export const MLP: BenchModel = {
+  name: 'mlp',
+  inputShape: [28, 28],
+  layers: [{ type: 'flatten' }, { type: 'dense', units: 128, activation: 'relu' }, { type: 'dense', units: 10, activation: 'softmax' }],
+};
+
+/** 'Flatten -> Dense 128 ReLU -> Dense 10 softmax' and the like. */
+export function describeModel(model: BenchModel): string {
+  const word = (layer: BenchLayer): string => {
+    const activation = 'activation' in layer && layer.activation && layer.activation !== 'linear' ? ` ${layer.activation === 'relu' ? 'ReLU' : layer.activation}` : '';
+    switch (layer.type) {
+      case 'flatten':
+        return 'Flatten';
+      case 'dense':
+        return `Dense ${layer.units}${activation}`;
+      case 'dropout':
+        return `Dropout ${layer.rate}`;
+      case 'conv2d':
+        return `Conv2D ${layer.filters} ${layer.kernelSize}x${layer.kernelSize}${layer.strides && layer.strides > 1 ? ` /${layer.strides}` : ''}${layer.padding === 'same' ? ' same' : ''}${activation}`;
+      case 'maxpool':
+        return `MaxPool ${layer.poolSize}x${layer.poolSize}`;
+    }
+  };
+  return model.layers.map(word).join(' -> ');
+}
+
+/** The optimizer and batch size every engine trains with. */
 export const MODEL = {
-  layers: 'Flatten -> Dense 128 ReLU -> Dense 10 softmax',
+  layers: describeModel(MLP),
   optimizer: 'Adam',
   learningRate: 1e-3,
   beta1: 0.9,
@@ -32,7 +98,7 @@ export const MODEL = {
   loss: 'sparse categorical cross-entropy',
 } as const;
 
-/** Inference runs the whole test set as one batch in both engines. */
+/** Inference runs the whole test set as one batch in every engine. */
 export const INFERENCE_BATCH = 10_000;
 
 // ---- worker tasks and replies ------------------------------------------------------------
@@ -40,6 +106,7 @@ export const INFERENCE_BATCH = 10_000;
 export interface EpochTask {
   kind: 'epoch';
   engine: EngineId;
+  model: BenchModel;
   files: DatasetFiles;
   seed: number;
   inferenceRuns: number;
@@ -47,19 +114,44 @@ export interface EpochTask {
 
 export interface AccuracyTask {
   kind: 'accuracy';
-  engine: 'descent-wasm' | 'tfjs-wasm';
+  engine: EngineId;
+  model: BenchModel;
   files: DatasetFiles;
   seed: number;
   epochs: number;
 }
 
+/** The references step parity runs against: TensorFlow itself, then TensorFlow.js's backends. */
+export const ORACLES = ['keras', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'] as const;
+export type OracleId = (typeof ORACLES)[number];
+
+/** The engine each oracle runs as (Keras with one thread, so its arithmetic has one order). */
+export const ORACLE_ENGINES: Readonly<Record<OracleId, EngineId>> = {
+  keras: 'keras-1t',
+  'tfjs-node': 'tfjs-node',
+  'tfjs-wasm': 'tfjs-wasm',
+  'tfjs-cpu': 'tfjs-cpu',
+};
+
+/** The Adam arithmetic each oracle does, which descent's `form` option reproduces. */
+export const ORACLE_ADAM_FORMS: Readonly<Record<OracleId, 'keras' | 'tfjs'>> = {
+  keras: 'keras',
+  'tfjs-node': 'tfjs',
+  'tfjs-wasm': 'tfjs',
+  'tfjs-cpu': 'tfjs',
+};
+
 export interface StepsTask {
   kind: 'steps';
-  /** The TensorFlow.js backend that plays the oracle. */
-  tfjsBackend: 'wasm' | 'cpu';
+  oracle: OracleId;
+  model: BenchModel;
   files: DatasetFiles;
   seed: number;
   steps: number;
+  /** descent's kernels to compare (default wasm and ts). */
+  descentBackends?: Array<'wasm' | 'ts'>;
+  /** With the Keras oracle: also train tfjs-node from Keras's initial weights, to compare the two oracles. */
+  crossCheckTfjsNode?: boolean;
 }
 
 export type WorkerTask = EpochTask | AccuracyTask | StepsTask;
@@ -71,7 +163,7 @@ export interface Unavailable {
 
 export interface EpochRun {
   available: true;
-  /** The backend that actually ran (descent's backendName(), tfjs's getBackend()). */
+  /** The backend that actually ran (descent's backendName(), tfjs's getBackend(), Keras's versions). */
   backend: string;
   /** Why descent's wasm backend fell back to the TS kernels, when it did. */
   fallbackReason?: string;
@@ -86,6 +178,7 @@ export interface EpochRun {
 }
 
 export interface AccuracyRun {
+  available?: true;
   backend: string;
   fallbackReason?: string;
   testAccuracy: number;
@@ -94,35 +187,44 @@ export interface AccuracyRun {
   clippedFraction: number;
 }
 
-/** One descent configuration trained on the same batches as the tfjs oracle. */
-export interface StepVariant {
-  descentBackend: string;
-  fallbackReason?: string;
-  /** 'keras': descent's default Adam; 'tfjs': Adam doing TensorFlow.js's arithmetic. */
-  adamForm: 'keras' | 'tfjs';
-  losses: number[];
+/** Loss and weight differences between two runs over the same steps. */
+export interface StepDifference {
   maxRelativeLossDifference: number;
   /** Step (1-based) where the relative difference peaks. */
   worstStep: number;
   maxAbsWeightDifference: number;
 }
 
+/** One descent configuration trained on the same batches as the oracle, from its weights. */
+export interface StepVariant extends StepDifference {
+  descentBackend: string;
+  fallbackReason?: string;
+  /** 'keras': descent's default Adam; 'tfjs': Adam doing TensorFlow.js's arithmetic. */
+  adamForm: 'keras' | 'tfjs';
+  losses: number[];
+}
+
 export interface StepsRun {
-  tfjsBackend: string;
+  available: true;
+  oracle: OracleId;
+  /** What ran: tfjs's backend name, or Keras's and TensorFlow's versions. */
+  oracleBackend: string;
   steps: number;
   batchSize: number;
-  /** Weight names and shapes as tfjs exported them (tfjs Layers format), in import order. */
+  /** Weight names and shapes as the oracle exported them, in import order. */
   importedWeights: Array<{ name: string; shape: number[] }>;
-  tfjsLosses: number[];
-  /** Largest absolute value among tfjs's final weights, to put the weight differences in scale. */
+  oracleLosses: number[];
+  /** Largest absolute value among the oracle's final weights, to put the weight differences in scale. */
   maxAbsWeight: number;
-  /** Samples (over all steps) whose label probability tfjs's loss clipped. */
-  clippedSamples: number;
+  /** tfjs only: samples (over all steps) whose label probability its loss clipped (Keras's works from logits). */
+  clippedSamples?: number;
   variants: StepVariant[];
+  /** Keras only: tfjs-node trained from Keras's initial weights on the same batches, against Keras. */
+  tfjsNodeFromKeras?: (StepDifference & { available: true; losses: number[] }) | Unavailable;
 }
 
 export type WorkerReply =
-  | { ok: true; result: EpochRun | Unavailable | AccuracyRun | StepsRun }
+  | { ok: true; result: EpochRun | AccuracyRun | StepsRun | Unavailable }
   | { ok: false; error: string; stack?: string };
 
 // ---- the result file ---------------------------------------------------------------------
@@ -179,14 +281,17 @@ export interface EpochSuiteResult {
 }
 
 export interface AccuracyEngineResult {
-  engine: 'descent-wasm' | 'tfjs-wasm';
+  engine: EngineId;
   label: string;
-  backend: string;
+  available: boolean;
+  /** Why the engine could not be measured. */
+  reason?: string;
+  backend?: string;
   fallbackReason?: string;
   seeds: number[];
   accuracies: number[];
-  mean: number;
-  sd: number;
+  mean?: number;
+  sd?: number;
   secondsPerRun: number[];
   clippedFraction: number[];
 }
@@ -196,9 +301,29 @@ export interface AccuracySuiteResult {
   trainSamples: number;
   testSamples: number;
   note: string;
+  /** descent (wasm) first, then the references. */
   engines: AccuracyEngineResult[];
-  /** descent mean minus tfjs mean, in percentage points. */
-  differencePoints: number;
+  /** descent's mean minus each measured reference's mean, in percentage points. */
+  differences: Array<{ engine: EngineId; label: string; points: number }>;
+}
+
+/** Two oracles compared over the same steps from the same weights, to put descent's differences in scale. */
+export interface OracleDifference {
+  between: [string, string];
+  /** Why they differ at all. */
+  why: string;
+  maxRelativeLossDifference: number;
+  maxAbsWeightDifference?: number;
+}
+
+/** The comparisons the targets are about: descent (wasm) in each oracle's own Adam arithmetic. */
+export interface StepsHeadline extends StepDifference {
+  oracle: OracleId;
+  oracleBackend: string;
+  descentBackend: string;
+  adamForm: 'keras' | 'tfjs';
+  /** The largest relative loss difference the target allows. */
+  goal: number;
 }
 
 export interface StepsSuiteResult {
@@ -206,10 +331,9 @@ export interface StepsSuiteResult {
   batchSize: number;
   note: string;
   runs: StepsRun[];
-  /** Max relative loss difference between tfjs (wasm) and tfjs (cpu) over the same steps. */
-  tfjsBackendsDifference: number;
-  /** The headline comparison: descent (wasm) with tfjs's Adam form against tfjs (wasm). */
-  primary: { tfjsBackend: string; descentBackend: string; adamForm: string; maxRelativeLossDifference: number; maxAbsWeightDifference: number };
+  unavailable: Array<{ oracle: OracleId; reason: string }>;
+  oracleDifferences: OracleDifference[];
+  headlines: StepsHeadline[];
 }
 
 export interface TargetCheck {
@@ -220,7 +344,7 @@ export interface TargetCheck {
 }
 
 export interface BenchResult {
-  version: 1;
+  version: 2;
   quick: boolean;
   command: string;
   machine: MachineInfo;

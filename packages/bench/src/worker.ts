@@ -1,19 +1,20 @@
 /**
- * One measurement in a process of its own: `node worker.js '<task as JSON>'`. The parent
- * (runner.ts) starts it with an IPC channel; the reply goes back over it, so whatever the
- * engines print on stdout cannot corrupt the result.
+ * One descent or TensorFlow.js measurement (or a step-parity run, whose Keras oracle it starts
+ * in Python) in a process of its own: `node worker.js '<task as JSON>'`. The parent (child.ts)
+ * starts it with an IPC channel; the reply goes back over it, so whatever the engines print on
+ * stdout cannot corrupt the result.
  */
 import { descentAccuracy, descentEpoch } from './descent-engine.js';
 import { stepParity } from './step-parity.js';
 import { tfjsAccuracy, tfjsEpoch } from './tfjs-engine.js';
-import type { WorkerReply, WorkerTask } from './types.js';
+import { ENGINE_INFO, type WorkerReply, type WorkerTask } from './types.js';
 
 async function run(task: WorkerTask): Promise<WorkerReply> {
   switch (task.kind) {
     case 'epoch':
-      return { ok: true, result: task.engine.startsWith('descent') ? await descentEpoch(task) : await tfjsEpoch(task) };
+      return { ok: true, result: ENGINE_INFO[task.engine].runtime === 'descent' ? await descentEpoch(task) : await tfjsEpoch(task) };
     case 'accuracy':
-      return { ok: true, result: task.engine === 'descent-wasm' ? await descentAccuracy(task) : await tfjsAccuracy(task) };
+      return { ok: true, result: ENGINE_INFO[task.engine].runtime === 'descent' ? await descentAccuracy(task) : await tfjsAccuracy(task) };
     case 'steps':
       return { ok: true, result: await stepParity(task) };
   }

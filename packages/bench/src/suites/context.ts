@@ -1,10 +1,13 @@
 import type { DatasetFiles } from '@descent/engine';
+import type { BenchModel } from '../types.js';
 
 /** What every suite gets from the runner. */
 export interface SuiteContext {
   quick: boolean;
   /** Runs per engine in the whole-epoch suite. */
   runs: number;
+  /** The model every engine trains (the MLP unless a suite says otherwise). */
+  model: BenchModel;
   files: DatasetFiles;
   trainSamples: number;
   testSamples: number;

@@ -2,10 +2,10 @@
  * Whole-epoch suite: every engine trains the bench model for one epoch from scratch, each run in a
  * fresh process, then predicts the test set. Seconds are model.fit's wall time, as a user sees it.
  */
-import { runWorker } from '../child.js';
+import { runTask } from '../child.js';
 import { max } from '../format.js';
 import { median, summarize } from '../stats.js';
-import { ENGINES, ENGINE_LABELS, INFERENCE_BATCH, MODEL, type EngineId, type EpochEngineResult, type EpochRun, type EpochSuiteResult, type Unavailable } from '../types.js';
+import { ENGINES, ENGINE_LABELS, INFERENCE_BATCH, MODEL, type EngineId, type EpochEngineResult, type EpochRun, type EpochSuiteResult } from '../types.js';
 import type { SuiteContext } from './context.js';
 
 /** Engines whose epoch takes long enough on the full set that they run fewer times. */
@@ -16,10 +16,12 @@ export function epochNote(testSamples: number, inferenceRuns: number): string {
     'Each run is a fresh process (engines take turns, run by run): build and compile the model, then time model.fit for one epoch ' +
     '(batch 32, shuffled), first-step warm-up included. tfjs gets its training set as float32 tensors ' +
     'scaled /255, built once before the timed fit (what a Keras-style user writes); descent gets the ' +
-    'bytes and scales each batch inside the timed epoch. Peak RSS is the process high-water mark ' +
-    '(process.resourceUsage().maxRSS) right after the epoch, so it counts the data and the training but ' +
+    'bytes and scales each batch inside the timed epoch. Keras runs in a Python process of its own and gets ' +
+    'numpy float32 arrays scaled /255 the same way; its thread counts are set with tf.config.threading, ' +
+    "tfjs-node's with TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS. Peak RSS is the process high-water mark " +
+    '(process.resourceUsage().maxRSS; Python: resource.getrusage) right after the epoch, so it counts the data and the training but ' +
     `not the inference runs (the JSON also has it after inference). Inference: the ${testSamples.toLocaleString('en-US')} ` +
-    `test images as one batch, outputs read back to JavaScript, median of ${inferenceRuns} runs after a warm-up ` +
+    `test images as one batch, outputs read back to JavaScript (Keras: model.predict_on_batch, to numpy), median of ${inferenceRuns} runs after a warm-up ` +
     '(then the median over runs).'
   );
 }
@@ -45,7 +47,7 @@ export async function runEpochSuite(context: SuiteContext): Promise<EpochSuiteRe
     for (const row of rows) {
       if (!row.available || run > row.runs) continue;
       const { engine } = row;
-      const result = await runWorker<EpochRun | Unavailable>({ kind: 'epoch', engine, files: context.files, seed: 41 + run, inferenceRuns });
+      const result = await runTask<EpochRun>({ kind: 'epoch', engine, model: context.model, files: context.files, seed: 41 + run, inferenceRuns });
       if (!result.available) {
         Object.assign(row, { available: false, reason: result.reason, runs: 0 });
         context.log(`${engine}: not available: ${result.reason}`);

@@ -1,54 +1,104 @@
-/** Step parity against two tfjs backends; see step-parity.ts for what one run does. */
+/** Step parity against every oracle that runs here; see step-parity.ts for what one run does. */
 import { runWorker } from '../child.js';
-import type { StepsRun, StepsSuiteResult } from '../types.js';
-import { MODEL } from '../types.js';
+import {
+  ENGINE_LABELS, MODEL, ORACLES, ORACLE_ADAM_FORMS, ORACLE_ENGINES, type OracleDifference, type OracleId, type StepsHeadline, type StepsRun,
+  type StepsSuiteResult, type Unavailable,
+} from '../types.js';
 import type { SuiteContext } from './context.js';
 
+/** The largest relative loss difference each oracle's target allows descent. */
+export const STEP_PARITY_GOALS: Readonly<Record<OracleId, number>> = { keras: 1e-5, 'tfjs-node': 1e-4, 'tfjs-wasm': 1e-4, 'tfjs-cpu': 1e-4 };
+
 export const STEPS_NOTE =
-  'tfjs builds the model and its fresh weights are carried into descent in the tfjs Layers format; both ' +
-  'engines then take one Adam step per batch on the first steps x 32 training images in order (no ' +
-  'shuffling), fed the same float32 pixels. "keras" is descent\'s default Adam (epsilon added to sqrt(v)); ' +
+  'The oracle builds the model and its fresh weights are carried into descent (tfjs: in the tfjs Layers format; ' +
+  'Keras: model.weights as float32); both engines then take one Adam step per batch on the first steps x 32 ' +
+  'training images in order (no shuffling), fed bit-identical float32 pixels (Keras: numpy float32 / 255). Keras runs ' +
+  'with one thread. "keras" is descent\'s default Adam (epsilon added to sqrt(v), as Keras does); ' +
   '"tfjs" is descent\'s Adam with form: \'tfjs\' (epsilon added to the bias-corrected sqrt(v-hat), and ' +
-  'beta1^t, beta2^t accumulated in float32 as tfjs does). Loss: descent fuses softmax and cross-entropy; ' +
-  'tfjs clips the softmax output to [1e-7, 1 - 1e-7] before the log, which changes anything only for ' +
-  'samples whose label probability falls outside that range (counted above).';
+  'beta1^t, beta2^t accumulated in float32 as tfjs does). Loss: descent fuses softmax and cross-entropy, and so ' +
+  'does Keras (it looks through the softmax to its logits); tfjs clips the softmax output to [1e-7, 1 - 1e-7] ' +
+  'before the log, which changes anything only for samples whose label probability falls outside that range (counted above).';
 
 export function stepsPlan(quick: boolean): number {
-  return quick ? 20 : 200;
+  return quick ? 50 : 200;
+}
+
+function oracleLabel(oracle: OracleId): string {
+  return oracle === 'keras' ? 'Keras' : ENGINE_LABELS[ORACLE_ENGINES[oracle]];
 }
 
 export async function runStepsSuite(context: SuiteContext): Promise<StepsSuiteResult> {
   const steps = stepsPlan(context.quick);
   const runs: StepsRun[] = [];
-  for (const tfjsBackend of ['wasm', 'cpu'] as const) {
-    const run = await runWorker<StepsRun>({ kind: 'steps', tfjsBackend, files: context.files, seed: 1, steps });
+  const unavailable: StepsSuiteResult['unavailable'] = [];
+  for (const oracle of ORACLES) {
+    const run = await runWorker<StepsRun | Unavailable>({ kind: 'steps', oracle, model: context.model, files: context.files, seed: 1, steps, crossCheckTfjsNode: oracle === 'keras' });
+    if (!run.available) {
+      unavailable.push({ oracle, reason: run.reason });
+      context.log(`steps: ${oracle}: not available: ${run.reason}`);
+      continue;
+    }
     runs.push(run);
     for (const variant of run.variants) {
       context.log(
-        `steps: descent-${variant.descentBackend} (adam ${variant.adamForm}) vs tfjs-${run.tfjsBackend}, ${steps} steps: ` +
+        `steps: descent-${variant.descentBackend} (adam ${variant.adamForm}) vs ${oracle}, ${steps} steps: ` +
           `max relative loss difference ${variant.maxRelativeLossDifference.toExponential(2)}, ` +
           `max abs weight difference ${variant.maxAbsWeightDifference.toExponential(2)}`,
       );
     }
   }
-  // How closely two tfjs backends agree with each other, from the same seeded initial weights.
-  const [wasmRun, cpuRun] = runs;
-  const tfjsBackendsDifference = Math.max(...wasmRun.tfjsLosses.map((loss, i) => Math.abs(loss - cpuRun.tfjsLosses[i]) / Math.abs(cpuRun.tfjsLosses[i])));
-  // The headline: descent (wasm, asked first) with tfjs's Adam arithmetic against tfjs's wasm backend.
-  const headline = runs[0];
-  const variant = headline.variants.find((v) => v.adamForm === 'tfjs')!;
   return {
     steps,
     batchSize: MODEL.batchSize,
     note: STEPS_NOTE,
     runs,
-    tfjsBackendsDifference,
-    primary: {
-      tfjsBackend: headline.tfjsBackend,
-      descentBackend: variant.descentBackend,
-      adamForm: variant.adamForm,
-      maxRelativeLossDifference: variant.maxRelativeLossDifference,
-      maxAbsWeightDifference: variant.maxAbsWeightDifference,
-    },
+    unavailable,
+    oracleDifferences: oracleDifferences(runs),
+    headlines: runs.map(headline),
   };
+}
+
+/** descent (wasm, asked for first) in the oracle's own Adam arithmetic, against the oracle. */
+function headline(run: StepsRun): StepsHeadline {
+  const adamForm = ORACLE_ADAM_FORMS[run.oracle];
+  const variant = run.variants.find((v) => v.adamForm === adamForm)!;
+  return {
+    oracle: run.oracle,
+    oracleBackend: run.oracleBackend,
+    descentBackend: variant.descentBackend,
+    adamForm,
+    maxRelativeLossDifference: variant.maxRelativeLossDifference,
+    worstStep: variant.worstStep,
+    maxAbsWeightDifference: variant.maxAbsWeightDifference,
+    goal: STEP_PARITY_GOALS[run.oracle],
+  };
+}
+
+/**
+ * How far the oracles are from one another over the same steps: the tfjs backends start from the
+ * same seeded weights; tfjs-node also trains from Keras's weights in the Keras run.
+ */
+function oracleDifferences(runs: StepsRun[]): OracleDifference[] {
+  const differences: OracleDifference[] = [];
+  const wasm = runs.find((run) => run.oracle === 'tfjs-wasm');
+  for (const run of runs) {
+    if (wasm && run !== wasm && run.oracle !== 'keras') {
+      const relative = run.oracleLosses.map((loss, i) => Math.abs(loss - wasm.oracleLosses[i]) / Math.abs(wasm.oracleLosses[i]));
+      differences.push({
+        between: [oracleLabel(run.oracle), oracleLabel('tfjs-wasm')],
+        why: 'the same tfjs Adam and initial weights on different kernels',
+        maxRelativeLossDifference: Math.max(...relative),
+      });
+    }
+    const cross = run.tfjsNodeFromKeras;
+    if (cross?.available) {
+      differences.push({
+        between: ['Keras', oracleLabel('tfjs-node')],
+        why: "TensorFlow's kernels in both, from Keras's initial weights; Adam adds epsilon to sqrt(v) in Keras and to sqrt(v-hat) in tfjs",
+        maxRelativeLossDifference: cross.maxRelativeLossDifference,
+        maxAbsWeightDifference: cross.maxAbsWeightDifference,
+      });
+    }
+  }
+  return differences;
 }

@@ -6,6 +6,10 @@
  *   lr_t = lr·√(1-β2ᵗ) / (1-β1ᵗ)  both bias corrections folded into the step size
  *   w ← w - lr_t · m / (√v + ε)   "epsilon hat": ε is added to √v, not to √v̂
  * m and v start at zero, so early averages are too small; the corrections undo exactly that.
+ * Like Keras, lr_t is worked out in the weights' precision: on float32 weights, β is cast to
+ * float32, βᵗ is one power and every operation is rounded to float32. Worked out in float64, it
+ * would differ from Keras's by ~6e-6 relative at every step (1-β2ᵗ is small, and float32(0.999)
+ * is not 0.999), enough to move the losses of 200 steps by ~3e-6.
  *
  * `form: 'tfjs'` computes what TensorFlow.js computes instead: ε is added to the bias-corrected
  * √v̂ (w ← w - lr·m̂ / (√v̂ + ε), the paper's Algorithm 1), which is the update above with ε
@@ -58,8 +62,11 @@ export class Adam implements Optimizer {
   step(parameters: readonly Parameter[]): void {
     const K = kernels();
     const t = this.iterations + 1;
-    const [correction1, correction2] = this.biasCorrections(t);
-    const lrT = (this.learningRate * Math.sqrt(correction2)) / correction1;
+    const round = K.precision === 'float32' ? Math.fround : (x: number) => x;
+    const [correction1, correction2] = this.biasCorrections(t, round);
+    const lrT = this.form === 'keras'
+      ? round(round(round(this.learningRate) * round(Math.sqrt(correction2))) / correction1)
+      : (this.learningRate * Math.sqrt(correction2)) / correction1;
     const epsilonT = this.form === 'keras' ? this.epsilon : this.epsilon * Math.sqrt(correction2);
     for (const { tensor } of parameters) {
       if (!tensor.grad) continue;
@@ -83,9 +90,9 @@ export class Adam implements Optimizer {
     writeSlots(parameters, { m: this.firstMoment, v: this.secondMoment }, state.slots);
   }
 
-  /** 1-β1ᵗ and 1-β2ᵗ. */
-  private biasCorrections(t: number): [number, number] {
-    if (this.form === 'keras') return [1 - this.beta1 ** t, 1 - this.beta2 ** t];
+  /** 1-β1ᵗ and 1-β2ᵗ: as Keras computes them in the weights' precision, or as TensorFlow.js does. */
+  private biasCorrections(t: number, round: (x: number) => number): [number, number] {
+    if (this.form === 'keras') return [round(1 - round(round(this.beta1) ** t)), round(1 - round(round(this.beta2) ** t))];
     const f = Math.fround;
     if (this.float32Powers.t > t) this.float32Powers = { t: 0, beta1: 1, beta2: 1 };
     while (this.float32Powers.t < t) {
