@@ -130,8 +130,14 @@ def epoch(keras, task, backend):
 def accuracy(keras, task, backend):
     x, y, x_test, y_test = load(task["files"], task["model"]["inputShape"])
     model = build_model(keras, task, metrics=False)
+    # After keras.utils.set_random_seed, fit(shuffle=True) repeats one order in every epoch (Keras 3 on
+    # TensorFlow). Training as an unseeded Keras run does, on a new order each epoch, takes a shuffle of
+    # our own: a seeded permutation per epoch, one epoch per fit call.
+    rng = np.random.default_rng(task["seed"])
     started = time.perf_counter()
-    model.fit(x, y, epochs=task["epochs"], batch_size=task["batchSize"], shuffle=True, verbose=0)
+    for _ in range(task["epochs"]):
+        order = rng.permutation(len(x))
+        model.fit(x[order], y[order], epochs=1, batch_size=task["batchSize"], shuffle=False, verbose=0)
     seconds = time.perf_counter() - started
     test_accuracy, clipped = accuracy_and_clipped(model.predict_on_batch(x_test), y_test)
     return {"backend": backend, "testAccuracy": test_accuracy, "clippedFraction": clipped, "seconds": seconds}

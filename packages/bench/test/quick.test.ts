@@ -17,8 +17,8 @@ import { bindingPath, tfjsNodeDir } from '../src/setup/tfjs-node.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const ENGINES = ['descent-wasm', 'descent-ts', 'keras-1t', 'keras-2t', 'tfjs-node-1t', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
-/** The timeout of one whole quick run: about a minute and a half on a quiet 2-core machine. */
-const BENCH_TIMEOUT_MS = 480_000;
+/** The timeout of one whole quick run: about a minute and a half on a quiet 2-core machine, far more on a busy one. */
+const BENCH_TIMEOUT_MS = 900_000;
 
 /** Why an optional TensorFlow engine is absent here, or undefined when it has been set up. */
 function absence(runtime: 'keras' | 'tfjs-node'): string | undefined {

@@ -13,8 +13,10 @@ export const ACCURACY_ENGINES: readonly EngineId[] = ['descent-wasm', 'keras-2t'
 
 export const ACCURACY_NOTE =
   'Test accuracy after training from scratch (batch 32, shuffled every epoch), one process per run. ' +
-  'The seed sets each engine\'s initialisation and shuffling (Keras: keras.utils.set_random_seed; tfjs: its kernel ' +
-  'initialisers, and a seeded Math.random in its worker process, since tfjs shuffles with Math.random and takes no seed), so runs repeat.';
+  'The seed sets each engine\'s initialisation and shuffling, so runs repeat. Keras: keras.utils.set_random_seed, and ' +
+  'a numpy permutation per epoch fed to fit one epoch at a time (with a global seed set, Keras 3\'s fit(shuffle=True) ' +
+  'repeats one order in every epoch, which an unseeded run would not). tfjs: its kernel initialisers, and a seeded ' +
+  'Math.random in its worker process, since tfjs shuffles with Math.random and takes no seed.';
 
 export function accuracyPlan(quick: boolean): { epochs: number; seeds: number[] } {
   return quick ? { epochs: 1, seeds: [1] } : { epochs: 10, seeds: [1, 2, 3] };
