@@ -36,15 +36,15 @@ export type { MaxPool2dOptions } from './ops/max-pool.js';
 export { windowAxis, type Padding } from './ops/window.js';
 
 export { Flatten, Dense, Dropout, flatten, dense, dropout, glorotUniform } from './nn/layers.js';
-export type { Layer, LayerClassName, Parameter, Activation, CallContext, DenseOptions, FlattenOptions, DropoutOptions } from './nn/layers.js';
+export type { Layer, LayerClassName, Parameter, Activation, CallContext, DenseOptions, FlattenOptions, DropoutOptions, WeightShape } from './nn/layers.js';
 export { Conv2D, MaxPooling2D, Reshape, conv2d, maxPooling2d, reshape as reshapeLayer } from './nn/conv-layers.js';
 export type { Conv2DOptions, MaxPooling2DOptions, ReshapeOptions, ConvActivation, Size2d } from './nn/conv-layers.js';
-export { Sequential, sequential, History } from './nn/model.js';
+export { Sequential, sequential, History, planModel } from './nn/model.js';
 export { parseLayers, defineModel, CNN_LAYERS } from './nn/spec.js';
 export { GLOROT_UNIFORM, initialKernel, initializerFromConfig, initializerConfig } from './nn/initializers.js';
 export type { VarianceScaling } from './nn/initializers.js';
 export type { DefineModelOptions } from './nn/spec.js';
-export type { ByteImages, Inputs, Targets, CompileOptions, FitOptions, TrainingPosition, LossFunction, LossName, SequentialOptions } from './nn/model.js';
+export type { ByteImages, Inputs, Targets, CompileOptions, FitOptions, TrainingPosition, LossFunction, LossName, SequentialOptions, ModelPlan } from './nn/model.js';
 export { EarlyStopping, TerminateOnNaN } from './nn/callbacks.js';
 export type { Callback, EpochLogs, BatchLogs, EarlyStoppingOptions, EarlyStoppingState, StepView } from './nn/callbacks.js';
 

@@ -86,8 +86,8 @@ export class Adam implements Optimizer {
   }
 
   setState(parameters: readonly Parameter[], state: OptimizerState): void {
+    writeSlots(parameters, { m: this.firstMoment, v: this.secondMoment }, state.slots); // checks the state first: a bad one changes nothing
     this.iterations = state.iterations;
-    writeSlots(parameters, { m: this.firstMoment, v: this.secondMoment }, state.slots);
   }
 
   /** 1-β1ᵗ and 1-β2ᵗ: as Keras computes them in the weights' precision, or as TensorFlow.js does. */
