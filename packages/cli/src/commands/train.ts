@@ -425,7 +425,7 @@ function decodeEarlyStopping(state: EncodedEarlyStopping): EarlyStoppingState {
   return {
     ...state,
     best: state.best ?? Infinity,
-    bestWeights: state.bestWeights ? state.bestWeights.map((text) => base64ToFloat32(text)) : undefined,
+    bestWeights: state.bestWeights ? state.bestWeights.map(base64ToFloat32) : undefined,
   };
 }
 

@@ -221,7 +221,11 @@ export function float32ToBase64(values: ArrayLike<number>): string {
 }
 
 /** The float32 values of `float32ToBase64`'s text; a ModelFormatError for anything else. */
-export function base64ToFloat32(text: unknown, what = 'saved values'): Float32Array {
+export function base64ToFloat32(text: unknown): Float32Array {
+  return decodeBase64Float32(text, 'saved values');
+}
+
+function decodeBase64Float32(text: unknown, what: string): Float32Array {
   if (typeof text !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
     throw new ModelFormatError(what, `expected base64 text of float32 values, got ${excerpt(text)}`);
   }
@@ -276,7 +280,7 @@ function decodeTraining(file: TrainingFileChecked, folder: string, warnings: str
   let decoded: OptimizerState | undefined;
   try {
     decoded = state?.encoding === 'float32-base64'
-      ? { iterations: state.iterations, slots: mapSlots(state.slots, (text) => Array.from(base64ToFloat32(text, join(folder, TRAINING_FILE)))) }
+      ? { iterations: state.iterations, slots: mapSlots(state.slots, (text) => Array.from(decodeBase64Float32(text, join(folder, TRAINING_FILE)))) }
       : state && readOptimizerFile(folder, saveId, state);
   } catch (err) {
     if (!(err instanceof DescentError)) throw err;
