@@ -42,6 +42,7 @@ export {
 export {
   captureTrainingState,
   restoreOptimizer,
+  restoreRun,
   optimizerFromConfig,
   historyData,
   emptyHistoryData,
@@ -49,6 +50,7 @@ export {
   type TrainingStatus,
   type SavedOptimizer,
   type HistoryData,
+  type RestoredRun,
 } from './training-state.js';
 export {
   ModelCheckpoint,

@@ -30,7 +30,7 @@ export interface LayerFormat<Config = Record<string, unknown>> {
   training?: z.ZodType;
 }
 
-/** An activation as Keras writes it: 'relu', or {class_name: 'ReLU'} / {config: {name: 'relu'}} in Keras 3. */
+/** An activation as Keras writes it: 'relu', or {class_name: 'ReLU'} / {config: {name: 'relu'}} in Keras 3; absent or null is linear. */
 export const activation = z.unknown().transform((value, ctx): Activation => {
   if (value === undefined || value === null) return 'linear';
   const named = isObject(value) ? (isObject(value.config) && value.config.name !== undefined ? value.config.name : value.class_name) : value;
@@ -38,7 +38,7 @@ export const activation = z.unknown().transform((value, ctx): Activation => {
   if (normalized === 'relu' || normalized === 'softmax' || normalized === 'linear') return normalized;
   ctx.addIssue({ code: 'custom', message: 'activation is not supported (descent has relu, softmax and linear)', input: named });
   return z.NEVER;
-});
+}).optional();
 
 /** Keras's use_bias: descent's Dense and Conv2D always have one. */
 export const useBias = z.literal(true, { error: 'use_bias: false is not supported (descent layers always have a bias)' }).optional();
@@ -102,7 +102,7 @@ export const LAYER_FORMATS: Record<string, LayerFormat<any>> = {
   },
   Dense: {
     config: z.looseObject({ units: positiveDimension, activation, use_bias: useBias }),
-    create: (config: { units: number; activation: Activation }, name) => new Dense({ units: config.units, activation: config.activation, name }),
+    create: (config: { units: number; activation?: Activation }, name) => new Dense({ units: config.units, activation: config.activation ?? 'linear', name }),
     hasKernel: true,
   },
   Dropout: {

@@ -22,7 +22,7 @@ import type { Storage } from '../backend/kernels.js';
 import { ConfigError } from '../errors.js';
 import type { Parameter } from '../nn/layers.js';
 import type { Optimizer, OptimizerState } from './optimizer.js';
-import { readSlots, writeSlots } from './slots.js';
+import { freeSlots, readSlots, writeSlots } from './slots.js';
 
 export interface AdamOptions {
   learningRate?: number;
@@ -88,6 +88,10 @@ export class Adam implements Optimizer {
   setState(parameters: readonly Parameter[], state: OptimizerState): void {
     writeSlots(parameters, { m: this.firstMoment, v: this.secondMoment }, state.slots); // checks the state first: a bad one changes nothing
     this.iterations = state.iterations;
+  }
+
+  dispose(): void {
+    freeSlots({ m: this.firstMoment, v: this.secondMoment });
   }
 
   /** 1-β1ᵗ and 1-β2ᵗ: as Keras computes them in the weights' precision, or as TensorFlow.js does. */

@@ -16,4 +16,6 @@ export interface Optimizer {
   config(): Record<string, number | boolean>;
   getState(parameters: readonly Parameter[]): OptimizerState;
   setState(parameters: readonly Parameter[], state: OptimizerState): void;
+  /** Frees the slot buffers (a model that is discarded, or a restore that failed, gives them back). */
+  dispose?(): void;
 }

@@ -9,7 +9,7 @@ import type { Storage } from '../backend/kernels.js';
 import { ConfigError } from '../errors.js';
 import type { Parameter } from '../nn/layers.js';
 import type { Optimizer, OptimizerState } from './optimizer.js';
-import { readSlots, writeSlots } from './slots.js';
+import { freeSlots, readSlots, writeSlots } from './slots.js';
 
 export interface SgdOptions {
   learningRate?: number;
@@ -58,6 +58,10 @@ export class Sgd implements Optimizer {
   setState(parameters: readonly Parameter[], state: OptimizerState): void {
     writeSlots(parameters, { velocity: this.velocity }, state.slots); // checks the state first: a bad one changes nothing
     this.iterations = state.iterations;
+  }
+
+  dispose(): void {
+    freeSlots({ velocity: this.velocity });
   }
 }
 

@@ -42,3 +42,11 @@ export function writeSlots(parameters: readonly Parameter[], slots: SlotMaps, sa
     });
   }
 }
+
+/** Gives every slot buffer back to the backend and forgets it (the optimizer starts afresh). */
+export function freeSlots(slots: SlotMaps): void {
+  for (const map of Object.values(slots)) {
+    for (const storage of map.values()) kernels().free(storage);
+    map.clear();
+  }
+}

@@ -1,0 +1,47 @@
+/** The fuzz suite: every reader of outside input under seeded property tests (see main.ts for long runs). */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { idxTarget } from './targets/idx.js';
+import { imageSeeds, imageTarget } from './targets/image.js';
+import { modelTarget, optimizerStateTarget, savedFolder } from './targets/model.js';
+import type { FuzzTarget } from './targets/target.js';
+
+export { DEFAULT_LIMITS, runCase, violations, type CaseLimits, type CaseResult } from './measure.js';
+export { applyByteEdits, applyJsonEdits, stringifyWithRaw, type ByteEdit, type JsonEdit } from './mutate.js';
+export { withClaimedSize } from './targets/image.js';
+export { savedFolder, type SavedFolder } from './targets/model.js';
+export type { FuzzTarget } from './targets/target.js';
+
+export const TARGET_NAMES = ['idx', 'model', 'optimizer', 'image'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
+
+/** The repository's small Fashion-MNIST subset. */
+export const FIXTURE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/fashion-mnist');
+
+export interface Targets {
+  targets: Map<TargetName, FuzzTarget<unknown>>;
+  /** Removes the temporary folder the targets write into. */
+  close(): void;
+}
+
+/** The named targets, with their seed files made in a temporary folder. */
+export async function makeTargets(names: readonly TargetName[] = TARGET_NAMES): Promise<Targets> {
+  const workDir = mkdtempSync(join(tmpdir(), 'descent-fuzz-'));
+  const targets = new Map<TargetName, FuzzTarget<unknown>>();
+  const saved = names.some((n) => n === 'model' || n === 'optimizer') ? await savedFolder(workDir) : undefined;
+  for (const name of names) {
+    if (name === 'idx') targets.set(name, idxTarget(FIXTURE_DIR, workDir) as FuzzTarget<unknown>);
+    if (name === 'model') targets.set(name, modelTarget(saved!, workDir) as FuzzTarget<unknown>);
+    if (name === 'optimizer') targets.set(name, optimizerStateTarget(saved!, workDir) as FuzzTarget<unknown>);
+    if (name === 'image') targets.set(name, imageTarget(await imageSeeds()) as FuzzTarget<unknown>);
+  }
+  return {
+    targets,
+    close: () => {
+      for (const target of targets.values()) target.close?.();
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
