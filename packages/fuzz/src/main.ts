@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 /**
- * `npm run fuzz -- --cases N [--target idx,model,optimizer,image] [--seed S]`: long fuzz runs.
+ * `npm run fuzz -- --cases N [--target idx,model,optimizer,image] [--seed S] [--workers W]`: long fuzz runs.
  * Each case is generated from its own seed (the run's seed plus its number), so any case can be
  * run again alone with `--seed <its seed> --cases 1`. Prints, per target, how every case ended
  * and every broken rule: an untyped exception, a message over one line or 300 characters, more
- * than 256 MiB of memory, more than 2 s. Exits 1 when any rule was broken.
+ * than 256 MiB of memory, more than 2 s. Exits 1 when any rule was broken. With --workers, the
+ * cases are split into W contiguous ranges run by W processes, and their counts added up.
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { DEFAULT_LIMITS, TARGET_NAMES, makeTargets, runCase, violations, type TargetName } from './index.js';
@@ -32,20 +35,33 @@ async function main(): Promise<void> {
       cases: { type: 'string', default: '1000' },
       target: { type: 'string', default: TARGET_NAMES.join(',') },
       seed: { type: 'string', default: '1' },
+      workers: { type: 'string', default: '1' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    process.stdout.write('usage: npm run fuzz -- [--cases N] [--target idx,model,optimizer,image] [--seed S]\n');
+    process.stdout.write('usage: npm run fuzz -- [--cases N] [--target idx,model,optimizer,image] [--seed S] [--workers W]\n');
     return;
   }
   const cases = Number(values.cases);
   const seed = Number(values.seed);
+  const workers = Number(values.workers);
   const names = values.target!.split(',').map((n) => n.trim()) as TargetName[];
   const unknown = names.filter((n) => !TARGET_NAMES.includes(n));
-  if (!Number.isInteger(cases) || cases < 1 || !Number.isInteger(seed) || unknown.length > 0) {
-    process.stderr.write(`fuzz: --cases and --seed take integers, --target one or more of ${TARGET_NAMES.join(', ')}\n`);
+  if (!Number.isInteger(cases) || cases < 1 || !Number.isInteger(seed) || !Number.isInteger(workers) || workers < 1 || unknown.length > 0) {
+    process.stderr.write(`fuzz: --cases, --seed and --workers take integers, --target one or more of ${TARGET_NAMES.join(', ')}\n`);
     process.exitCode = 2;
+    return;
+  }
+  if (workers > 1) {
+    let broken = 0;
+    for (const name of names) {
+      const tally = await inWorkers(name, cases, seed, workers);
+      broken += brokenCount(tally);
+      report(name, tally);
+    }
+    process.exitCode = broken > 0 ? 1 : 0;
     return;
   }
   const { targets, close } = await makeTargets(names);
@@ -75,17 +91,51 @@ async function main(): Promise<void> {
         }
         if (performance.now() - shown > 15_000) {
           shown = performance.now();
-          process.stderr.write(`  ${name}: ${i + 1}/${cases} cases, ${Math.round((shown - started) / 1000)} s\n`);
+          process.stderr.write(`  ${name}: ${i + 1}/${cases} cases from seed ${seed}, ${Math.round((shown - started) / 1000)} s, ${brokenCount(tally)} broken so far\n`);
         }
       }
       tally.seconds = (performance.now() - started) / 1000;
-      broken += tally.untyped + tally.overMemory + tally.overTime + tally.multiLine + tally.longMessage;
-      report(name, tally);
+      broken += brokenCount(tally);
+      if (values.json) process.stdout.write(`${JSON.stringify(tally)}\n`);
+      else report(name, tally);
     }
   } finally {
     close();
   }
   process.exitCode = broken > 0 ? 1 : 0;
+}
+
+function brokenCount(t: Tally): number {
+  return t.untyped + t.overMemory + t.overTime + t.multiLine + t.longMessage;
+}
+
+/** Runs the cases of one target in `workers` processes, each a contiguous range of seeds, and adds up their counts. */
+async function inWorkers(name: TargetName, cases: number, seed: number, workers: number): Promise<Tally> {
+  const started = performance.now();
+  const share = Math.ceil(cases / workers);
+  const ranges = Array.from({ length: workers }, (_, w) => [seed + w * share, Math.min(share, cases - w * share)] as const).filter(([, n]) => n > 0);
+  const tallies = await Promise.all(
+    ranges.map(([start, count]) => new Promise<Tally>((resolve, reject) => {
+      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--target', name, '--cases', String(count), '--seed', String(start), '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', () => {
+        try {
+          resolve(JSON.parse(out.trim().split('\n').pop()!) as Tally);
+        } catch {
+          reject(new Error(`a worker for ${name} (seeds ${start}..${start + count - 1}) printed no counts`));
+        }
+      });
+    })),
+  );
+  const sum = (key: keyof Tally) => tallies.reduce((total, t) => total + (t[key] as number), 0);
+  const max = (key: keyof Tally) => Math.max(...tallies.map((t) => t[key] as number));
+  return {
+    cases: sum('cases'), ok: sum('ok'), typed: sum('typed'), untyped: sum('untyped'), overMemory: sum('overMemory'), overTime: sum('overTime'),
+    multiLine: sum('multiLine'), longMessage: sum('longMessage'), longestMessage: max('longestMessage'), slowestMs: max('slowestMs'),
+    mostMemory: max('mostMemory'), seconds: (performance.now() - started) / 1000, examples: tallies.flatMap((t) => t.examples).slice(0, 10),
+  };
 }
 
 function report(name: string, t: Tally): void {
