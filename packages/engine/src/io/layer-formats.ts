@@ -97,17 +97,49 @@ export const LAYER_FORMATS: Record<string, LayerFormat<any>> = {
     create: () => undefined,
   },
   Flatten: {
-    config: z.looseObject({ data_format: z.literal('channels_last', { error: 'data_format must be channels_last' }).nullable().optional() }),
+    config: z.looseObject({ data_format: channelsLast }),
     create: (_config, name) => new Flatten({ name }),
   },
   Dense: {
     config: z.looseObject({ units: positiveDimension, activation, use_bias: useBias }),
-    create: (config: { units: number; activation?: Activation }, name) => new Dense({ units: config.units, activation: config.activation ?? 'linear', name }),
+    create: (config: { units: number; activation?: Activation }, name, training) =>
+      new Dense({ units: config.units, activation: config.activation ?? 'linear', ...training, name }),
     hasKernel: true,
   },
   Dropout: {
     config: z.looseObject({ rate: z.number().min(0).lt(1, 'rate must be in [0, 1)') }),
     create: (config: { rate: number }, name) => new Dropout({ rate: config.rate, name }),
+    training: z.looseObject({ noise_shape: z.null({ error: 'noise_shape is not supported' }).optional() }),
+  },
+  Conv2D: {
+    config: z.looseObject({
+      filters: positiveDimension,
+      kernel_size: sizePair,
+      strides: sizePair.nullable().optional(),
+      padding,
+      data_format: channelsLast,
+      dilation_rate: z.union([z.literal(1), z.tuple([z.literal(1), z.literal(1)])], { error: 'dilation_rate is not supported (descent supports 1)' }).nullable().optional(),
+      groups: z.literal(1, { error: 'groups is not supported (descent supports 1)' }).nullable().optional(),
+      activation: activation.refine((a) => a !== 'softmax', 'activation "softmax" is not supported on Conv2D; supported: relu, linear'),
+      use_bias: useBias,
+    }),
+    create: (config: { filters: number; kernel_size: [number, number]; strides?: [number, number] | null; padding?: 'valid' | 'same' | null; activation?: Activation }, name, training) =>
+      new Conv2D({
+        filters: config.filters,
+        kernelSize: config.kernel_size,
+        strides: config.strides ?? 1,
+        padding: config.padding ?? 'valid',
+        activation: config.activation === 'relu' ? 'relu' : 'linear',
+        ...training,
+        name,
+      }),
+    hasKernel: true,
+  },
+  MaxPooling2D: maxPooling,
+  MaxPool2D: maxPooling,
+  Reshape: {
+    config: z.looseObject({ target_shape: z.array(z.union([z.literal(-1), positiveDimension]), { error: 'target_shape is not a list of positive sizes' }).min(1).max(LIMITS.rank) }),
+    create: (config: { target_shape: number[] }, name) => new Reshape({ targetShape: config.target_shape, name }),
   },
 } satisfies Record<string, LayerFormat<any>>;
 
