@@ -12,7 +12,7 @@ export { DEFAULT_LIMITS, runCase, violations, type CaseLimits, type CaseResult }
 export { applyByteEdits, applyJsonEdits, stringifyWithRaw, type ByteEdit, type JsonEdit } from './mutate.js';
 export { withClaimedSize } from './targets/image.js';
 export { savedFolder, type SavedFolder } from './targets/model.js';
-export type { FuzzTarget } from './targets/target.js';
+export { runPrepared, type FuzzTarget } from './targets/target.js';
 
 export const TARGET_NAMES = ['idx', 'model', 'optimizer', 'image'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -32,10 +32,10 @@ export async function makeTargets(names: readonly TargetName[] = TARGET_NAMES): 
   const targets = new Map<TargetName, FuzzTarget<unknown>>();
   const saved = names.some((n) => n === 'model' || n === 'optimizer') ? await savedFolder(workDir) : undefined;
   for (const name of names) {
-    if (name === 'idx') targets.set(name, idxTarget(FIXTURE_DIR, workDir) as FuzzTarget<unknown>);
-    if (name === 'model') targets.set(name, modelTarget(saved!, workDir) as FuzzTarget<unknown>);
-    if (name === 'optimizer') targets.set(name, optimizerStateTarget(saved!, workDir) as FuzzTarget<unknown>);
-    if (name === 'image') targets.set(name, imageTarget(await imageSeeds()) as FuzzTarget<unknown>);
+    if (name === 'idx') targets.set(name, idxTarget(FIXTURE_DIR, workDir) as unknown as FuzzTarget<unknown>);
+    if (name === 'model') targets.set(name, modelTarget(saved!, workDir) as unknown as FuzzTarget<unknown>);
+    if (name === 'optimizer') targets.set(name, optimizerStateTarget(saved!, workDir) as unknown as FuzzTarget<unknown>);
+    if (name === 'image') targets.set(name, imageTarget(await imageSeeds()) as unknown as FuzzTarget<unknown>);
   }
   return {
     targets,

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
-import { DEFAULT_LIMITS, TARGET_NAMES, makeTargets, runCase, violations, type TargetName } from './index.js';
+import { DEFAULT_LIMITS, TARGET_NAMES, makeTargets, runCase, runPrepared, violations, type TargetName } from './index.js';
 
 interface Tally {
   cases: number;
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < cases; i++) {
         const caseSeed = seed + i;
         const [input] = fc.sample(target.arbitrary, { seed: caseSeed, numRuns: 1 });
-        const result = await runCase(() => target.run(input));
+        const result = await runPrepared(target, input, runCase);
         tally.cases++;
         tally[result.outcome]++;
         tally.longestMessage = Math.max(tally.longestMessage, result.message?.length ?? 0);

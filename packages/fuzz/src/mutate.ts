@@ -144,6 +144,7 @@ function slots(root: unknown): Slot[] {
  */
 export function applyJsonEdits(document: unknown, edits: readonly JsonEdit[]): string {
   const root = structuredClone(document);
+  let budget = 8_000_000; // characters that duplication may add to the whole document
   for (const edit of edits) {
     const all = slots(root);
     if (all.length === 0) break;
@@ -156,7 +157,8 @@ export function applyJsonEdits(document: unknown, edits: readonly JsonEdit[]): s
     } else {
       // Keep the document within a few MB: many copies of a small node, few of a large one.
       const size = (JSON.stringify(record[key]) ?? '').length + 1;
-      const times = Math.max(1, Math.min(edit.times, Math.floor(4_000_000 / size)));
+      const times = Math.max(1, Math.min(edit.times, Math.floor(Math.min(4_000_000, budget) / size)));
+      budget -= size * (times - 1);
       if (Array.isArray(parent)) parent.splice(key as number, 1, ...Array.from({ length: times }, () => parent[key as number]));
       else record[key] = Array.from({ length: times }, () => record[key]);
     }

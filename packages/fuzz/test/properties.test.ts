@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { DEFAULT_LIMITS, makeTargets, runCase, violations, type TargetName, type Targets } from '../src/index.js';
+import { DEFAULT_LIMITS, makeTargets, runCase, runPrepared, violations, type TargetName, type Targets } from '../src/index.js';
 
 /** A few thousand cases in all: about half a minute on two shared cores. */
 const CASES: Record<TargetName, number> = { idx: 2000, model: 600, optimizer: 500, image: 250 };
@@ -24,7 +24,7 @@ describe('readers of outside input never crash', () => {
       const target = made.targets.get(name)!;
       await fc.assert(
         fc.asyncProperty(target.arbitrary, async (input) => {
-          const problems = violations(await runCase(() => target.run(input)), LIMITS);
+          const problems = violations(await runPrepared(target, input, runCase), LIMITS);
           if (problems.length > 0) throw new Error(`${problems.join('; ')} for ${target.describe(input).slice(0, 300)}`);
         }),
         { seed: 18, numRuns: CASES[name], endOnFailure: true },

@@ -29,7 +29,7 @@ interface Seed {
   isGzip: boolean;
 }
 
-export function idxTarget(fixtureDir: string, workDir: string): FuzzTarget<IdxCase> {
+export function idxTarget(fixtureDir: string, workDir: string): FuzzTarget<IdxCase, { kind: 'images' | 'labels'; bytes: Uint8Array; throughFile: boolean }> {
   const seeds = makeSeeds(fixtureDir);
   const file = join(workDir, 'case.idx');
   return {
@@ -43,7 +43,7 @@ export function idxTarget(fixtureDir: string, workDir: string): FuzzTarget<IdxCa
       edits: fc.array(byteEdit, { maxLength: 3 }),
       throughFile: fc.nat(19).map((n) => n === 0),
     }),
-    run(input) {
+    prepare(input) {
       const seed = seeds[input.seed];
       let bytes = seed.bytes;
       if (!seed.isGzip) {
@@ -53,10 +53,11 @@ export function idxTarget(fixtureDir: string, workDir: string): FuzzTarget<IdxCa
       bytes = applyByteEdits(bytes, input.edits);
       // Read as what the seed is most of the time, as the other kind sometimes.
       const kind = input.seed % 2 === 0 ? seed.kind : input.kind;
-      if (input.throughFile) {
-        writeFileSync(file, bytes);
-        return kind === 'images' ? readIdxImages(file) : readIdxLabels(file, { numClasses: 10 });
-      }
+      if (input.throughFile) writeFileSync(file, bytes);
+      return { kind, bytes, throughFile: input.throughFile };
+    },
+    run({ kind, bytes, throughFile }: { kind: 'images' | 'labels'; bytes: Uint8Array; throughFile: boolean }) {
+      if (throughFile) return kind === 'images' ? readIdxImages(file) : readIdxLabels(file, { numClasses: 10 });
       return kind === 'images' ? parseIdxImages(bytes, 'upload.idx') : parseIdxLabels(bytes, 'upload.idx', { numClasses: 10 });
     },
     describe: (input) => JSON.stringify({ ...input, rawEdits: input.rawEdits.length, edits: input.edits.length }),

@@ -38,7 +38,7 @@ export async function imageSeeds(): Promise<Uint8Array[]> {
   ]).then((buffers) => buffers.map((b) => new Uint8Array(b)));
 }
 
-export function imageTarget(seeds: Uint8Array[]): FuzzTarget<ImageCase> {
+export function imageTarget(seeds: Uint8Array[]): FuzzTarget<ImageCase, Uint8Array> {
   return {
     name: 'image',
     description: 'images (PNG, JPEG, WebP, GIF, TIFF) mutated as bytes, and PNG headers claiming huge sizes',
@@ -50,7 +50,8 @@ export function imageTarget(seeds: Uint8Array[]): FuzzTarget<ImageCase> {
         { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1, max: 65_535 }), fc.integer({ min: 1, max: 65_535 })) },
       ),
     }),
-    run: (input) => prepareImage(withClaimedSize(seeds[input.seed], input.claimedSize) ?? applyByteEdits(seeds[input.seed], input.edits), { name: 'upload.png' }),
+    prepare: (input) => withClaimedSize(seeds[input.seed], input.claimedSize) ?? applyByteEdits(seeds[input.seed], input.edits),
+    run: (bytes: Uint8Array) => prepareImage(bytes, { name: 'upload.png' }),
     describe: (input) => JSON.stringify({ ...input, edits: input.edits.map((e) => e.kind) }),
   };
 }

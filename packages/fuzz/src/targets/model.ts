@@ -79,7 +79,7 @@ const special = fc.oneof(
 );
 
 /** Model files edited, training state mostly left alone. */
-export function modelTarget(saved: SavedFolder, workDir: string): FuzzTarget<ModelCase> {
+export function modelTarget(saved: SavedFolder, workDir: string): FuzzTarget<ModelCase, void> {
   return folderTarget('model', 'model folders: model.json edited as JSON and as text, weights.bin as bytes, odd files', saved, workDir, fc.record({
     variant: fc.constantFrom(0 as const, 1 as const),
     modelEdits: fc.array(jsonEdit, { minLength: 1, maxLength: 3 }),
@@ -94,7 +94,7 @@ export function modelTarget(saved: SavedFolder, workDir: string): FuzzTarget<Mod
 }
 
 /** descent-training.json and descent-optimizer.bin edited; the state, when it loads, is restored into the model. */
-export function optimizerStateTarget(saved: SavedFolder, workDir: string): FuzzTarget<ModelCase> {
+export function optimizerStateTarget(saved: SavedFolder, workDir: string): FuzzTarget<ModelCase, void> {
   return folderTarget('optimizer', 'training state: descent-training.json edited, descent-optimizer.bin as bytes, then restored into the model', saved, workDir, fc.record({
     variant: fc.constant(0 as const),
     modelEdits: fc.constant([]),
@@ -108,7 +108,7 @@ export function optimizerStateTarget(saved: SavedFolder, workDir: string): FuzzT
   }), true);
 }
 
-function folderTarget(name: string, description: string, saved: SavedFolder, workDir: string, arbitrary: fc.Arbitrary<ModelCase>, restore: boolean): FuzzTarget<ModelCase> {
+function folderTarget(name: string, description: string, saved: SavedFolder, workDir: string, arbitrary: fc.Arbitrary<ModelCase>, restore: boolean): FuzzTarget<ModelCase, void> {
   const dir = join(workDir, name);
   const outside = join(workDir, `${name}-outside.bin`);
   writeFileSync(outside, saved.weights);
@@ -118,7 +118,7 @@ function folderTarget(name: string, description: string, saved: SavedFolder, wor
     name,
     description,
     arbitrary,
-    async run(input) {
+    prepare(input) {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
       const files: Record<string, string | Uint8Array> = {
@@ -135,6 +135,8 @@ function folderTarget(name: string, description: string, saved: SavedFolder, wor
         if (input.special?.file !== file) writeFileSync(join(dir, file), contents);
       }
       if (input.special) makeSpecial(join(dir, input.special.file), input.special.kind, outside);
+    },
+    async run() {
       if (!restore) {
         const loaded = await loadModel(dir);
         loaded.model.dispose();
