@@ -64,6 +64,11 @@ export function escapeControl(text: string): string {
  * to `max` characters and quoted, lists and objects show their first items only, nesting stops
  * at depth 2. Never longer than about `max` + 10 characters, whatever the value.
  */
+/** Quotes text read from outside: as is in single quotes when short and plain, else a short escaped excerpt. */
+export function quote(text: string, max = 60): string {
+  return text.length <= max && /^[\x20-\x7e]*$/.test(text) ? `'${text}'` : excerpt(text);
+}
+
 export function excerpt(value: unknown, max = 40): string {
   const text = render(value, 2, max);
   return text.length > max + 10 ? `${text.slice(0, max)}…` : text;

@@ -40,7 +40,7 @@ export type { Layer, LayerClassName, Parameter, Activation, CallContext, DenseOp
 export { Conv2D, MaxPooling2D, Reshape, conv2d, maxPooling2d, reshape as reshapeLayer } from './nn/conv-layers.js';
 export type { Conv2DOptions, MaxPooling2DOptions, ReshapeOptions, ConvActivation, Size2d } from './nn/conv-layers.js';
 export { Sequential, sequential, History, planModel } from './nn/model.js';
-export { parseLayers, defineModel, CNN_LAYERS } from './nn/spec.js';
+export { parseLayers, defineModel, checkDefinition, CNN_LAYERS } from './nn/spec.js';
 export { GLOROT_UNIFORM, initialKernel, initializerFromConfig, initializerConfig } from './nn/initializers.js';
 export type { VarianceScaling } from './nn/initializers.js';
 export type { DefineModelOptions } from './nn/spec.js';

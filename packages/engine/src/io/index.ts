@@ -64,6 +64,7 @@ export {
   LAYER_FORMATS,
   registerLayerFormat,
   layersFromTopology,
+  modelFromDefinitionText,
   activation as activationSchema,
   useBias as useBiasSchema,
   type LayerFormat,

@@ -14,7 +14,9 @@ import { ConfigError, ModelFormatError, ShapeError, excerpt } from '../errors.js
 import { Conv2D, MaxPooling2D, Reshape } from '../nn/conv-layers.js';
 import { initializerFromConfig, type VarianceScaling } from '../nn/initializers.js';
 import { Dense, Dropout, Flatten, type Activation, type Layer } from '../nn/layers.js';
-import { LIMITS, check, jsonRecord, name, positiveDimension } from './schema.js';
+import type { Sequential } from '../nn/model.js';
+import { defineModel, type DefineModelOptions } from '../nn/spec.js';
+import { LIMITS, check, jsonRecord, name, parseJsonText, positiveDimension } from './schema.js';
 
 export interface LayerFormat<Config = Record<string, unknown>> {
   /** The config fields this layer reads (snake_case), e.g. z.looseObject({ units: positiveDimension }). */
@@ -265,4 +267,28 @@ function initializer(expected: string, message: string) {
 
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A model to train from a definition's JSON text: Keras's model.to_json(), TensorFlow.js's
+ * model.toJSON(), or a whole model.json (its modelTopology is used). The text is depth-checked
+ * before parsing, every layer checked against LAYER_FORMATS for training, and the model completed
+ * and built by defineModel, which checks shapes and the parameter count before any weight exists.
+ * `inputShape` is the data's per-sample shape; a definition may declare another of the same size.
+ */
+export function modelFromDefinitionText(text: string, options: DefineModelOptions & { source: string }): Sequential {
+  const { source } = options;
+  const parsed = parseJsonText(text);
+  if ('problem' in parsed) throw new ModelFormatError(source, parsed.problem);
+  // A tfjs model.json holds the definition as its modelTopology.
+  const json = parsed.value;
+  const topology = isObject(json) && 'modelTopology' in json ? json.modelTopology : json;
+  const { layers, inputShape } = layersFromTopology(topology, { file: source, forTraining: true });
+  const shape = inputShape ?? options.inputShape;
+  const size = shape.reduce((a, b) => a * b, 1);
+  const pixels = options.inputShape.reduce((a, b) => a * b, 1);
+  if (size !== pixels) {
+    throw new ConfigError(`${source}: the model takes inputs of shape [${shape.join(', ')}] (${size} values), but the images have ${options.inputShape.join('×')} = ${pixels} pixels`);
+  }
+  return defineModel(layers, { ...options, inputShape: shape, addOutput: false });
 }
