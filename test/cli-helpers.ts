@@ -10,6 +10,12 @@ export const CLI = join(ROOT, 'packages/cli/dist/main.js');
 export const FIXTURE = join(ROOT, 'test/fixtures/fashion-mnist');
 export const ENGINE = join(ROOT, 'packages/engine/dist/index.js');
 
+/**
+ * npm's variables, removed from the CLI's environment unless a test sets them: whether the tests run
+ * under `npm test` or `npx vitest`, the CLI then runs as `node packages/cli/dist/main.js` does.
+ */
+export const NOT_UNDER_NPM = { npm_command: undefined, npm_lifecycle_event: undefined, npm_lifecycle_script: undefined, INIT_CWD: undefined };
+
 export interface CliResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -24,7 +30,7 @@ export interface RunOptions {
 
 /** Starts `node packages/cli/dist/main.js ...args`; `done` resolves when it exits. */
 export function startCli(args: readonly string[], { cwd = ROOT, env = {} }: RunOptions = {}): { child: ChildProcess; done: Promise<CliResult>; stdout: () => string } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...NOT_UNDER_NPM, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -24,7 +24,7 @@ import { positiveInteger } from '../flags.js';
 import { IMAGE_SIZE, prepareImage } from '../image.js';
 import type { CliModule } from '../module.js';
 import { Output, count, shortPath, table } from '../output.js';
-import { writeFilesAtomic } from '../report/index.js';
+import { writeFilesAtomic } from '../report/files.js';
 import { dbOption, progressBar, withStore } from '../store.js';
 
 interface DbFlags {

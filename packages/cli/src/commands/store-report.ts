@@ -10,9 +10,8 @@ import { StoreError } from '@descent/store';
 import { checkWritableFolder, readDataset, useBackend } from '../common.js';
 import type { Output } from '../output.js';
 import { shortPath } from '../output.js';
-import { writeReport } from '../report/index.js';
 import { withStore } from '../store.js';
-import { announce, detailsOf, titleFor } from './report.js';
+import { announce, charts, detailsOf, titleFor } from './report.js';
 
 export interface StoredReportFlags {
   db?: string;
@@ -46,7 +45,7 @@ export async function storedModelReport(flags: StoredReportFlags, output: Output
     const train = dataset && dataset.counts.train.some((n) => n > 0)
       ? await store.loadSplit(dataset.name, 'train')
       : (await readDataset((metadata?.dataset ?? 'fashion-mnist') as DatasetName, flags.data, output)).train;
-    const { files } = await writeReport(
+    const { files } = await (await charts()).writeReport(
       outDir,
       {
         model, history: metadata?.history ?? null, train, test, classNames, probabilities: stored.probabilities,

@@ -30,3 +30,11 @@ export function writeSlots(parameters: readonly Parameter[], slots: SlotMaps, sa
     });
   }
 }
+
+/** Gives every slot buffer back to the backend and forgets it. */
+export function freeSlots(...maps: Array<Map<Parameter['tensor'], Storage>>): void {
+  for (const map of maps) {
+    for (const storage of map.values()) kernels().free(storage);
+    map.clear();
+  }
+}
