@@ -19,6 +19,7 @@ import type { CliModule, PredictRun, TrainRun } from '../module.js';
 import { rankTrials } from '@descent/jobs';
 import { searchChartSpec } from '../tune/chart.js';
 import { isSearchFolder, readSearch, readTrials } from '../tune/folder.js';
+import { commandLine, shellWord } from '../invocation.js';
 import { Output, shortPath } from '../output.js';
 import { dbOption } from '../store.js';
 import { storedModelReport } from './store-report.js';
