@@ -46,6 +46,19 @@ export function runCli(args: readonly string[], options?: RunOptions): Promise<C
   return startCli(args, options).done;
 }
 
+/** Runs any program (npx, npm, bash) to the end, collecting its output. */
+export function runCommand(command: string, args: readonly string[], { cwd = ROOT, env = {} }: RunOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
 /** Resolves once the child's stdout satisfies `test` (checked on every chunk). */
 export function waitForOutput(child: ChildProcess, read: () => string, test: (stdout: string) => boolean): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -1,12 +1,11 @@
 // What a new user trips over with the `descent` CLI: folders claimed by one run, advice in the form
 // the user ran, paths from the caller's folder under npm, output paths checked first, a closed
 // stdout pipe, NaN, argument order, and warnings about inputs that make a prediction meaningless.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../packages/engine/src/index.js';
-import { CLI, FIXTURE, NOT_UNDER_NPM, ROOT, jsonLines, runCli, temporaryFolder, type CliResult } from './cli-helpers.js';
+import { CLI, FIXTURE, NOT_UNDER_NPM, ROOT, jsonLines, runCli, runCommand, temporaryFolder, type CliResult } from './cli-helpers.js';
 
 const tmp = temporaryFolder('descent-ux-');
 const work = tmp.dir;
@@ -57,15 +56,7 @@ describe('2. a model folder belongs to one run', () => {
 
 describe('3. the descent command, and advice in the form the user ran', () => {
   it('`npx descent` runs the CLI from anywhere in the repository after npm ci', async () => {
-    const run = await new Promise<CliResult>((resolve, reject) => {
-      const child = spawn('npx', ['descent', '--version'], { cwd: join(ROOT, 'docs'), env: { ...process.env, ...{ npm_config_yes: 'false' } }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    });
+    const run = await runCommand('npx', ['descent', '--version'], { cwd: join(ROOT, 'docs'), env: { npm_config_yes: 'false' } });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout.trim()).toMatch(/^descent \d+\.\d+\.\d+$/);
   });
@@ -86,15 +77,7 @@ describe('4. under npm run, paths are the caller\'s', () => {
   it('`npm run descent -- …` from another folder reads and writes relative to that folder', async () => {
     const caller = join(work, 'caller');
     mkdirSync(caller);
-    const run = await new Promise<CliResult>((resolve, reject) => {
-      const child = spawn('npm', ['--prefix', ROOT, 'run', '--silent', 'descent', '--', ...TRAIN, '--out', 'here', '--json'], { cwd: caller, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    });
+    const run = await runCommand('npm', ['--prefix', ROOT, 'run', '--silent', 'descent', '--', ...TRAIN, '--out', 'here', '--json'], { cwd: caller });
     expect(run.code, run.stderr).toBe(0);
     expect(jsonLines(run.stdout).at(-1)!.model_dir).toBe(join(caller, 'here'));
     expect(existsSync(join(caller, 'here', 'model.json'))).toBe(true);
@@ -130,15 +113,7 @@ describe('6. a closed stdout pipe', () => {
   it('`descent train … | head -1` keeps training and saves the model', async () => {
     const out = join(work, 'piped');
     const command = `set -o pipefail; node ${CLI} ${TRAIN.join(' ')} --epochs 3 --out ${out} | head -1`;
-    const run = await new Promise<CliResult>((resolve, reject) => {
-      const child = spawn('bash', ['-c', command], { cwd: work, env: { ...process.env, ...Object.fromEntries(Object.keys(NOT_UNDER_NPM).map((k) => [k, ''])) }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    });
+    const run = await runCommand('bash', ['-c', command], { cwd: work, env: Object.fromEntries(Object.keys(NOT_UNDER_NPM).map((k) => [k, ''])) });
     expect(run.stdout.trim().split('\n')).toHaveLength(1);
     expect(run.code, run.stderr).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['descent-training.json', 'model.json', 'weights.bin']);

@@ -1,6 +1,7 @@
 /** `descent summary MODEL_DIR`: Keras's layer table, and how the model was trained when descent trained it. */
 import { setBackend, type TrainingMetadata } from '@descent/engine';
 import { openModel } from '../common.js';
+import { commandLine, shellWord } from '../invocation.js';
 import type { CliModule } from '../module.js';
 import { Output, count, metric } from '../output.js';
 
@@ -22,7 +23,7 @@ async function summary(modelDir: string): Promise<void> {
   for (const line of loaded.model.summary().split('\n')) output.line(line);
   const generatedBy = loaded.artifacts.generatedBy ?? 'an unknown program';
   output.line(`Saved by ${generatedBy}${loaded.artifacts.convertedBy ? `, converted by ${loaded.artifacts.convertedBy}` : ''}`);
-  if (loaded.metadata) for (const line of trainingLines(loaded.metadata)) output.line(line);
+  if (loaded.metadata) for (const line of trainingLines(loaded.metadata, modelDir)) output.line(line);
 }
 
 /**
@@ -30,16 +31,17 @@ async function summary(modelDir: string): Promise<void> {
  * steps trained in all; the Weights line, when the weights kept are an earlier epoch's, the steps
  * behind those weights.
  */
-export function trainingLines(meta: TrainingMetadata): string[] {
+export function trainingLines(meta: TrainingMetadata, dir = 'MODEL_DIR'): string[] {
+  const resume = `continue with ${commandLine(`train --resume ${shellWord(dir)}`)}`;
   const lines: string[] = [];
   const settings = (meta.hyperparameters ?? {}) as Record<string, unknown>;
   const where = meta.position ? ` in epoch ${meta.position.epoch + 1} after batch ${meta.position.batch}` : '';
   const statuses: Record<string, string> = {
     complete: 'complete',
-    checkpoint: 'checkpoint at the end of an epoch; continue with descent train --resume',
+    checkpoint: `checkpoint at the end of an epoch; ${resume}`,
     'stopped-early': 'stopped early',
     'terminated-nan': `stopped: the loss became NaN${where}`,
-    interrupted: `interrupted${where}; continue with descent train --resume`,
+    interrupted: `interrupted${where}; ${resume}`,
   };
   const status = statuses[meta.status ?? ''] ?? 'unknown';
   if (meta.dataset) lines.push(`Trained on ${meta.dataset}: ${meta.epochsCompleted ?? 0} of ${meta.epochs ?? '?'} epochs (${status})`);

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { DescentError } from '../errors.js';
 import { writeFileAtomic } from '../data/atomic.js';
-import type { Callback, EpochLogs } from '../nn/callbacks.js';
+import { improvesUpward, type Callback, type EpochLogs } from '../nn/callbacks.js';
 import type { Sequential } from '../nn/model.js';
 import { saveModel } from './files.js';
 import { captureTrainingState, type TrainingMetadata } from './training-state.js';
@@ -49,8 +49,7 @@ export class ModelCheckpoint implements Callback {
     this.dir = dir;
     this.monitor = monitor;
     this.saveBestOnly = saveBestOnly;
-    const maximize = mode === 'max' || (mode === 'auto' && monitor.includes('acc'));
-    this.sign = maximize ? -1 : 1;
+    this.sign = improvesUpward(monitor, mode) ? -1 : 1;
     this.best = this.sign * Infinity;
     this.metadata = metadata;
     this.log = log;

@@ -82,6 +82,11 @@ export interface StepView {
 
 type Log = (message: string) => void;
 
+/** Whether a monitored value is better when larger: accuracy-like metrics improve upwards, losses downwards (Keras's 'auto'). */
+export function improvesUpward(monitor: string, mode: 'auto' | 'min' | 'max' = 'auto'): boolean {
+  return mode === 'max' || (mode === 'auto' && monitor.includes('acc'));
+}
+
 export interface EarlyStoppingOptions {
   monitor?: string;
   minDelta?: number;
@@ -126,9 +131,7 @@ export class EarlyStopping implements Callback {
     this.minDelta = Math.abs(minDelta);
     this.patience = patience;
     this.restoreBestWeights = restoreBestWeights;
-    // Accuracy-like metrics improve upwards, losses downwards (Keras's 'auto').
-    const maximize = mode === 'max' || (mode === 'auto' && monitor.includes('acc'));
-    this.sign = maximize ? -1 : 1;
+    this.sign = improvesUpward(monitor, mode) ? -1 : 1;
     this.log = log;
   }
 
@@ -302,7 +305,7 @@ export class ReduceLROnPlateau implements Callback {
     this.minDelta = Math.abs(minDelta);
     this.cooldown = cooldown;
     this.minLr = minLr;
-    this.maximize = mode === 'max' || (mode === 'auto' && monitor.includes('acc'));
+    this.maximize = improvesUpward(monitor, mode);
     this.log = log;
   }
 

@@ -23,7 +23,7 @@ import { ConfigError } from '../errors.js';
 import type { Parameter } from '../nn/layers.js';
 import { LearningRateOptimizer, type Optimizer, type OptimizerConfig, type OptimizerState } from './optimizer.js';
 import type { LearningRateSchedule } from './schedules.js';
-import { freeSlots, readSlots, writeSlots } from './slots.js';
+import { freeSlots, readSlots, slotFor, writeSlots } from './slots.js';
 
 export interface AdamOptions {
   /** A number, or a schedule of the step count (e.g. ExponentialDecay). */
@@ -69,8 +69,8 @@ export class Adam extends LearningRateOptimizer implements Optimizer {
     const epsilonT = this.form === 'keras' ? this.epsilon : this.epsilon * Math.sqrt(correction2);
     for (const { tensor } of parameters) {
       if (!tensor.grad) continue;
-      const m = this.slot(this.firstMoment, tensor);
-      const v = this.slot(this.secondMoment, tensor);
+      const m = slotFor(this.firstMoment, tensor);
+      const v = slotFor(this.secondMoment, tensor);
       K.adamUpdate(tensor.storage, tensor.grad.storage, m, v, lrT, this.beta1, this.beta2, epsilonT);
     }
     this.iterations = t;
@@ -103,15 +103,6 @@ export class Adam extends LearningRateOptimizer implements Optimizer {
       this.float32Powers = { t: done + 1, beta1: f(beta1 * f(this.beta1)), beta2: f(beta2 * f(this.beta2)) };
     }
     return [f(1 - this.float32Powers.beta1), f(1 - this.float32Powers.beta2)];
-  }
-
-  private slot(slots: Map<Parameter['tensor'], Storage>, tensor: Parameter['tensor']): Storage {
-    let storage = slots.get(tensor);
-    if (!storage) {
-      storage = kernels().alloc(tensor.size);
-      slots.set(tensor, storage);
-    }
-    return storage;
   }
 }
 

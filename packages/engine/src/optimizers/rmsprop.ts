@@ -16,7 +16,7 @@ import { ConfigError } from '../errors.js';
 import type { Parameter } from '../nn/layers.js';
 import { LearningRateOptimizer, type Optimizer, type OptimizerConfig, type OptimizerState } from './optimizer.js';
 import type { LearningRateSchedule } from './schedules.js';
-import { freeSlots, readSlots, writeSlots } from './slots.js';
+import { freeSlots, readSlots, slotFor, writeSlots } from './slots.js';
 
 export interface RmspropOptions {
   /** A number, or a schedule of the step count (e.g. ExponentialDecay). */
@@ -54,9 +54,9 @@ export class RMSprop extends LearningRateOptimizer implements Optimizer {
     const lr = this.learningRate;
     for (const { tensor } of parameters) {
       if (!tensor.grad) continue;
-      const velocity = slot(this.slots.velocity, tensor);
-      const average = this.centered ? slot(this.slots.average_gradient, tensor) : null;
-      const momentum = this.momentum > 0 ? slot(this.slots.momentum, tensor) : null;
+      const velocity = slotFor(this.slots.velocity, tensor);
+      const average = this.centered ? slotFor(this.slots.average_gradient, tensor) : null;
+      const momentum = this.momentum > 0 ? slotFor(this.slots.momentum, tensor) : null;
       K.rmspropUpdate(tensor.storage, tensor.grad.storage, velocity, average, momentum, lr, this.rho, this.momentum, this.epsilon);
     }
     this.iterations++;
@@ -87,15 +87,6 @@ export class RMSprop extends LearningRateOptimizer implements Optimizer {
       ...(this.momentum > 0 ? { momentum: this.slots.momentum } : {}),
     };
   }
-}
-
-function slot(slots: Slots, tensor: Parameter['tensor']): Storage {
-  let storage = slots.get(tensor);
-  if (!storage) {
-    storage = kernels().alloc(tensor.size);
-    slots.set(tensor, storage);
-  }
-  return storage;
 }
 
 export const rmsprop = (options?: RmspropOptions): RMSprop => new RMSprop(options);
