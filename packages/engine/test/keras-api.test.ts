@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  Adam, ExponentialDecay, RMSprop, ReduceLROnPlateau, Sgd, TerminateOnNaN, Tensor, adam, countInTopK, dense, flatten, loadDataset, optimizerFromConfig,
+  Adam, ExponentialDecay, RMSprop, ReduceLROnPlateau, Sgd, TerminateOnNaN, Tensor, adam, countInTopK, dense, flatten, kernels, loadDataset, optimizerFromConfig,
   sequential, setBackend, sparseTopKCategoricalAccuracy, type BackendName, type Optimizer,
 } from '../src/index.js';
 
@@ -120,6 +120,23 @@ describe.each(['ts', 'wasm'] as BackendName[])('optimizers against Keras\'s form
       [0.5751, -1.1502, 0.28755],
       [0.327321, -0.654642, 0.1636605],
     ]);
+  });
+
+  it('dispose() gives every slot buffer back to the backend', () => {
+    setBackend(backend);
+    const before = kernels().memoryBytes();
+    const w = Tensor.from([1, -2, 0.5], undefined, true);
+    w.grad = Tensor.from([1, -2, 0.5]);
+    const withWeights = kernels().memoryBytes();
+    for (const optimizer of [new Adam(), new Sgd({ momentum: 0.9 }), new RMSprop({ momentum: 0.9, centered: true })]) {
+      optimizer.step([{ name: 'w', tensor: w }]);
+      expect(kernels().memoryBytes(), optimizer.name).toBeGreaterThan(withWeights);
+      optimizer.dispose!();
+      expect(kernels().memoryBytes(), optimizer.name).toBe(withWeights);
+    }
+    w.grad.dispose();
+    w.dispose();
+    expect(kernels().memoryBytes()).toBe(before);
   });
 
   it('a learning-rate schedule drives the step size by the step count', () => {
