@@ -233,7 +233,6 @@ describe('Keras\'s optimizers, schedules and metrics from the command line', () 
     const cases: Array<[string[], RegExp]> = [
       [['--nesterov'], /--nesterov applies to --optimizer sgd only/],
       [['--optimizer', 'sgd', '--rho', '0.8'], /--rho applies to --optimizer rmsprop only/],
-      [['--momentum', '0.9'], /--momentum applies to --optimizer sgd or rmsprop only/],
       [['--decay-rate', '0.9'], /--decay-rate and --decay-steps go together/],
       [['--decay-rate', '0.9', '--decay-steps', '10', '--reduce-lr-on-plateau'], /--reduce-lr-on-plateau cannot lower a learning rate that follows --decay-rate/],
       [['--min-lr', '0.001'], /--min-lr applies to --reduce-lr-on-plateau only/],

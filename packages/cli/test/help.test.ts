@@ -30,6 +30,16 @@ describe('docs/cli.md', () => {
   });
 });
 
+describe('README.md', () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  it.each(['train', 'evaluate', 'predict'])('the row of descent %s in the command table lists every one of its flags', (name) => {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
+    const listed = row?.match(/Flags: `([^`]*)`/)?.[1] ?? '';
+    const flags = command(name).options.map((option) => option.long!).filter((flag) => flag !== '--help');
+    expect(flags.filter((flag) => !new RegExp(`${flag}(?![\\w-])`).test(listed)), `flags of descent ${name} missing from its row in README.md`).toEqual([]);
+  });
+});
+
 describe('help texts', () => {
   it('--json says what it prints: one object, or one per line', () => {
     const json = (name: string) => command(name).options.find((o) => o.long === '--json')!.description;

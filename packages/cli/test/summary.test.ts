@@ -18,6 +18,11 @@ describe('summary step counts', () => {
     expect(lines).toContain('Weights: from epoch 4 (after 6,752 steps), the best on val_loss');
   });
 
+  it('an interrupted run says how to continue it, naming its folder as a shell word', () => {
+    const meta: TrainingMetadata = { status: 'interrupted', dataset: 'fashion-mnist', epochs: 5, epochsCompleted: 2, position: { epoch: 2, batch: 100 }, history };
+    expect(trainingLines(meta, 'my models/x')[0]).toMatch(/^Trained on fashion-mnist: 2 of 5 epochs \(interrupted in epoch 3 after batch 100; continue with .*train --resume 'my models\/x'\)$/);
+  });
+
   it('a file saved before the total was recorded shows no total it cannot know', () => {
     const meta: TrainingMetadata = {
       status: 'complete', dataset: 'fashion-mnist', epochs: 5, epochsCompleted: 5, history, weightsFromEpoch: 3,

@@ -12,6 +12,7 @@ import type { Output } from '../output.js';
 import { shortPath } from '../output.js';
 import { withStore } from '../store.js';
 import { announce, charts, detailsOf, titleFor } from './report.js';
+import { commandLine, shellWord } from '../invocation.js';
 
 export interface StoredReportFlags {
   db?: string;
@@ -35,7 +36,7 @@ export async function storedModelReport(flags: StoredReportFlags, output: Output
     const metadata = record.trainingJson ? (JSON.parse(record.trainingJson) as TrainingMetadata) : undefined;
     const stored = await store.storedEvaluation(record.id);
     if (!stored) {
-      throw new StoreError(`--model ${record.name}: has no stored test-set predictions in ${store.display}; record them with \`descent evaluate ${record.dir ?? 'MODEL_DIR'} --db ${store.display} --store\``);
+      throw new StoreError(`--model ${record.name}: has no stored test-set predictions in ${store.display}; record them with \`${commandLine(`evaluate ${record.dir ? shellWord(record.dir) : 'MODEL_DIR'} --db ${shellWord(store.display)} --store`)}\``);
     }
     const dataset = record.dataset ? await store.getDataset(record.dataset) : undefined;
     const classNames = dataset?.classNames ?? metadata?.classNames ?? [];
