@@ -28,6 +28,8 @@ export const DEFAULT_MAX_IMAGE_BYTES = 64 * 2 ** 20;
 const WORKING_SIZE = 1024;
 /** How far (0–255) a pixel must differ from the background to count as part of the item when trimming. */
 const TRIM_THRESHOLD = 24;
+/** An image whose pixels all lie this close to its background (0–255) shows nothing to classify. */
+export const LOW_CONTRAST = TRIM_THRESHOLD;
 
 export interface ImageLimits {
   /** Most pixels (width × height) an image may declare. Default 40 million. */
@@ -48,6 +50,8 @@ export interface PreparedImage {
   inverted: boolean;
   /** The background level found on the border (0–255, before inversion). */
   background: number;
+  /** The largest difference between a pixel and the background (0–255): near 0, the image is blank. */
+  contrast: number;
 }
 
 /** A grayscale image as decoded (shrunk to at most 1024 pixels on its longest side). */
@@ -99,6 +103,8 @@ export async function decodeGray(input: string | Uint8Array, options: PrepareIma
 export async function prepareImage(input: string | Uint8Array, options: PrepareImageOptions = {}): Promise<PreparedImage> {
   const gray = await decodeGray(input, options);
   const background = borderMedian(gray.data, gray.width, gray.height);
+  let contrast = 0;
+  for (const v of gray.data) contrast = Math.max(contrast, Math.abs(v - background));
   const raw = { raw: { width: gray.width, height: gray.height, channels: 1 as const } };
   const level = { r: background, g: background, b: background };
   // Fashion-MNIST items fill their frame: cut the margins that only hold background.
@@ -121,7 +127,7 @@ export async function prepareImage(input: string | Uint8Array, options: PrepareI
     const v = inverted ? 255 - small[i] : small[i];
     pixels[i] = Math.round((Math.max(0, v - floor) * 255) / range);
   }
-  return { pixels, inverted, background };
+  return { pixels, inverted, background, contrast };
 }
 
 /**

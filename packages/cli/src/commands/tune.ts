@@ -27,6 +27,7 @@ import { fraction, nonNegativeInteger, positiveInteger, seed } from '../flags.js
 import type { CliModule } from '../module.js';
 import { Output, metric, shortPath } from '../output.js';
 import { searchReport } from './report.js';
+import { commandLine, shellWord } from '../invocation.js';
 import { isSearchFolder, readSearch, readTrials, writeSearch, writeTrial, type SavedSearch } from '../tune/folder.js';
 import { parseLocation } from '@descent/store';
 import { SearchRecorder } from '../tune/store.js';
@@ -225,7 +226,7 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
     table.done();
     if (outcome.interrupted && (interrupted || outcome.trials.length < outcome.planned)) {
       output.note(`Interrupted after ${outcome.trials.length} of ${outcome.planned} trials (${seconds.toFixed(1)} s); finished trials are saved in ${shortPath(outDir)}`);
-      output.note(`Resume with: descent tune --resume ${shortPath(outDir)}`);
+      output.note(`Resume with: ${commandLine(`tune --resume ${shellWord(shortPath(outDir))}`)}`);
       await recorder?.interrupted();
       output.record({ interrupted: true, trials_finished: outcome.trials.length, trials_planned: outcome.planned, search_dir: outDir });
       process.exitCode = 130;

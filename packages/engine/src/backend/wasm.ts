@@ -310,6 +310,9 @@ export function createWasmKernels(): WasmKernels {
     adamUpdate(w, g, m, v, lrT, beta1, beta2, epsilon) {
       wasm.adamUpdate(w.ptr, g.ptr, m.ptr, v.ptr, w.length, lrT, beta1, beta2, epsilon);
     },
+    rmspropUpdate(w, g, ms, mg, mom, lr, rho, momentum, epsilon) {
+      wasm.rmspropUpdate(w.ptr, g.ptr, ms.ptr, mg === null ? 0 : mg.ptr, mom === null ? 0 : mom.ptr, w.length, lr, rho, momentum, epsilon);
+    },
   };
   return kernels;
 }

@@ -1,4 +1,4 @@
-/** Saving and loading models: the TensorFlow.js Layers format, descent's training metadata, and callbacks that write files. */
+/** Models in memory: the TensorFlow.js Layers format and descent's training metadata (files: node.ts). */
 export { DESCENT_VERSION } from './version.js';
 export {
   GENERATED_BY,
@@ -25,21 +25,6 @@ export {
   type ModelFromArtifactsOptions,
 } from './layers-format.js';
 export {
-  MODEL_FILE,
-  WEIGHTS_FILE,
-  TRAINING_FILE,
-  OPTIMIZER_FILE,
-  saveModel,
-  loadModel,
-  loadModelArtifacts,
-  float32ToBase64,
-  base64ToFloat32,
-  type SaveStamp,
-  type SaveResult,
-  type LoadedArtifacts,
-  type LoadedModel,
-} from './files.js';
-export {
   captureTrainingState,
   restoreOptimizer,
   restoreRun,
@@ -52,14 +37,6 @@ export {
   type HistoryData,
   type RestoredRun,
 } from './training-state.js';
-export {
-  ModelCheckpoint,
-  CsvLogger,
-  CSV_COLUMNS,
-  type ModelCheckpointOptions,
-  type ModelCheckpointState,
-  type CsvLoggerOptions,
-} from './callbacks.js';
 export {
   LAYER_FORMATS,
   registerLayerFormat,
