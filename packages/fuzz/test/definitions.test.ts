@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, DescentError, ModelFormatError, UsageError, checkDefinition, defineModel, kernels, modelFromDefinitionText, parseLayers, setBackend } from '@descent/engine';
 import { readSpaceFile, spaceFromText } from '@descent/jobs';
 import { buildTrainingModel } from '../../cli/src/model-definition.js';
-import { DEFINITIONS_DIR, runCase } from '../src/index.js';
+import { DEFINITIONS_DIR } from '../src/index.js';
+import { expectTypedFailure } from './expect-failure.js';
 
 const MiB = 2 ** 20;
 let tmp: string;
@@ -21,23 +22,10 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Fails unless `attempt` throws a typed error matching `pattern`, on one short line, allocating nothing in WASM memory. */
-async function expectRefused(attempt: () => unknown, pattern: RegExp, type: typeof DescentError = DescentError): Promise<void> {
-  let thrown: unknown;
+/** As expectTypedFailure, and nothing allocated in WASM memory. */
+async function expectRefused(attempt: () => unknown, pattern: RegExp, type: typeof DescentError): Promise<void> {
   const before = kernels().memoryBytes();
-  const result = await runCase(async () => {
-    try {
-      await attempt();
-    } catch (err) {
-      thrown = err;
-      throw err;
-    }
-  });
-  expect(thrown).toBeInstanceOf(type);
-  expect(result.message).toMatch(pattern);
-  expect(result.message).not.toMatch(/[\r\n]/);
-  expect(result.message!.length).toBeLessThanOrEqual(300);
-  expect(result.memoryBytes).toBeLessThan(64 * MiB);
+  await expectTypedFailure(attempt, pattern, type);
   expect(kernels().memoryBytes()).toBe(before);
 }
 

@@ -14,7 +14,8 @@ import {
   setBackend, type Sequential,
 } from '@descent/engine';
 import { prepareImage } from '@descent/images';
-import { FIXTURE_DIR, runCase, savedFolder, withClaimedSize, type SavedFolder } from '../src/index.js';
+import { FIXTURE_DIR, savedFolder, withClaimedSize, type SavedFolder } from '../src/index.js';
+import { expectTypedFailure } from './expect-failure.js';
 import { runCli } from '../../../test/cli-helpers.js';
 
 const MiB = 2 ** 20;
@@ -45,24 +46,6 @@ function modelWith(change: (json: any) => void): unknown {
   const json = structuredClone(saved.model);
   change(json);
   return json;
-}
-
-/** Fails unless `attempt` throws a typed error matching `pattern` on one short line, cheaply. */
-async function expectTypedFailure(attempt: () => unknown, pattern: RegExp, type: typeof DescentError = DescentError): Promise<void> {
-  let thrown: unknown;
-  const result = await runCase(async () => {
-    try {
-      await attempt();
-    } catch (err) {
-      thrown = err;
-      throw err;
-    }
-  });
-  expect(thrown).toBeInstanceOf(type);
-  expect(result.message).toMatch(pattern);
-  expect(result.message).not.toMatch(/[\r\n]/);
-  expect(result.message!.length).toBeLessThanOrEqual(300);
-  expect(result.memoryBytes).toBeLessThan(64 * MiB);
 }
 
 describe('IDX reproducers', () => {

@@ -202,8 +202,10 @@ export const historySchema = z
     val_accuracy: numberList,
     seconds: numberList,
   })
+  // Other metrics under their Keras names (sparse_top_k_categorical_accuracy, val_...).
+  .catchall(numberList)
   .refine(
-    (h) => h.loss.length === h.epoch.length && [h.accuracy, h.val_loss, h.val_accuracy, h.seconds].every((list) => list.length === 0 || list.length === h.epoch.length),
+    (h) => h.loss.length === h.epoch.length && Object.entries(h).every(([key, list]) => key === 'epoch' || list.length === 0 || list.length === h.epoch.length),
     'every list must have one value per epoch (or none)',
   );
 
@@ -233,9 +235,15 @@ export const binaryStateSchema = z.object({
   slots: z.record(slotName, z.array(z.number().int().min(0).max(LIMITS.weightElements)).max(LIMITS.weights)),
 });
 
+/** A learning-rate schedule as Keras saves it in an optimizer's config, e.g. {class_name: 'ExponentialDecay', config: {...}}. */
+const scheduleSchema = z.object({
+  class_name: z.string().min(1).max(64),
+  config: z.record(z.string().max(64), z.union([z.number(), z.boolean(), z.string().max(64)])),
+});
+
 export const savedOptimizerSchema = z.object({
   name: z.string().min(1).max(64),
-  config: z.record(z.string().max(64), z.union([z.number(), z.boolean(), z.null().transform(() => Number.NaN)])),
+  config: z.record(z.string().max(64), z.union([z.number(), z.boolean(), z.null().transform(() => Number.NaN), scheduleSchema])),
   state: z.discriminatedUnion('encoding', [base64StateSchema, binaryStateSchema]).optional(),
 });
 
