@@ -49,10 +49,10 @@ export function runCli(args: readonly string[], options?: RunOptions): Promise<C
 /**
  * Runs the built CLI's `main(argv)` inside this process, as `runCli` would run it in a child: stdout
  * and stderr collected, the exit code returned, NO_COLOR set and npm's variables cleared (then
- * `env` applied), in `cwd` when given. Ten times cheaper than a child process: for tests where the
+ * `env` applied), in `cwd` when given, on a terminal of `terminal.columns` when given. Ten times cheaper than a child process: for tests where the
  * process itself (pipes, signals, locks held by two processes, npm) is not the point. One at a time.
  */
-export async function runInProcess(args: readonly string[], { cwd, env = {} }: RunOptions = {}): Promise<CliResult> {
+export async function runInProcess(args: readonly string[], { cwd, env = {}, terminal }: RunOptions & { terminal?: { columns: number } } = {}): Promise<CliResult> {
   const { main } = (await import(CLI)) as { main: (argv: readonly string[]) => Promise<number> };
   const vars: Record<string, string | undefined> = { NO_COLOR: '1', ...NOT_UNDER_NPM, ...env };
   const savedEnv = Object.fromEntries(Object.keys(vars).map((key) => [key, process.env[key]]));
@@ -73,6 +73,9 @@ export async function runInProcess(args: readonly string[], { cwd, env = {} }: R
       return true;
     }) as typeof process.stdout.write;
   }
+  // `terminal`: stdout is a terminal of that width (progress bars are drawn).
+  const savedTerminal = { isTTY: process.stdout.isTTY, columns: process.stdout.columns };
+  if (terminal) Object.assign(process.stdout, { isTTY: true, columns: terminal.columns });
   setEnv(vars);
   process.exitCode = undefined;
   try {
@@ -82,6 +85,7 @@ export async function runInProcess(args: readonly string[], { cwd, env = {} }: R
   } finally {
     process.stdout.write = writes.stdout;
     process.stderr.write = writes.stderr;
+    Object.assign(process.stdout, savedTerminal);
     process.chdir(savedCwd);
     process.exitCode = savedExitCode;
     setEnv(savedEnv);

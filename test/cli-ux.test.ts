@@ -2,6 +2,7 @@
 // the user ran, paths from the caller's folder under npm, output paths checked first, a closed
 // stdout pipe, NaN, argument order, and warnings about inputs that make a prediction meaningless.
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../packages/engine/src/index.js';
@@ -54,6 +55,18 @@ describe('2. a model folder belongs to one run', () => {
     expect(new Set(dirs).size).toBe(2);
     expect(readdirSync(join(cwd, 'models'))).toHaveLength(2);
     for (const dir of dirs) expect(readdirSync(dir).sort()).toEqual(['descent-optimizer.bin', 'descent-training.json', 'model.json', 'weights.bin']);
+  });
+});
+
+describe('2. … and a search folder to one search', () => {
+  it('descent tune --out a folder another run holds fails at once, before any data is read, and leaves the folder as it was', async () => {
+    const out = join(work, 'search');
+    mkdirSync(out);
+    writeFileSync(join(out, '.descent-train.lock'), `${process.pid} ${hostname()}\n`); // this process: alive
+    const run = await runInProcess(['tune', '--data', join(work, 'no-such-data'), '--out', out], { cwd: work });
+    expect(oneLineError(run)).toMatch(/^descent: --out .*search: is in use by another descent run \(pid \d+\)/);
+    expect(run.code).toBe(1);
+    expect(readdirSync(out)).toEqual(['.descent-train.lock']);
   });
 });
 
@@ -184,6 +197,15 @@ describe('bulk predictions and evaluate --batch-size', () => {
     expect(run.stdout).toBe(`Wrote 500 predictions to ${csv}\naccuracy: ${(right / 500).toFixed(4)} (${right} of 500 right)\n`);
     const evaluation = jsonLines((await runInProcess(['evaluate', modelDir, '--data', FIXTURE, '--backend', 'ts', '--json', '--batch-size', '7'])).stdout)[0];
     expect(evaluation.accuracy).toBe(right / 500);
+  });
+
+  it('on a terminal, predict --all draws a progress bar within the width', async () => {
+    const run = await runInProcess(['predict', modelDir, '--all', '--csv', join(work, 'all-tty.csv'), '--data', FIXTURE, '--backend', 'ts'], { terminal: { columns: 60 } });
+    expect(run.code, run.stderr).toBe(0);
+    const drawn = run.stdout.split('\n')[0].split('\r').filter((line) => line !== '');
+    expect(drawn.at(-1)).toMatch(/^500\/500 \[=+\]/);
+    for (const line of drawn) expect(line.trimEnd().length).toBeLessThan(60);
+    expect(run.stdout).toContain('Wrote 500 predictions to');
   });
 
   it('evaluate --batch-size gives the same numbers whatever the batch size', async () => {
