@@ -14,6 +14,11 @@ export {
 } from './softmax_cross_entropy';
 export { sgdUpdate, adamUpdate } from './optimizers';
 export { im2col, col2im } from './conv2d_nhwc_im2col';
+export { weightGradSparseGrad, sparseGradScratchBytes, transpose } from './sparse_gradient';
+export {
+  winogradFilterTransform, winogradInputTransform, winogradOutputTransform,
+  winogradGradTransform, winogradFilterGradTransform, winogradInputGradTransform,
+} from './conv2d_nhwc_winograd_f2x2_3x3';
 export { maxPool2d, maxPool2dGrad } from './maxpool_nhwc_simd';
 export { rmspropUpdate } from './rmsprop';
 

@@ -84,6 +84,28 @@ export interface KernelExports {
   /** dx[n,ih,iw,c] += col[(n,oh,ow), (kh,kw,c)] wherever the patch lies inside the image. */
   col2im(...args: [...Geometry2d, col: Ptr, dx: Ptr]): void;
   maxPool2d(...args: [...Geometry2d, x: Ptr, out: Ptr]): void;
+
+  // sparse_gradient.ts
+  /** dwT[n, kdim] (+)= dzᵀ·x, x [m, kdim], dz [m, n], skipping dz's zeros; `scratch` holds sparseGradScratchBytes(m, n). */
+  weightGradSparseGrad(m: number, kdim: number, n: number, x: Ptr, dz: Ptr, dwT: Ptr, accumulate: Flag, scratch: Ptr): void;
+  sparseGradScratchBytes(m: number, n: number): number;
+  /** dst[cols, rows] (+)= src[rows, cols]ᵀ. */
+  transpose(rows: number, cols: number, src: Ptr, dst: Ptr, accumulate: Flag): void;
+
+  // conv2d_nhwc_winograd_f2x2_3x3.ts (3×3, stride 1). `tile` is 256 bytes of scratch, 16-byte aligned.
+  // T = batch·⌈outHeight/2⌉·⌈outWidth/2⌉ tiles; transformed arrays are [16][rows][cols].
+  /** U[16][C][F] = G g Gᵀ of g [3][3][C][F]. */
+  winogradFilterTransform(channels: number, filters: number, g: Ptr, u: Ptr, tile: Ptr): void;
+  /** V[16][T][C] = Bᵀ d B of the 4×4 input tiles. */
+  winogradInputTransform(...args: [...WinogradGeometry, x: Ptr, v: Ptr, tile: Ptr]): void;
+  /** out = act(Aᵀ M A + bias) from M[16][T][F]. */
+  winogradOutputTransform(batch: number, outHeight: number, outWidth: number, filters: number, m: Ptr, bias: Ptr, out: Ptr, relu: Flag, tile: Ptr): void;
+  /** W[16][T][F] = A e Aᵀ of the 2×2 blocks of dy. */
+  winogradGradTransform(batch: number, outHeight: number, outWidth: number, filters: number, dy: Ptr, w: Ptr): void;
+  /** dw (+)= Gᵀ M G from M[16][C][F]. */
+  winogradFilterGradTransform(channels: number, filters: number, m: Ptr, dw: Ptr, accumulate: Flag, tile: Ptr): void;
+  /** dx += B X Bᵀ from X[16][T][C], tiles added where they overlap. */
+  winogradInputGradTransform(...args: [...WinogradGeometry, x: Ptr, dx: Ptr, tile: Ptr]): void;
   maxPool2dGrad(...args: [...Geometry2d, x: Ptr, y: Ptr, dy: Ptr, dx: Ptr, accumulate: Flag]): void;
 
   // optimizers.ts
@@ -105,6 +127,11 @@ export interface KernelExports {
 export type Geometry2d = [
   batch: number, inHeight: number, inWidth: number, channels: number, outHeight: number, outWidth: number,
   windowHeight: number, windowWidth: number, strideHeight: number, strideWidth: number, padTop: number, padLeft: number,
+];
+
+/** A 3×3, stride-1 convolution's geometry, as the Winograd kernels take it. */
+export type WinogradGeometry = [
+  batch: number, inHeight: number, inWidth: number, channels: number, outHeight: number, outWidth: number, padTop: number, padLeft: number,
 ];
 
 export type KernelVariant = 'simd' | 'relaxed-simd';

@@ -17,7 +17,7 @@
  */
 import { instantiateKernels, simdSupported, type KernelExports } from '@descent/kernels-wasm';
 import type { ByteStorage, Kernels, Storage } from './kernels.js';
-import { createWasmConvKernels } from './wasm-conv.js';
+import { createWasmConvKernels, type WinogradPolicy } from './wasm-conv.js';
 
 const ALIGN = 16;
 const PAGE = 65536;
@@ -166,6 +166,8 @@ export interface WasmKernels extends Kernels {
   reservedBytes(): number;
   /** When the zero-skipping kernels run, and how often they did. */
   readonly sparseInput: SparseInputPolicy;
+  /** When 3×3 convolutions take Winograd's algorithm, and how often they did. */
+  readonly winograd: WinogradPolicy;
 }
 
 /**
@@ -209,6 +211,8 @@ export function createWasmKernels(): WasmKernels {
     return sampled > 0 && wasm.countZeros(x.ptr, sampled) >= fraction * sampled;
   };
 
+  const winograd: WinogradPolicy = { enabled: true, minChannels: 4, calls: 0 };
+
   const kernels: WasmKernels = {
     name: 'wasm',
     precision: 'float32',
@@ -216,6 +220,7 @@ export function createWasmKernels(): WasmKernels {
     variant: wasm.relaxedSimd() ? 'relaxed-simd' : 'simd',
     reservedBytes: () => heap.reservedBytes(),
     sparseInput,
+    winograd,
 
     alloc(length) {
       return new WasmStorage(memory, heap.alloc(length * 4, zero), length);
@@ -292,7 +297,7 @@ export function createWasmKernels(): WasmKernels {
       reserve: (bytes) => heap.reserve(bytes),
       release: (ptr, bytes) => heap.release(ptr, bytes),
       products: () => kernels,
-    }),
+    }, winograd),
 
     softmaxCrossEntropyForward: (m, n, logits, labels, probs) =>
       wasm.softmaxCrossEntropyForward(m, n, logits.ptr, labels.ptr, probs.ptr),
