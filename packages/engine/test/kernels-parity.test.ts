@@ -498,7 +498,7 @@ describe('wasm zero-skipping products (inputs with many exact zeros)', () => {
   function withPath<T>(sparse: boolean, run: () => T, expectCalls: { forward: number; gradient: number }): T {
     const before = { forward: policy.forwardCalls, gradient: policy.gradientCalls };
     Object.assign(policy, sparse
-      ? { enabled: true, minColumns: 1, minZeroFractionForward: 0, minZeroFractionGradient: 0 }
+      ? { enabled: true, minColumns: 1, minFeatures: 1, minZeroFractionForward: 0, minZeroFractionGradient: 0 }
       : { enabled: false });
     try {
       const result = run();
@@ -507,7 +507,7 @@ describe('wasm zero-skipping products (inputs with many exact zeros)', () => {
       expect(policy.gradientCalls - before.gradient, 'sparse gradient calls').toBe(calls.gradient);
       return result;
     } finally {
-      Object.assign(policy, { enabled: defaults.enabled, minColumns: defaults.minColumns,
+      Object.assign(policy, { enabled: defaults.enabled, minColumns: defaults.minColumns, minFeatures: defaults.minFeatures,
         minZeroFractionForward: defaults.minZeroFractionForward, minZeroFractionGradient: defaults.minZeroFractionGradient });
     }
   }
@@ -695,5 +695,71 @@ describe('wasm convolution paths: Winograd F(2×2, 3×3) and im2col', () => {
       for (const st of [X, W, B, Y]) wasm.free(st);
     }
     expect(policy.calls).toBe(before);
+  });
+});
+
+describe('wasm convolution gradients that skip the output gradient\'s zeros', () => {
+  const wasm: WasmKernels = createWasmKernels();
+  const { sparseGradient, winograd } = wasm;
+
+  /** dy with `zeros` of its values exactly 0, as max pooling leaves it. */
+  function gradients(g: Window2d, filters: number, input: { x: Float32Array; w: Float32Array; dy: Float32Array; dx0: Float32Array; dw0: Float32Array }, sparse: boolean, accumulate: boolean) {
+    const before = sparseGradient.calls;
+    Object.assign(sparseGradient, sparse ? { enabled: true, minZeroFraction: 0, minPatch: 1 } : { enabled: false });
+    winograd.enabled = false;
+    try {
+      const X = put(wasm, input.x), W = put(wasm, input.w), dY = put(wasm, input.dy), dX = put(wasm, input.dx0), dW = put(wasm, input.dw0);
+      wasm.conv2dFilterGrad(g, filters, X, dY, dW, accumulate);
+      wasm.conv2dInputGrad(g, filters, dY, W, dX, accumulate);
+      const out = { dw: Float32Array.from(dW.data), dx: Float32Array.from(dX.data), calls: sparseGradient.calls - before };
+      for (const s of [X, W, dY, dX, dW]) wasm.free(s);
+      return out;
+    } finally {
+      Object.assign(sparseGradient, { enabled: true, minZeroFraction: 0.5, minPatch: 32 });
+      winograd.enabled = true;
+    }
+  }
+
+  // Patch sizes kh·kw·C around the 32-column blocks and the 4-column tail: 1·1·1 … 3·3·9 = 81.
+  const cases: Array<[number[], number, number, number]> = [];
+  for (const [c, k] of [[1, 1], [1, 3], [3, 2], [4, 3], [5, 3], [7, 3], [9, 3], [32, 1], [33, 1]]) cases.push([[2, 6, 5, c], k, 1 + (c % 6), 0.8]);
+  cases.push([[2, 13, 13, 32], 3, 64, 0.79], [[1, 7, 7, 8], 3, 5, 0], [[1, 7, 7, 8], 3, 5, 1]);
+
+  it.each(cases.map((c) => [JSON.stringify(c), c] as const))('%s: the same floats as the GEMM, with and without accumulate', (_name, [[batch, h, w, c], k, filters, zeros]) => {
+    const rows = windowAxis(h, k, 1, 'same'), cols = windowAxis(w, k, 1, 'same');
+    const g: Window2d = {
+      batch, inHeight: h, inWidth: w, channels: c, outHeight: rows.out, outWidth: cols.out,
+      windowHeight: k, windowWidth: k, strideHeight: 1, strideWidth: 1, padTop: rows.padBefore, padLeft: cols.padBefore,
+    };
+    const random = prng(batch * 97 + c * 13 + k);
+    const size = batch * rows.out * cols.out * filters;
+    const input = {
+      x: randomValues(random, batch * h * w * c), w: randomValues(random, k * k * c * filters),
+      dy: valuesWithZeros(random, size, zeros), dx0: randomValues(random, batch * h * w * c), dw0: randomValues(random, k * k * c * filters),
+    };
+    for (const accumulate of [false, true]) {
+      const skipping = gradients(g, filters, input, true, accumulate);
+      const dense = gradients(g, filters, input, false, accumulate);
+      const pointwise = k === 1;
+      expect(skipping.calls, 'filter gradient (and input gradient unless 1×1) skipped zeros').toBe(pointwise ? 1 : 2);
+      expect(dense.calls).toBe(0);
+      expectSameBits(skipping.dw, dense.dw, `dw acc=${accumulate}`);
+      expectSameBits(skipping.dx, dense.dx, `dx acc=${accumulate}`);
+    }
+  });
+
+  it('the default policy skips the zeros behind max pooling in the tutorial CNN\'s second layer, not in its first', () => {
+    const random = prng(77);
+    const run = (c: number, hw: number, filters: number) => {
+      const g: Window2d = { batch: 4, inHeight: hw, inWidth: hw, channels: c, outHeight: hw - 2, outWidth: hw - 2, windowHeight: 3, windowWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0 };
+      const before = sparseGradient.calls;
+      const X = put(wasm, randomValues(random, 4 * hw * hw * c)), dY = put(wasm, valuesWithZeros(random, 4 * (hw - 2) ** 2 * filters, 0.79));
+      const dW = wasm.alloc(9 * c * filters);
+      wasm.conv2dFilterGrad(g, filters, X, dY, dW, false);
+      for (const s of [X, dY, dW]) wasm.free(s);
+      return sparseGradient.calls - before;
+    };
+    expect(run(32, 13, 64)).toBe(1);
+    expect(run(1, 28, 32)).toBe(0);
   });
 });

@@ -68,6 +68,12 @@ export function maxPool2dGrad(
   const pixelBytes = <usize>channels << 2;
   const rowBytes = <usize>inWidth * pixelBytes;
   const imageBytes = <usize>inHeight * rowBytes;
+  const sideBySide = strideHeight == windowHeight && strideWidth == windowWidth && padTop == 0 && padLeft == 0 &&
+    outHeight * windowHeight <= inHeight && outWidth * windowWidth <= inWidth;
+  if (!accumulate && sideBySide) {
+    tiledGrad(batch, inHeight, inWidth, channels, outHeight, outWidth, windowHeight, windowWidth, x, y, dy, dx);
+    return;
+  }
   if (!accumulate) memory.fill(dx, 0, <usize>batch * imageBytes);
   const c4 = channels & ~3;
   let o: usize = 0; // byte offset of output pixel (n, oh, ow) in y and dy
@@ -116,6 +122,69 @@ export function maxPool2dGrad(
         }
         o += pixelBytes;
       }
+    }
+  }
+}
+
+/**
+ * The gradient for windows side by side (stride = window, all inside the image), the common case: every
+ * input position belongs to at most one window, so dx is written once, without clearing it first
+ * or reading it back: dy where the position is its window's first maximum, 0 elsewhere and in the
+ * rows and columns no window covers.
+ */
+function tiledGrad(
+  batch: i32, inHeight: i32, inWidth: i32, channels: i32, outHeight: i32, outWidth: i32,
+  windowHeight: i32, windowWidth: i32, x: usize, y: usize, dy: usize, dx: usize,
+): void {
+  const pixelBytes = <usize>channels << 2;
+  const rowBytes = <usize>inWidth * pixelBytes;
+  const imageBytes = <usize>inHeight * rowBytes;
+  const c4 = channels & ~3;
+  const coveredRows = outHeight * windowHeight, coveredCols = outWidth * windowWidth;
+  let o: usize = 0;
+  for (let n = 0; n < batch; n++) {
+    const image = <usize>n * imageBytes;
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let ow = 0; ow < outWidth; ow++) {
+        const corner = image + <usize>(oh * windowHeight) * rowBytes + <usize>(ow * windowWidth) * pixelBytes;
+        let c = 0;
+        for (; c < c4; c += 4) {
+          const cb = <usize>c << 2;
+          const pooled = v128.load(y + o + cb);
+          const grad = v128.load(dy + o + cb);
+          let found = i32x4.splat(0);
+          for (let kh = 0; kh < windowHeight; kh++) {
+            const row = corner + <usize>kh * rowBytes + cb;
+            for (let kw = 0; kw < windowWidth; kw++) {
+              const p = row + <usize>kw * pixelBytes;
+              const hit = v128.andnot(f32x4.eq(v128.load(x + p), pooled), found);
+              v128.store(dx + p, v128.and(grad, hit));
+              found = v128.or(found, hit);
+            }
+          }
+        }
+        for (; c < channels; c++) {
+          const cb = <usize>c << 2;
+          const pooled = load<f32>(y + o + cb);
+          let found = false;
+          for (let kh = 0; kh < windowHeight; kh++) {
+            const row = corner + <usize>kh * rowBytes + cb;
+            for (let kw = 0; kw < windowWidth; kw++) {
+              const p = row + <usize>kw * pixelBytes;
+              const hit = !found && load<f32>(x + p) == pooled;
+              store<f32>(dx + p, hit ? load<f32>(dy + o + cb) : 0);
+              found = found || hit;
+            }
+          }
+        }
+        o += pixelBytes;
+      }
+    }
+    // Rows and columns past the last whole window get no gradient.
+    for (let r = 0; r < inHeight; r++) {
+      const row = dx + image + <usize>r * rowBytes;
+      if (r >= coveredRows) memory.fill(row, 0, rowBytes);
+      else if (coveredCols < inWidth) memory.fill(row + <usize>coveredCols * pixelBytes, 0, <usize>(inWidth - coveredCols) * pixelBytes);
     }
   }
 }

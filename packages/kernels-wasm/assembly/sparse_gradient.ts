@@ -19,13 +19,13 @@
  * x is read once, in order; each listed gradient costs 8 loads, 8 multiply-adds and 8 stores of
  * dwᵀ. Each dwᵀ[f, k] is the same multiply-adds in the same ascending order of i as the GEMM's
  * (minus the 0·x terms), so the result is the GEMM's, as for dense_sparse_input.ts; the caller
- * transposes dwᵀ into dw. Columns past the last 32 go 4, then 1 at a time.
+ * transposes dwᵀ into dw. Columns past the last 32 take one more pass, 4 then 1 at a time.
  */
 import { madd } from './simd';
 
-/** Bytes of scratch `weightGradSparseGrad` needs: the list of nonzeros and the row starts. */
+/** Bytes of scratch `weightGradSparseGrad` needs: the list of nonzeros (and one spare entry) and the row starts. */
 export function sparseGradScratchBytes(m: i32, n: i32): i32 {
-  return (m * n) * 8 + (m + 1) * 4 + 16;
+  return (m * n + 1) * 8 + (m + 1) * 4 + 16;
 }
 
 /** dwT[n, kdim] (+)= dzᵀ·x with x [m, kdim], dz [m, n], skipping dz's zeros. */
@@ -42,14 +42,14 @@ export function weightGradSparseGrad(
   for (let i = 0; i < m; i++) {
     store<i32>(rowStart + (<usize>i << 2), count);
     const row = dz + ((<usize>i * n) << 2);
+    // Branch-free: every value is written at the end of the list, which grows only past nonzeros
+    // (at three quarters zeros a branch would be mispredicted often).
     for (let f = 0; f < n; f++) {
       const g = load<f32>(row + (<usize>f << 2));
-      if (g != 0) {
-        const e = entries + (<usize>count << 3);
-        store<i32>(e, f);
-        store<f32>(e, g, 4);
-        count++;
-      }
+      const e = entries + (<usize>count << 3);
+      store<i32>(e, f);
+      store<f32>(e, g, 4);
+      count += i32(g != 0);
     }
   }
   store<i32>(rowStart + (<usize>m << 2), count);
@@ -79,29 +79,27 @@ export function weightGradSparseGrad(
       }
     }
   }
-  for (; k + 4 <= kdim; k += 4) {
-    const kb = <usize>k << 2;
+  // The last kdim mod 32 columns (all of them when kdim < 32, as for a first layer's 3×3
+  // patches): one pass over the list, four columns at a time, then one at a time.
+  if (k < kdim) {
+    const k4 = k + ((kdim - k) & ~3);
     for (let i = 0; i < m; i++) {
       let e = entries + (<usize>load<i32>(rowStart + (<usize>i << 2)) << 3);
       const end = entries + (<usize>load<i32>(rowStart + (<usize>(i + 1) << 2)) << 3);
-      if (e == end) continue;
-      const x0 = v128.load(x + <usize>i * ldx + kb);
+      const xr = x + <usize>i * ldx;
       for (; e < end; e += 8) {
-        const d = dwT + <usize>load<i32>(e) * ldx + kb;
-        v128.store(d, madd(v128.load32_splat(e, 4), x0, v128.load(d)));
-      }
-    }
-  }
-  for (; k < kdim; k++) {
-    const kb = <usize>k << 2;
-    for (let i = 0; i < m; i++) {
-      let e = entries + (<usize>load<i32>(rowStart + (<usize>i << 2)) << 3);
-      const end = entries + (<usize>load<i32>(rowStart + (<usize>(i + 1) << 2)) << 3);
-      const xv = load<f32>(x + <usize>i * ldx + kb);
-      for (; e < end; e += 8) {
-        const d = dwT + <usize>load<i32>(e) * ldx + kb;
-        // The same multiply-add as one lane of the vector path (fused in the relaxed build).
-        store<f32>(d, f32x4.extract_lane(madd(f32x4.splat(load<f32>(e, 4)), f32x4.splat(xv), f32x4.splat(load<f32>(d))), 0));
+        const d = dwT + <usize>load<i32>(e) * ldx;
+        const g = v128.load32_splat(e, 4);
+        let j = k;
+        for (; j < k4; j += 4) {
+          const o = <usize>j << 2;
+          v128.store(d + o, madd(g, v128.load(xr + o), v128.load(d + o)));
+        }
+        for (; j < kdim; j++) {
+          const o = <usize>j << 2;
+          // The same multiply-add as one lane of the vector path (fused in the relaxed build).
+          store<f32>(d + o, f32x4.extract_lane(madd(g, f32x4.splat(load<f32>(xr + o)), f32x4.splat(load<f32>(d + o))), 0));
+        }
       }
     }
   }

@@ -78,8 +78,38 @@ export interface WinogradPolicy {
   calls: number;
 }
 
-export function createWasmConvKernels(context: WasmConvContext, winograd: WinogradPolicy): ConvKernels {
+/**
+ * When a convolution's gradients skip the zeros of its output gradient (sparse_gradient.ts and
+ * dense_sparse_input.ts): when the first rows of dy hold at least `minZeroFraction` exact zeros.
+ * Behind max pooling they hold about three quarters or more. The results are the same floats.
+ */
+export interface SparseGradientPolicy {
+  enabled: boolean;
+  minZeroFraction: number;
+  /**
+   * Patches of fewer values (kh·kw·channels) keep the GEMM: a first convolution's 3×3 patches of
+   * one channel (9 values) took 1.6 times as long skipping zeros, the second's (288) half as long.
+   */
+  minPatch: number;
+  /** Gradient calls (filter or input) that skipped the zeros. */
+  calls: number;
+}
+
+/** Rows of dy sampled to decide: a few images' worth of positions. */
+const SAMPLE_ROWS = 256;
+
+export function createWasmConvKernels(context: WasmConvContext, winograd: WinogradPolicy, sparseGradient: SparseGradientPolicy): ConvKernels {
   const { wasm, memory } = context;
+  const listScratch = growingScratch(context), inputListScratch = growingScratch(context);
+  const transposed = growingScratch(context), zeroBias = growingScratch(context);
+  /** Whether dy [m, filters] is mostly zeros (then its zeros are skipped). */
+  const sparse = (dy: Storage, m: number, filters: number, patch: number): boolean => {
+    if (!sparseGradient.enabled || patch < sparseGradient.minPatch) return false;
+    const sampled = Math.min(m, SAMPLE_ROWS) * filters;
+    const taken = sampled > 0 && wasm.countZeros(dy.ptr, sampled) >= sparseGradient.minZeroFraction * sampled;
+    if (taken) sparseGradient.calls++;
+    return taken;
+  };
   const colScratch = growingScratch(context);
   const colMatrix = (rows: number, cols: number): ScratchMatrix => new ScratchMatrix(memory, colScratch(rows * cols * 4), rows * cols);
   const patches = (g: Window2d, x: Storage): Storage => {
@@ -145,6 +175,16 @@ export function createWasmConvKernels(context: WasmConvContext, winograd: Winogr
     },
     conv2dFilterGrad(g, filters, x, dy, dw, accumulate) {
       const m = g.batch * g.outHeight * g.outWidth, k = g.windowHeight * g.windowWidth * g.channels;
+      if (sparse(dy, m, filters, k)) {
+        // dwᵀ = dyᵀ·col, one row of dwᵀ per nonzero of dy; dw is transposed in and out so that
+        // accumulating adds in the same order as the GEMM.
+        const col = patches(g, x);
+        const dwT = transposed(k * filters * 4);
+        if (accumulate) wasm.transpose(k, filters, dw.ptr, dwT, false);
+        wasm.weightGradSparseGrad(m, k, filters, col.ptr, dy.ptr, dwT, accumulate, listScratch(wasm.sparseGradScratchBytes(m, filters)));
+        wasm.transpose(filters, k, dwT, dw.ptr, false);
+        return;
+      }
       if (takesWinograd(g)) {
         const T = tilesOf(g);
         const v = inputTransform(g, x), wt = gradTransform(g, filters, dy);
@@ -157,7 +197,8 @@ export function createWasmConvKernels(context: WasmConvContext, winograd: Winogr
     },
     conv2dInputGrad(g, filters, dy, w, dx, accumulate) {
       const m = g.batch * g.outHeight * g.outWidth, k = g.windowHeight * g.windowWidth * g.channels;
-      if (takesWinograd(g)) {
+      const skipZeros = !pointwise(g) && sparse(dy, m, filters, k);
+      if (!skipZeros && takesWinograd(g)) {
         const T = tilesOf(g);
         const u = filterTransform(g, filters, w), wt = gradTransform(g, filters, dy);
         const product = mScratch(16 * T * g.channels * 4);
@@ -171,7 +212,15 @@ export function createWasmConvKernels(context: WasmConvContext, winograd: Winogr
         return;
       }
       const dcol = colMatrix(m, k);
-      context.products().gemm(m, k, filters, dy, false, w, true, dcol, false);
+      if (skipZeros) {
+        // dcol = dy·wᵀ skipping dy's zeros: the zero-skipping forward kernel with wᵀ and no bias.
+        const wT = transposed(k * filters * 4), bias = zeroBias(k * 4);
+        wasm.transpose(k, filters, w.ptr, wT, false);
+        wasm.fill(bias, k, 0);
+        wasm.denseSparseInput(m, k, filters, dy.ptr, wT, bias, dcol.ptr, false, inputListScratch(wasm.sparseInputScratchBytes(k, filters, m)));
+      } else {
+        context.products().gemm(m, k, filters, dy, false, w, true, dcol, false);
+      }
       if (!accumulate) wasm.fill(dx.ptr, dx.length, 0);
       wasm.col2im(...geometry(g), dcol.ptr, dx.ptr);
     },

@@ -17,7 +17,7 @@
  */
 import { instantiateKernels, simdSupported, type KernelExports } from '@descent/kernels-wasm';
 import type { ByteStorage, Kernels, Storage } from './kernels.js';
-import { createWasmConvKernels, type WinogradPolicy } from './wasm-conv.js';
+import { createWasmConvKernels, type SparseGradientPolicy, type WinogradPolicy } from './wasm-conv.js';
 
 const ALIGN = 16;
 const PAGE = 65536;
@@ -147,6 +147,11 @@ export interface SparseInputPolicy {
   minZeroFractionForward: number;
   minZeroFractionGradient: number;
   minColumns: number;
+  /**
+   * Inputs with fewer features (x's columns) stay dense: a first convolution's 3×3 patches (9
+   * features) ran 7% (forward) and 12% (weight gradient) slower on the zero-skipping kernels.
+   */
+  minFeatures: number;
   /** Calls that took the zero-skipping forward and weight gradient. */
   forwardCalls: number;
   gradientCalls: number;
@@ -168,6 +173,8 @@ export interface WasmKernels extends Kernels {
   readonly sparseInput: SparseInputPolicy;
   /** When 3×3 convolutions take Winograd's algorithm, and how often they did. */
   readonly winograd: WinogradPolicy;
+  /** When a convolution's gradients skip the zeros of its output gradient, and how often they did. */
+  readonly sparseGradient: SparseGradientPolicy;
 }
 
 /**
@@ -202,6 +209,7 @@ export function createWasmKernels(): WasmKernels {
     minZeroFractionForward: 0.42,
     minZeroFractionGradient: 0.45,
     minColumns: 24,
+    minFeatures: 32,
     forwardCalls: 0,
     gradientCalls: 0,
   };
@@ -212,6 +220,7 @@ export function createWasmKernels(): WasmKernels {
   };
 
   const winograd: WinogradPolicy = { enabled: true, minChannels: 4, calls: 0 };
+  const sparseGradient: SparseGradientPolicy = { enabled: true, minZeroFraction: 0.5, minPatch: 32, calls: 0 };
 
   const kernels: WasmKernels = {
     name: 'wasm',
@@ -221,6 +230,7 @@ export function createWasmKernels(): WasmKernels {
     reservedBytes: () => heap.reservedBytes(),
     sparseInput,
     winograd,
+    sparseGradient,
 
     alloc(length) {
       return new WasmStorage(memory, heap.alloc(length * 4, zero), length);
@@ -261,7 +271,7 @@ export function createWasmKernels(): WasmKernels {
     gemm(m, n, k, a, transposeA, b, transposeB, c, accumulate) {
       // Xᵀ·dZ with X stored [k, m]: the weight gradient of a dense layer.
       if (
-        transposeA && !transposeB && sparseInput.enabled && n >= sparseInput.minColumns &&
+        transposeA && !transposeB && sparseInput.enabled && n >= sparseInput.minColumns && m >= sparseInput.minFeatures &&
         mostlyZeros(a, k, m, sparseInput.minZeroFractionGradient)
       ) {
         sparseInput.gradientCalls++;
@@ -274,7 +284,7 @@ export function createWasmKernels(): WasmKernels {
     biasAdd: (m, n, x, bias, out) => wasm.biasAdd(m, n, x.ptr, bias.ptr, out.ptr),
     columnSums: (m, n, x, out, accumulate) => wasm.columnSums(m, n, x.ptr, out.ptr, accumulate),
     denseForward(m, n, k, x, w, bias, out, relu) {
-      if (sparseInput.enabled && n >= sparseInput.minColumns && mostlyZeros(x, m, k, sparseInput.minZeroFractionForward)) {
+      if (sparseInput.enabled && n >= sparseInput.minColumns && k >= sparseInput.minFeatures && mostlyZeros(x, m, k, sparseInput.minZeroFractionForward)) {
         sparseInput.forwardCalls++;
         wasm.denseSparseInput(m, n, k, x.ptr, w.ptr, bias.ptr, out.ptr, relu, sparseScratch(n, k, m));
         return;
@@ -297,7 +307,7 @@ export function createWasmKernels(): WasmKernels {
       reserve: (bytes) => heap.reserve(bytes),
       release: (ptr, bytes) => heap.release(ptr, bytes),
       products: () => kernels,
-    }, winograd),
+    }, winograd, sparseGradient),
 
     softmaxCrossEntropyForward: (m, n, logits, labels, probs) =>
       wasm.softmaxCrossEntropyForward(m, n, logits.ptr, labels.ptr, probs.ptr),
