@@ -1,6 +1,6 @@
 /** The descent side of every worker task: the bench model, one epoch, inference, accuracy. */
 import {
-  adam, backendFallbackReason, backendName, dense, dropout, flatten, onBackendWarning, sequential, setBackend,
+  adam, backendFallbackReason, backendName, conv2d, dense, dropout, flatten, maxPooling2d, onBackendWarning, sequential, setBackend,
   type BackendName, type Layer, type Sequential,
 } from '@descent/engine';
 import { accuracyOf, countClipped, loadSplits, peakRssBytes } from './data.js';
@@ -28,8 +28,13 @@ function descentLayer(layer: BenchLayer, inputShape: number[] | undefined): Laye
       return dense({ units: layer.units, activation: layer.activation, inputShape });
     case 'dropout':
       return dropout({ rate: layer.rate, inputShape });
-    default:
-      throw new Error(`the bench cannot build a descent ${layer.type} layer`);
+    case 'conv2d':
+      return conv2d({
+        filters: layer.filters, kernelSize: layer.kernelSize, strides: layer.strides ?? 1, padding: layer.padding ?? 'valid',
+        activation: layer.activation ?? 'linear', inputShape,
+      });
+    case 'maxpool':
+      return maxPooling2d({ poolSize: layer.poolSize, strides: layer.strides ?? layer.poolSize, padding: layer.padding ?? 'valid', inputShape });
   }
 }
 

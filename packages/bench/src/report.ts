@@ -1,7 +1,7 @@
 /** The markdown summary of a bench result: machine, targets, then one table per suite. */
 import { exp, mib, ms, percent, ratio, seconds, table } from './format.js';
 import { median } from './stats.js';
-import { ENGINES, ENGINE_LABELS, ORACLE_ENGINES, type AccuracySuiteResult, type BenchResult, type EpochSuiteResult, type OracleId, type StepsRun, type StepsSuiteResult, type TargetCheck } from './types.js';
+import { ENGINES, ENGINE_LABELS, ORACLE_ENGINES, type AccuracyEngineResult, type AccuracySuiteResult, type BenchResult, type EngineId, type EpochEngineResult, type EpochSuiteResult, type OracleId, type StepsRun, type StepsSuiteResult, type TargetCheck } from './types.js';
 
 export const SECTION_TITLES = {
   headline: 'descent against TensorFlow',
@@ -10,6 +10,11 @@ export const SECTION_TITLES = {
   epoch: 'One training epoch',
   parity: 'Accuracy parity',
   steps: 'Step parity',
+  conv: 'Convolution kernels',
+  cnn: 'The tutorial CNN against TensorFlow',
+  cnnEpoch: 'The tutorial CNN: one training epoch',
+  cnnParity: 'The tutorial CNN: accuracy parity',
+  cnnSteps: 'The tutorial CNN: step parity',
 } as const;
 
 export function renderMarkdown(result: BenchResult): string {
@@ -21,6 +26,12 @@ export function renderMarkdown(result: BenchResult): string {
   if (result.epoch) lines.push(...epochSection(result.epoch), '');
   if (result.parity) lines.push(...paritySection(result.parity), '');
   if (result.steps) lines.push(...stepsSection(result.steps), '');
+  const cnn = cnnTable(result);
+  if (cnn) lines.push(`## ${SECTION_TITLES.cnn}`, '', `Model: ${result.cnn!.layers}; the same Adam, batch and data as above.`, '', cnn, '');
+  if (result.convMarkdown !== undefined) lines.push(`## ${SECTION_TITLES.conv}`, '', result.convMarkdown.trim(), '');
+  if (result.cnn?.epoch) lines.push(...epochSection(result.cnn.epoch, SECTION_TITLES.cnnEpoch), '');
+  if (result.cnn?.parity) lines.push(...paritySection(result.cnn.parity, SECTION_TITLES.cnnParity), '');
+  if (result.cnn?.steps) lines.push(...stepsSection(result.cnn.steps, SECTION_TITLES.cnnSteps), '');
   return `${lines.join('\n').trimEnd()}\n`;
 }
 
@@ -29,6 +40,8 @@ export function renderReadmeBlock(result: BenchResult, fullResults: string): str
   const lines = [...runLines(result), ''];
   const headline = headlineTable(result);
   if (headline) lines.push(headline, '');
+  const cnn = cnnTable(result);
+  if (cnn) lines.push(`${result.cnn!.layers}:`, '', cnn, '');
   if (result.targets.length > 0) lines.push(...targetsSection(result.targets, result.quick).map((line) => (line.startsWith('## ') ? `#${line}` : line)), '');
   lines.push(`Every table of this run (GEMM kernels, epochs, accuracy and step parity, with their notes): [${fullResults}](${fullResults}).`);
   return `${lines.join('\n').trimEnd()}\n`;
@@ -52,8 +65,25 @@ function runLines(result: BenchResult): string[] {
 export function headlineTable(result: BenchResult): string | undefined {
   const { epoch, parity, steps } = result;
   if (!epoch && !parity && !steps) return undefined;
-  const engines = ENGINES.filter((id) => id !== 'descent-ts');
-  const rows = engines.map((id) => {
+  const inference = { header: `inference on ${result.dataset.testSamples.toLocaleString('en-US')} images (ms)`, cell: (row: EpochEngineResult) => ms(row.inferenceMs!) };
+  return engineTable(ENGINES.filter((id) => id !== 'descent-ts'), result, inference);
+}
+
+/** The CNN's headline: one row per engine of its epoch suite, with accuracy and step parity where measured. */
+export function cnnTable(result: BenchResult): string | undefined {
+  const { cnn } = result;
+  if (!cnn || (!cnn.epoch && !cnn.parity && !cnn.steps)) return undefined;
+  const ids = cnn.epoch?.engines.map((row) => row.engine) ?? cnn.parity?.engines.map((row) => row.engine) ?? ['descent-wasm'];
+  return engineTable(ids, cnn, { header: 'peak RSS (MiB)', cell: (row) => mib(row.peakRssMiB!) });
+}
+
+/** Seconds per epoch, ratio, one more epoch figure, accuracy and step parity, per engine. */
+function engineTable(
+  ids: readonly EngineId[],
+  { epoch, parity, steps }: { epoch?: EpochSuiteResult; parity?: AccuracySuiteResult; steps?: StepsSuiteResult },
+  extra: { header: string; cell: (row: EpochEngineResult) => string },
+): string {
+  const rows = ids.map((id) => {
     const timing = epoch?.engines.find((row) => row.engine === id);
     const accuracy = parity?.engines.find((row) => row.engine === id);
     const oracle = steps?.headlines.find((h) => ORACLE_ENGINES[h.oracle] === id);
@@ -62,17 +92,28 @@ export function headlineTable(result: BenchResult): string | undefined {
       ENGINE_LABELS[id],
       measured ? seconds(timing.secondsPerEpoch!.median) : timing ? 'not available' : '–',
       measured ? ratio(timing.ratioToDescentWasm ?? NaN) : '–',
-      measured ? ms(timing.inferenceMs!) : '–',
-      accuracy?.available ? `${percent(accuracy.mean!)}${accuracy.accuracies.length > 1 ? ` ± ${(accuracy.sd! * 100).toFixed(2)}` : ''}` : accuracy ? 'not available' : '–',
+      measured ? extra.cell(timing) : '–',
+      accuracyCell(accuracy),
       oracle ? `${exp(oracle.maxRelativeLossDifference)} (Adam '${oracle.adamForm}')` : '–',
     ];
   });
-  const accuracyHeader = parity ? `test accuracy after ${parity.epochs} epoch${parity.epochs > 1 ? 's' : ''} (${parity.engines[0].seeds.length > 1 ? `mean ± sd of ${parity.engines[0].seeds.length} seeds` : '1 seed'})` : 'test accuracy';
   return table(
-    ['engine', 's/epoch', 'time vs descent', `inference on ${result.dataset.testSamples.toLocaleString('en-US')} images (ms)`, accuracyHeader, `descent's step parity: max relative loss difference over ${steps?.steps ?? '–'} steps`],
+    ['engine', 's/epoch', 'time vs descent', extra.header, accuracyHeader(parity), `descent's step parity: max relative loss difference over ${steps?.steps ?? '–'} steps`],
     rows,
     [false, true, true, true, true, true],
   );
+}
+
+function accuracyCell(accuracy: AccuracyEngineResult | undefined): string {
+  if (!accuracy) return '–';
+  if (!accuracy.available) return 'not available';
+  return `${percent(accuracy.mean!)}${accuracy.accuracies.length > 1 ? ` ± ${(accuracy.sd! * 100).toFixed(2)}` : ''}`;
+}
+
+function accuracyHeader(parity: AccuracySuiteResult | undefined): string {
+  if (!parity) return 'test accuracy';
+  const seeds = parity.engines[0].seeds.length;
+  return `test accuracy after ${parity.epochs} epoch${parity.epochs > 1 ? 's' : ''} (${seeds > 1 ? `mean ± sd of ${seeds} seeds` : '1 seed'})`;
 }
 
 function targetsSection(targets: TargetCheck[], quick: boolean): string[] {
@@ -84,7 +125,7 @@ function targetsSection(targets: TargetCheck[], quick: boolean): string[] {
   ];
 }
 
-function epochSection(epoch: EpochSuiteResult): string[] {
+function epochSection(epoch: EpochSuiteResult, title: string = SECTION_TITLES.epoch): string[] {
   const rows = epoch.engines.map((row) => {
     if (!row.available) return [row.label, 'not available', '0', '', '', '', '', '', ''];
     const s = row.secondsPerEpoch!;
@@ -106,7 +147,7 @@ function epochSection(epoch: EpochSuiteResult): string[] {
     ...(row.fallbackReason ? [`- ${row.engine} ran on the ${row.backend} kernels: ${row.fallbackReason}.`] : []),
   ]);
   return [
-    `## ${SECTION_TITLES.epoch}`,
+    `## ${title}`,
     '',
     `${epoch.trainSamples.toLocaleString('en-US')} training images, batch ${epoch.batchSize}; inference on ${epoch.testSamples.toLocaleString('en-US')} test images.`,
     '',
@@ -122,7 +163,7 @@ function epochSection(epoch: EpochSuiteResult): string[] {
   ];
 }
 
-function paritySection(parity: AccuracySuiteResult): string[] {
+function paritySection(parity: AccuracySuiteResult, title: string = SECTION_TITLES.parity): string[] {
   const rows = parity.engines.map((row) =>
     row.available
       ? [
@@ -137,7 +178,7 @@ function paritySection(parity: AccuracySuiteResult): string[] {
   );
   const seeds = parity.engines[0].seeds;
   return [
-    `## ${SECTION_TITLES.parity}`,
+    `## ${title}`,
     '',
     `${parity.epochs} epoch${parity.epochs > 1 ? 's' : ''} x ${seeds.length} seed${seeds.length > 1 ? 's' : ''} (${seeds.join(', ')}), test accuracy on ${parity.testSamples.toLocaleString('en-US')} images.`,
     '',
@@ -154,7 +195,7 @@ function paritySection(parity: AccuracySuiteResult): string[] {
   ];
 }
 
-function stepsSection(steps: StepsSuiteResult): string[] {
+function stepsSection(steps: StepsSuiteResult, title: string = SECTION_TITLES.steps): string[] {
   const rows = steps.runs.flatMap((run) =>
     run.variants.map((variant) => [
       oracleName(run.oracle),
@@ -167,7 +208,7 @@ function stepsSection(steps: StepsSuiteResult): string[] {
   );
   const weights = (run: StepsRun) => run.importedWeights.map((w) => `${w.name} [${w.shape.join('x')}]`).join(', ');
   return [
-    `## ${SECTION_TITLES.steps}`,
+    `## ${title}`,
     '',
     `${steps.steps} Adam steps of batch ${steps.batchSize} from each oracle's own initial weights${steps.runs[0] ? ` (${oracleName(steps.runs[0].oracle)}: ${weights(steps.runs[0])})` : ''}.`,
     '',

@@ -7,14 +7,16 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 
 import { join } from 'node:path';
 import { readIdxLabels, resolveDataset, type DatasetFiles } from '@descent/engine';
 import { FIXTURE_DIR } from './data.js';
+import { formatConvSuite, runConvSuite } from './conv-suite.js';
 import { formatKernelSuite, runKernelSuite } from './kernel-suite.js';
 import { machineInfo, machineTag } from './machine.js';
 import { renderMarkdown } from './report.js';
 import { runAccuracySuite } from './suites/accuracy.js';
+import { CNN_STEP_GOAL, runCnnParitySuite, runCnnSuite } from './suites/cnn.js';
 import type { SuiteContext } from './suites/context.js';
 import { runEpochSuite } from './suites/epoch.js';
 import { runStepsSuite } from './suites/steps.js';
-import { ENGINE_LABELS, MLP, MODEL, SUITES, type BenchResult, type EngineId, type SuiteName, type TargetCheck } from './types.js';
+import { CNN, ENGINE_LABELS, MLP, MODEL, describeModel, SUITES, type BenchResult, type EngineId, type SuiteName, type TargetCheck } from './types.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -61,6 +63,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     if (suite === 'epoch') result.epoch = await runEpochSuite(context);
     if (suite === 'parity') result.parity = await runAccuracySuite(context);
     if (suite === 'steps') result.steps = await runStepsSuite(context);
+    if (suite === 'conv') {
+      result.conv = await runConvSuite({ quick: options.quick, log });
+      result.convMarkdown = formatConvSuite(result.conv);
+    }
+    if (suite === 'cnn') result.cnn = { ...result.cnn, ...(await runCnnSuite(context)) };
+    if (suite === 'cnn-parity') result.cnn = { layers: describeModel(CNN), ...result.cnn, parity: await runCnnParitySuite(context) };
     log(`${suite}: done in ${((performance.now() - suiteStarted) / 1000).toFixed(1)} s`);
   }
   result.targets = checkTargets(result);
@@ -123,12 +131,58 @@ export function checkTargets(result: BenchResult): TargetCheck[] {
       });
     }
   }
+  checks.push(...cnnTargets(result));
   for (const headline of result.steps?.headlines ?? []) {
     checks.push({
       name: `step parity with ${headline.oracle === 'keras' ? 'Keras' : headline.oracle}: ${result.steps!.steps} steps, Adam '${headline.adamForm}', max relative loss difference`,
       goal: `<= ${headline.goal.toExponential(0)}`,
       measured: headline.maxRelativeLossDifference.toExponential(2),
       met: headline.maxRelativeLossDifference <= headline.goal,
+    });
+  }
+  return checks;
+}
+
+/** The CNN's targets (#15): speed against tfjs-node, memory, accuracy, step parity, the convolutions' products. */
+function cnnTargets(result: BenchResult): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const { cnn } = result;
+  const engine = (id: EngineId) => cnn?.epoch?.engines.find((row) => row.engine === id && row.available);
+  const descent = engine('descent-wasm');
+  const tfjsNode = engine('tfjs-node-1t');
+  if (descent && tfjsNode) {
+    const [ours, theirs] = [descent.secondsPerEpoch!.median, tfjsNode.secondsPerEpoch!.median];
+    checks.push({ name: `CNN epoch: descent (wasm) vs ${ENGINE_LABELS['tfjs-node-1t']}`, goal: 'faster', measured: `${ours.toFixed(1)} s vs ${theirs.toFixed(1)} s`, met: ours < theirs });
+  }
+  if (descent) {
+    checks.push({ name: 'CNN peak RSS: descent (wasm), one epoch', goal: '<= 300 MB', measured: `${(descent.peakRssMiB! * 2 ** 20 / 1e6).toFixed(0)} MB`, met: descent.peakRssMiB! * 2 ** 20 <= 300e6 });
+  }
+  const parity = cnn?.parity;
+  if (parity) {
+    const [ours] = parity.engines;
+    if (ours.available) {
+      checks.push({ name: `CNN accuracy: descent (wasm) mean after ${parity.epochs} epochs`, goal: '>= 91%', measured: `${(ours.mean! * 100).toFixed(2)}%`, met: ours.mean! >= 0.91 });
+    }
+    for (const { label, points } of parity.differences) {
+      checks.push({ name: `CNN accuracy parity with ${label}: |mean difference|`, goal: '<= 0.5 points', measured: `${Math.abs(points).toFixed(2)} points`, met: Math.abs(points) <= 0.5 });
+    }
+  }
+  for (const headline of cnn?.steps?.headlines ?? []) {
+    checks.push({
+      name: `CNN step parity with ${headline.oracle === 'keras' ? 'Keras' : headline.oracle}: ${cnn!.steps!.steps} steps, Adam '${headline.adamForm}', max relative loss difference`,
+      goal: `<= ${CNN_STEP_GOAL.toExponential(0)}`,
+      measured: headline.maxRelativeLossDifference.toExponential(2),
+      met: headline.maxRelativeLossDifference <= headline.goal,
+    });
+  }
+  const second = result.conv?.rows.filter((row) => row.path === 'default' && row.layer.startsWith('conv 2'));
+  if (second && second.length > 0) {
+    const worst = second.reduce((a, b) => (b.ofGemm < a.ofGemm ? b : a));
+    checks.push({
+      name: "CNN's second convolution (default path): slowest pass's GFLOP/s over the GEMM's, one thread",
+      goal: '>= 75%',
+      measured: `${Math.round(worst.ofGemm * 100)}% (${worst.pass})`,
+      met: worst.ofGemm >= 0.75,
     });
   }
   return checks;

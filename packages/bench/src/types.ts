@@ -3,6 +3,7 @@
  * back, and the result file written at the end of a run.
  */
 import type { DatasetFiles } from '@descent/engine';
+import type { ConvSuiteResult } from './conv-suite.js';
 import type { KernelSuiteResult } from './kernel-suite.js';
 
 /**
@@ -38,7 +39,11 @@ export const ENGINE_LABELS: Readonly<Record<EngineId, string>> = Object.fromEntr
   ENGINES.map((id) => [id, ENGINE_INFO[id].label]),
 ) as Record<EngineId, string>;
 
-export const SUITES = ['kernels', 'epoch', 'parity', 'steps'] as const;
+/**
+ * kernels, epoch, parity and steps measure the MLP; conv measures the convolution kernels; cnn
+ * trains the tutorial CNN (epoch time against TensorFlow, step parity) and cnn-parity its accuracy.
+ */
+export const SUITES = ['kernels', 'epoch', 'parity', 'steps', 'conv', 'cnn', 'cnn-parity'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 /**
@@ -64,6 +69,24 @@ export const MLP: BenchModel = {
   name: 'mlp',
   inputShape: [28, 28],
   layers: [{ type: 'flatten' }, { type: 'dense', units: 128, activation: 'relu' }, { type: 'dense', units: 10, activation: 'softmax' }],
+};
+
+/**
+ * The tutorial CNN: Conv2D 32 3x3 ReLU -> MaxPool 2 -> Conv2D 64 3x3 ReLU -> MaxPool 2 -> Flatten
+ * -> Dense 128 ReLU -> Dense 10 softmax, on 28x28x1 images (the same bytes as the MLP's).
+ */
+export const CNN: BenchModel = {
+  name: 'cnn',
+  inputShape: [28, 28, 1],
+  layers: [
+    { type: 'conv2d', filters: 32, kernelSize: 3, activation: 'relu' },
+    { type: 'maxpool', poolSize: 2 },
+    { type: 'conv2d', filters: 64, kernelSize: 3, activation: 'relu' },
+    { type: 'maxpool', poolSize: 2 },
+    { type: 'flatten' },
+    { type: 'dense', units: 128, activation: 'relu' },
+    { type: 'dense', units: 10, activation: 'softmax' },
+  ],
 };
 
 /** 'Flatten -> Dense 128 ReLU -> Dense 10 softmax' and the like. */
@@ -336,6 +359,14 @@ export interface StepsSuiteResult {
   headlines: StepsHeadline[];
 }
 
+export interface CnnSuiteResult {
+  /** describeModel(CNN). */
+  layers: string;
+  epoch?: EpochSuiteResult;
+  steps?: StepsSuiteResult;
+  parity?: AccuracySuiteResult;
+}
+
 export interface TargetCheck {
   name: string;
   goal: string;
@@ -356,6 +387,10 @@ export interface BenchResult {
   epoch?: EpochSuiteResult;
   parity?: AccuracySuiteResult;
   steps?: StepsSuiteResult;
+  conv?: ConvSuiteResult;
+  convMarkdown?: string;
+  /** The tutorial CNN: one epoch per engine, step parity, and (cnn-parity) accuracy. */
+  cnn?: CnnSuiteResult;
   targets: TargetCheck[];
   wallSeconds: number;
 }

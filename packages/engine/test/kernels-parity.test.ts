@@ -698,6 +698,50 @@ describe('wasm convolution paths: Winograd F(2×2, 3×3) and im2col', () => {
   });
 });
 
+describe('wasm direct convolution (forward, kept to measure against im2col and Winograd)', () => {
+  const wasm: WasmKernels = createWasmKernels();
+  const { directConv } = wasm;
+
+  // Windows across every padding edge, strides 1 and 2, output rows shorter than the 4-pixel block.
+  it.each([
+    [[2, 28, 28, 1], 3, 32, 1, 'valid'],
+    [[2, 13, 13, 32], 3, 64, 1, 'valid'],
+    [[1, 9, 7, 3], 3, 8, 1, 'same'],
+    [[2, 10, 11, 5], 5, 16, 2, 'same'],
+    [[1, 3, 3, 2], 3, 8, 1, 'same'],
+    [[1, 8, 8, 4], 2, 8, 2, 'valid'],
+  ] as const)('%j window %d, %d filters, stride %d, %s: agrees with im2col', ([batch, h, w, c], k, filters, stride, padding) => {
+    const rows = windowAxis(h, k, stride, padding), cols = windowAxis(w, k, stride, padding);
+    const g: Window2d = {
+      batch, inHeight: h, inWidth: w, channels: c, outHeight: rows.out, outWidth: cols.out,
+      windowHeight: k, windowWidth: k, strideHeight: stride, strideWidth: stride, padTop: rows.padBefore, padLeft: cols.padBefore,
+    };
+    const random = prng(h * 31 + c * 7 + k);
+    const X = put(wasm, randomValues(random, batch * h * w * c)), W = put(wasm, randomValues(random, k * k * c * filters));
+    const B = put(wasm, randomValues(random, filters));
+    const outputs = [true, false].map((direct) => {
+      const Y = wasm.alloc(batch * rows.out * cols.out * filters);
+      const before = directConv.calls;
+      directConv.enabled = direct;
+      try {
+        wasm.conv2d(g, filters, X, W, B, Y, true);
+      } finally {
+        directConv.enabled = false;
+      }
+      expect(directConv.calls - before).toBe(direct ? 1 : 0);
+      const values = Float32Array.from(Y.data);
+      wasm.free(Y);
+      return values;
+    });
+    for (const s of [X, W, B]) wasm.free(s);
+    const scale = outputs[1].reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    let worst = 0;
+    for (let i = 0; i < outputs[1].length; i++) worst = Math.max(worst, Math.abs(outputs[0][i] - outputs[1][i]));
+    expect(scale).toBeGreaterThan(0);
+    expect(worst / scale).toBeLessThan(1e-5);
+  });
+});
+
 describe('wasm convolution gradients that skip the output gradient\'s zeros', () => {
   const wasm: WasmKernels = createWasmKernels();
   const { sparseGradient, winograd } = wasm;

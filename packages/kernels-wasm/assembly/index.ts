@@ -14,6 +14,7 @@ export {
 } from './softmax_cross_entropy';
 export { sgdUpdate, adamUpdate } from './optimizers';
 export { im2col, col2im } from './conv2d_nhwc_im2col';
+export { conv2dDirect } from './conv2d_nhwc_direct';
 export { weightGradSparseGrad, sparseGradScratchBytes, transpose } from './sparse_gradient';
 export {
   winogradFilterTransform, winogradInputTransform, winogradOutputTransform,

@@ -84,6 +84,8 @@ export interface KernelExports {
   /** dx[n,ih,iw,c] += col[(n,oh,ow), (kh,kw,c)] wherever the patch lies inside the image. */
   col2im(...args: [...Geometry2d, col: Ptr, dx: Ptr]): void;
   maxPool2d(...args: [...Geometry2d, x: Ptr, out: Ptr]): void;
+  // conv2d_nhwc_direct.ts: out = act(conv(x, w) + bias) without a patch matrix; filters a multiple of 8.
+  conv2dDirect(...args: [...Geometry2d, filters: number, x: Ptr, w: Ptr, bias: Ptr, out: Ptr, relu: Flag]): void;
 
   // sparse_gradient.ts
   /** dwT[n, kdim] (+)= dzᵀ·x, x [m, kdim], dz [m, n], skipping dz's zeros; `scratch` holds sparseGradScratchBytes(m, n). */

@@ -6,7 +6,7 @@
 import { runTask } from '../child.js';
 import { mean, standardDeviation } from '../stats.js';
 import { ENGINE_LABELS, type AccuracyEngineResult, type AccuracyRun, type AccuracySuiteResult, type EngineId } from '../types.js';
-import type { SuiteContext } from './context.js';
+import { modelTag, type SuiteContext } from './context.js';
 
 /** descent first; the others are compared with it. */
 export const ACCURACY_ENGINES: readonly EngineId[] = ['descent-wasm', 'keras-2t', 'tfjs-node', 'tfjs-wasm'];
@@ -22,17 +22,18 @@ export function accuracyPlan(quick: boolean): { epochs: number; seeds: number[] 
   return quick ? { epochs: 1, seeds: [1] } : { epochs: 10, seeds: [1, 2, 3] };
 }
 
-export async function runAccuracySuite(context: SuiteContext): Promise<AccuracySuiteResult> {
+/** `compared`: descent first, then the references. */
+export async function runAccuracySuite(context: SuiteContext, compared: readonly EngineId[] = ACCURACY_ENGINES): Promise<AccuracySuiteResult> {
   const { epochs, seeds } = accuracyPlan(context.quick);
   const engines: AccuracyEngineResult[] = [];
-  for (const engine of ACCURACY_ENGINES) {
+  for (const engine of compared) {
     const row: AccuracyEngineResult = { engine, label: ENGINE_LABELS[engine], available: true, seeds, accuracies: [], secondsPerRun: [], clippedFraction: [] };
     engines.push(row);
     for (const seed of seeds) {
       const run = await runTask<AccuracyRun>({ kind: 'accuracy', engine, model: context.model, files: context.files, seed, epochs });
       if (run.available === false) {
         Object.assign(row, { available: false, reason: run.reason, seeds: [] });
-        context.log(`parity: ${engine}: not available: ${run.reason}`);
+        context.log(`${modelTag(context)}parity: ${engine}: not available: ${run.reason}`);
         break;
       }
       row.backend = run.backend;
@@ -41,7 +42,7 @@ export async function runAccuracySuite(context: SuiteContext): Promise<AccuracyS
       row.secondsPerRun.push(run.seconds);
       row.clippedFraction.push(run.clippedFraction);
       context.log(
-        `parity: ${engine} seed ${seed}: test accuracy ${run.testAccuracy.toFixed(4)} after ${epochs} epoch${epochs > 1 ? 's' : ''} ` +
+        `${modelTag(context)}parity: ${engine} seed ${seed}: test accuracy ${run.testAccuracy.toFixed(4)} after ${epochs} epoch${epochs > 1 ? 's' : ''} ` +
           `(${run.seconds.toFixed(1)} s)` + (run.fallbackReason ? ` (ran on the ${run.backend} kernels: ${run.fallbackReason})` : ''),
       );
     }

@@ -14,3 +14,6 @@ export interface SuiteContext {
   /** One progress line (the CLI prints it to stderr). */
   log: (line: string) => void;
 }
+
+/** Progress lines about a model other than the default MLP start with its name ('cnn '). */
+export const modelTag = (context: Pick<SuiteContext, 'model'>): string => (context.model.name === 'mlp' ? '' : `${context.model.name} `);

@@ -6,7 +6,7 @@ import { runTask } from '../child.js';
 import { max } from '../format.js';
 import { median, summarize } from '../stats.js';
 import { ENGINES, ENGINE_LABELS, INFERENCE_BATCH, MODEL, type EngineId, type EpochEngineResult, type EpochRun, type EpochSuiteResult } from '../types.js';
-import type { SuiteContext } from './context.js';
+import { modelTag, type SuiteContext } from './context.js';
 
 /** Engines whose epoch takes long enough on the full set that they run fewer times. */
 const SLOW_ENGINES: Partial<Record<EngineId, string>> = { 'descent-ts': '~35 s', 'tfjs-cpu': '~90 s' };
@@ -33,9 +33,9 @@ export function runsFor(engine: EngineId, context: Pick<SuiteContext, 'quick' | 
   return runs < context.runs ? { runs, note: `${runs} of ${context.runs} runs: one epoch takes ${slow} here` } : { runs };
 }
 
-export async function runEpochSuite(context: SuiteContext): Promise<EpochSuiteResult> {
+export async function runEpochSuite(context: SuiteContext, engines: readonly EngineId[] = ENGINES): Promise<EpochSuiteResult> {
   const inferenceRuns = context.quick ? 3 : 7;
-  const plans = ENGINES.map((engine) => ({ engine, ...runsFor(engine, context) }));
+  const plans = engines.map((engine) => ({ engine, ...runsFor(engine, context) }));
   const rows: EpochEngineResult[] = plans.map(({ engine, runs, note }) => ({
     engine, label: ENGINE_LABELS[engine], available: true, runs, ...(note ? { runsNote: note } : {}),
     seconds: [], peakRssMiBPerRun: [], peakRssAfterInferenceMiBPerRun: [], inferenceMsPerRun: [], trainLoss: [], testAccuracy: [],
@@ -62,7 +62,7 @@ export async function runEpochSuite(context: SuiteContext): Promise<EpochSuiteRe
       row.trainLoss.push(result.trainLoss);
       row.testAccuracy.push(result.testAccuracy);
       context.log(
-        `epoch: ${engine} run ${run}/${row.runs}: ${result.seconds.toFixed(2)} s/epoch, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB ` +
+        `${modelTag(context)}epoch: ${engine} run ${run}/${row.runs}: ${result.seconds.toFixed(2)} s/epoch, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB ` +
           `(${(result.peakRssAfterInferenceBytes / 2 ** 20).toFixed(0)} MiB after inference), ` +
           `inference ${median(result.inferenceMs).toFixed(1)} ms, loss ${result.trainLoss.toFixed(4)}, test accuracy ${result.testAccuracy.toFixed(4)}` +
           (result.fallbackReason ? ` (ran on the ${result.backend} kernels: ${result.fallbackReason})` : ''),

@@ -4,7 +4,7 @@ import {
   ENGINE_LABELS, MODEL, ORACLES, ORACLE_ADAM_FORMS, ORACLE_ENGINES, type OracleDifference, type OracleId, type StepsHeadline, type StepsRun,
   type StepsSuiteResult, type Unavailable,
 } from '../types.js';
-import type { SuiteContext } from './context.js';
+import { modelTag, type SuiteContext } from './context.js';
 
 /** The largest relative loss difference each oracle's target allows descent. */
 export const STEP_PARITY_GOALS: Readonly<Record<OracleId, number>> = { keras: 1e-5, 'tfjs-node': 1e-4, 'tfjs-wasm': 1e-4, 'tfjs-cpu': 1e-4 };
@@ -27,12 +27,22 @@ function oracleLabel(oracle: OracleId): string {
   return oracle === 'keras' ? 'Keras' : ENGINE_LABELS[ORACLE_ENGINES[oracle]];
 }
 
-export async function runStepsSuite(context: SuiteContext): Promise<StepsSuiteResult> {
-  const steps = stepsPlan(context.quick);
+export interface StepsOptions {
+  oracles?: readonly OracleId[];
+  steps?: number;
+  /** One goal for every oracle (default STEP_PARITY_GOALS). */
+  goal?: number;
+  /** descent's kernels to compare (default wasm and ts). */
+  descentBackends?: Array<'wasm' | 'ts'>;
+}
+
+export async function runStepsSuite(context: SuiteContext, { oracles = ORACLES, steps = stepsPlan(context.quick), goal, descentBackends }: StepsOptions = {}): Promise<StepsSuiteResult> {
   const runs: StepsRun[] = [];
   const unavailable: StepsSuiteResult['unavailable'] = [];
-  for (const oracle of ORACLES) {
-    const run = await runWorker<StepsRun | Unavailable>({ kind: 'steps', oracle, model: context.model, files: context.files, seed: 1, steps, crossCheckTfjsNode: oracle === 'keras' });
+  for (const oracle of oracles) {
+    const run = await runWorker<StepsRun | Unavailable>({
+      kind: 'steps', oracle, model: context.model, files: context.files, seed: 1, steps, crossCheckTfjsNode: oracle === 'keras', ...(descentBackends ? { descentBackends } : {}),
+    });
     if (!run.available) {
       unavailable.push({ oracle, reason: run.reason });
       context.log(`steps: ${oracle}: not available: ${run.reason}`);
@@ -41,7 +51,7 @@ export async function runStepsSuite(context: SuiteContext): Promise<StepsSuiteRe
     runs.push(run);
     for (const variant of run.variants) {
       context.log(
-        `steps: descent-${variant.descentBackend} (adam ${variant.adamForm}) vs ${oracle}, ${steps} steps: ` +
+        `${modelTag(context)}steps: descent-${variant.descentBackend} (adam ${variant.adamForm}) vs ${oracle}, ${steps} steps: ` +
           `max relative loss difference ${variant.maxRelativeLossDifference.toExponential(2)}, ` +
           `max abs weight difference ${variant.maxAbsWeightDifference.toExponential(2)}`,
       );
@@ -54,12 +64,12 @@ export async function runStepsSuite(context: SuiteContext): Promise<StepsSuiteRe
     runs,
     unavailable,
     oracleDifferences: oracleDifferences(runs),
-    headlines: runs.map(headline),
+    headlines: runs.map((run) => headline(run, goal ?? STEP_PARITY_GOALS[run.oracle])),
   };
 }
 
 /** descent (wasm, asked for first) in the oracle's own Adam arithmetic, against the oracle. */
-function headline(run: StepsRun): StepsHeadline {
+function headline(run: StepsRun, goal: number): StepsHeadline {
   const adamForm = ORACLE_ADAM_FORMS[run.oracle];
   const variant = run.variants.find((v) => v.adamForm === adamForm)!;
   return {
@@ -70,7 +80,7 @@ function headline(run: StepsRun): StepsHeadline {
     maxRelativeLossDifference: variant.maxRelativeLossDifference,
     worstStep: variant.worstStep,
     maxAbsWeightDifference: variant.maxAbsWeightDifference,
-    goal: STEP_PARITY_GOALS[run.oracle],
+    goal,
   };
 }
 

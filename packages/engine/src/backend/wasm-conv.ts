@@ -79,6 +79,17 @@ export interface WinogradPolicy {
 }
 
 /**
+ * Whether the forward takes the direct convolution (kernels-wasm/assembly/conv2d_nhwc_direct.ts:
+ * no patch matrix, 4 pixels × 8 filters in registers) when filters are a multiple of 8. Off: it
+ * is kept to measure the choice against (packages/bench conv suite; see the kernels-wasm README).
+ */
+export interface DirectConvPolicy {
+  enabled: boolean;
+  /** Forward calls that took it. */
+  calls: number;
+}
+
+/**
  * When a convolution's gradients skip the zeros of its output gradient (sparse_gradient.ts and
  * dense_sparse_input.ts): when the first rows of dy hold at least `minZeroFraction` exact zeros.
  * Behind max pooling they hold about three quarters or more. The results are the same floats.
@@ -98,7 +109,13 @@ export interface SparseGradientPolicy {
 /** Rows of dy sampled to decide: a few images' worth of positions. */
 const SAMPLE_ROWS = 256;
 
-export function createWasmConvKernels(context: WasmConvContext, winograd: WinogradPolicy, sparseGradient: SparseGradientPolicy): ConvKernels {
+export interface ConvPolicies {
+  winograd: WinogradPolicy;
+  sparseGradient: SparseGradientPolicy;
+  direct: DirectConvPolicy;
+}
+
+export function createWasmConvKernels(context: WasmConvContext, { winograd, sparseGradient, direct }: ConvPolicies): ConvKernels {
   const { wasm, memory } = context;
   const listScratch = growingScratch(context), inputListScratch = growingScratch(context);
   const transposed = growingScratch(context), zeroBias = growingScratch(context);
@@ -163,6 +180,11 @@ export function createWasmConvKernels(context: WasmConvContext, winograd: Winogr
   return {
     conv2d(g, filters, x, w, bias, out, relu) {
       const m = g.batch * g.outHeight * g.outWidth, k = g.windowHeight * g.windowWidth * g.channels;
+      if (direct.enabled && filters % 8 === 0) {
+        direct.calls++;
+        wasm.conv2dDirect(...geometry(g), filters, x.ptr, w.ptr, bias.ptr, out.ptr, relu);
+        return;
+      }
       if (takesWinograd(g)) {
         const T = tilesOf(g);
         const u = filterTransform(g, filters, w), v = inputTransform(g, x);

@@ -17,7 +17,7 @@
  */
 import { instantiateKernels, simdSupported, type KernelExports } from '@descent/kernels-wasm';
 import type { ByteStorage, Kernels, Storage } from './kernels.js';
-import { createWasmConvKernels, type SparseGradientPolicy, type WinogradPolicy } from './wasm-conv.js';
+import { createWasmConvKernels, type DirectConvPolicy, type SparseGradientPolicy, type WinogradPolicy } from './wasm-conv.js';
 
 const ALIGN = 16;
 const PAGE = 65536;
@@ -175,6 +175,8 @@ export interface WasmKernels extends Kernels {
   readonly winograd: WinogradPolicy;
   /** When a convolution's gradients skip the zeros of its output gradient, and how often they did. */
   readonly sparseGradient: SparseGradientPolicy;
+  /** Whether convolutions' forward runs the direct kernel instead (off; kept for measuring). */
+  readonly directConv: DirectConvPolicy;
 }
 
 /**
@@ -221,6 +223,7 @@ export function createWasmKernels(): WasmKernels {
 
   const winograd: WinogradPolicy = { enabled: true, minChannels: 4, calls: 0 };
   const sparseGradient: SparseGradientPolicy = { enabled: true, minZeroFraction: 0.5, minPatch: 32, calls: 0 };
+  const directConv: DirectConvPolicy = { enabled: false, calls: 0 };
 
   const kernels: WasmKernels = {
     name: 'wasm',
@@ -231,6 +234,7 @@ export function createWasmKernels(): WasmKernels {
     sparseInput,
     winograd,
     sparseGradient,
+    directConv,
 
     alloc(length) {
       return new WasmStorage(memory, heap.alloc(length * 4, zero), length);
@@ -307,7 +311,7 @@ export function createWasmKernels(): WasmKernels {
       reserve: (bytes) => heap.reserve(bytes),
       release: (ptr, bytes) => heap.release(ptr, bytes),
       products: () => kernels,
-    }, winograd, sparseGradient),
+    }, { winograd, sparseGradient, direct: directConv }),
 
     softmaxCrossEntropyForward: (m, n, logits, labels, probs) =>
       wasm.softmaxCrossEntropyForward(m, n, logits.ptr, labels.ptr, probs.ptr),
