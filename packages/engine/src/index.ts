@@ -6,6 +6,12 @@
  *   model.compile({ optimizer: adam(), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
  *   const history = await model.fit(train, train.labels, { epochs: 5, batchSize: 32 });
  */
+import { setThreadHost } from './backend/index.js';
+import { nodeThreadHost } from './backend/threads-node.js';
+
+// This entry runs in Node: kernels may start worker_threads (a browser entry installs Web Workers).
+setThreadHost(nodeThreadHost);
+
 export * from './errors.js';
 export * from './data/index.js';
 export { Tensor, scope, keep, sizeOf, sameShape } from './tensor.js';
@@ -14,8 +20,11 @@ export { backward, noGrad, isRecording, record, addGrad, topologicalOrder } from
 export { Random } from './random.js';
 export {
   kernels, setBackend, backendName, backendFallbackReason, onBackendWarning, createReferenceKernels,
+  setThreads, threadCount, threadsReady, defaultThreads, setThreadHost, serveKernels, ThreadError,
 } from './backend/index.js';
-export type { BackendName, Kernels, Storage, ByteStorage, FloatArray, Window2d } from './backend/index.js';
+export type {
+  BackendName, Kernels, Storage, ByteStorage, FloatArray, Window2d, ThreadCount, ThreadHost, WorkerInit, WorkerHandle,
+} from './backend/index.js';
 
 export { matmul } from './ops/matmul.js';
 export type { MatmulOptions } from './ops/matmul.js';
