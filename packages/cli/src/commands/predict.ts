@@ -3,9 +3,9 @@
  * for test-set images or for image files (prepared as in image.ts).
  */
 import type { Command } from 'commander';
-import { UsageError, type BackendName, type DatasetName, type LoadedModel } from '@descent/engine';
+import { UsageError, type BackendName, type ThreadCount, type DatasetName, type LoadedModel } from '@descent/engine';
 import {
-  backendOption, checkModelFits, classNamesOf, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, useBackend,
+  backendOption, threadsOption, checkModelFits, classNamesOf, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, useBackend,
 } from '../common.js';
 import { argMax } from '../evaluation.js';
 import { indexList, positiveInteger } from '../flags.js';
@@ -34,6 +34,7 @@ interface PredictFlags {
   data?: string;
   dataset?: DatasetName;
   backend: BackendName;
+  threads: ThreadCount;
   json?: boolean;
   [extension: string]: unknown;
 }
@@ -50,6 +51,7 @@ export const predictModule: CliModule = {
       .addOption(dataOption())
       .addOption(datasetOption('dataset of the class names and of --index (default: the one the model was trained on)'))
       .addOption(backendOption().default('wasm'))
+      .addOption(threadsOption())
       .addOption(jsonOption());
     for (const extension of context.predictExtensions) extension.options?.(command);
     command.action(async (modelDir: string, images: string[], flags: PredictFlags, _cmd: Command) => predict(modelDir, images, flags, context));
@@ -62,7 +64,7 @@ async function predict(modelDir: string, images: string[], flags: PredictFlags, 
   if (indices.length === 0 && images.length === 0) throw new UsageError('nothing to predict: give test-set indices with --index N..., or image files');
   if (indices.length > 0 && images.length > 0) throw new UsageError('give either --index or image files, not both');
   for (const extension of context.predictExtensions) extension.validate?.(flags);
-  useBackend(flags.backend, output);
+  useBackend(flags.backend, output, flags.threads);
   const loaded = await openModel(modelDir, output);
   const dataset = datasetFor(loaded, flags.dataset);
 

@@ -15,11 +15,12 @@ import {
   adam, backendName, base64ToFloat32, captureTrainingState, emptyHistoryData, float32ToBase64,
   loadModelArtifacts, modelFromArtifacts, restoreOptimizer, saveModel, sgd,
   type BackendName, type Callback, type DatasetName, type EarlyStoppingState, type EpochLogs, type FitOptions,
-  type HistoryData, type LoadedArtifacts, type ModelCheckpointState, type Sequential, type TrainingMetadata,
+  type HistoryData, type LoadedArtifacts, type ModelCheckpointState, type Sequential, type ThreadCount, type TrainingMetadata,
+  threadCount,
 } from '@descent/engine';
 import {
   backendOption, checkWritableFile, checkWritableFolder, classNamesOf, dataOption, datasetOption, jsonOption, openModel, readDataset,
-  statOrUndefined, useBackend,
+  statOrUndefined, threadsOption, useBackend,
 } from '../common.js';
 import { evaluateClassifier } from '../evaluation.js';
 import { IMAGE_SIZE } from '../image.js';
@@ -70,6 +71,7 @@ interface TrainFlags {
   validationSplit: number;
   seed: number;
   backend: BackendName;
+  threads: ThreadCount;
   out?: string;
   earlyStopping?: number;
   checkpoint?: boolean;
@@ -104,6 +106,7 @@ export const trainModule: CliModule = {
       .option('--validation-split <f>', 'fraction of training images held out for validation (the last ones)', fraction, 0)
       .option('--seed <n>', 'seed for initial weights, shuffling and dropout', seed, 42)
       .addOption(backendOption().default('wasm'))
+      .addOption(threadsOption())
       .option('--out <dir>', 'folder to save the model in (default: ./models/<dataset>-<date>-<time>)')
       .option('--early-stopping <patience>', 'stop after this many epochs without improvement (val_loss, or loss without validation) and restore the best weights', nonNegativeInteger)
       .option('--checkpoint', 'save the model after every epoch (with validation: only when val_loss improves)')
@@ -139,7 +142,7 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
     output.warn(`the run in ${flags.resume} used the ${resumed.metadata.backend} backend; resuming on ${settings.backend} continues it, but not bit for bit`);
   }
 
-  useBackend(settings.backend, output);
+  useBackend(settings.backend, output, flags.threads);
   // Data from an extension (the SQL store with --db) comes first: its number of classes sizes the model.
   const extensionData = await dataFromExtensions(context, flags, settings.dataset, output);
   // A new model is built (and its definition checked) before the IDX files are read.
@@ -363,7 +366,7 @@ function describeRun(
   output.note(`Training on ${data.name}: ${count(data.train.count)} images${split}, ${count(data.test.count)} test, from ${shortPath(data.dir)}`);
   const layers = model.layers.map((layer) => layer.describe()).join(' → ');
   const optimizer = settings.optimizer === 'sgd' ? `sgd lr ${settings.lr}${settings.momentum ? ` momentum ${settings.momentum}` : ''}` : `adam lr ${settings.lr}`;
-  output.note(`Model: ${layers} (${count(model.countParameters())} parameters); ${optimizer}, batch ${settings.batchSize}, seed ${settings.seed}, backend ${backendName()}`);
+  output.note(`Model: ${layers} (${count(model.countParameters())} parameters); ${optimizer}, batch ${settings.batchSize}, seed ${settings.seed}, backend ${backendName()}${backendName() === 'wasm' ? ` (${count(threadCount())} thread${threadCount() === 1 ? '' : 's'})` : ''}`);
   if (resumed) {
     const { position, epochsCompleted = 0 } = resumed.metadata;
     output.note(

@@ -21,7 +21,8 @@ export const nodeThreadHost: ThreadHost = {
   cores: () => availableParallelism(),
   canBlock: true,
   start(init: WorkerInit, onError: (message: string) => void): WorkerHandle {
-    const worker = new Worker(WORKER_SCRIPT, { workerData: init, stdout: false, stderr: false });
+    // No inherited Node options: workers only run kernels, and some options (--input-type) stop a worker from starting.
+    const worker = new Worker(WORKER_SCRIPT, { workerData: init, execArgv: [] });
     let stopping = false;
     worker.on('error', (error) => onError(error instanceof Error ? `${error.name}: ${error.message}` : String(error)));
     worker.on('exit', (code) => {
