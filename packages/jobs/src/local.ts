@@ -98,7 +98,9 @@ export class LocalRunner implements JobRunner {
 
   private startThread(): Slot {
     const cancel = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(THREAD_FILE, { workerData: { backend: this.backend, cancel } });
+    // Jobs already run side by side: each gets its share of the cores for its kernels.
+    const threads = Math.max(1, Math.floor(availableParallelism() / this.capacity));
+    const worker = new Worker(THREAD_FILE, { workerData: { backend: this.backend, cancel, threads } });
     const slot: Slot = { worker, cancel };
     worker.on('message', (message: ThreadReply) => {
       const job = slot.job;

@@ -4,13 +4,14 @@
  * are read once per thread and kept for the jobs that follow.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DescentError, loadDataset, setBackend, type BackendName, type LoadedDataset } from '@descent/engine';
+import { DescentError, loadDataset, setBackend, setThreads, type BackendName, type LoadedDataset } from '@descent/engine';
 import type { TrainingJobSpec } from './spec.js';
 import { runTrainingJob } from './train.js';
 import type { ThreadReply, ThreadRequest } from './local.js';
 
 const port = parentPort!;
-const { backend, cancel } = workerData as { backend: BackendName; cancel: Int32Array };
+const { backend, cancel, threads } = workerData as { backend: BackendName; cancel: Int32Array; threads: number };
+setThreads(threads);
 setBackend(backend);
 const datasets = new Map<string, LoadedDataset>();
 
