@@ -18,6 +18,8 @@ import {
   type ImageDataset, type Kernels, type Storage,
 } from '../src/index.js';
 import { createWasmKernels, type WasmKernels } from '../src/backend/wasm.js';
+import { setThreadHost } from '../src/backend/threads.js';
+import { nodeThreadHost } from '../src/backend/threads-node.js';
 
 /** mulberry32: a small seeded PRNG. */
 function prng(seed: number): () => number {
@@ -210,6 +212,21 @@ describe('training gives the same weights, bit for bit, on 1, 2 and 3 threads', 
     }
     expect(weights[1].equals(weights[0]), '2 threads = 1 thread').toBe(true);
     expect(weights[2].equals(weights[0]), '3 threads = 1 thread').toBe(true);
+  });
+});
+
+describe('where threads cannot start', () => {
+  it('the kernels run on one thread and say why', () => {
+    setThreadHost(undefined);
+    try {
+      const k = createWasmKernels({ threads: 4 });
+      expect(k.threads).toBe(1);
+      expect(k.setThreads(2)).toBe(1);
+      expect(k.threadsUnavailable).toBe('no way to start threads is installed in this runtime');
+      expect(k.memory.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    } finally {
+      setThreadHost(nodeThreadHost);
+    }
   });
 });
 
