@@ -120,6 +120,9 @@ const softmaxRows: Task = (wasm, args, share, shares) => {
   wasm.softmax(end - first, args[1], args[2] + offset, args[3] + offset);
 };
 
+/** Nothing: what handing a task to the workers costs by itself (the bench's profile measures it). */
+const nothing: Task = () => {};
+
 /** Task numbers, as the control block carries them. */
 export const TASK = {
   productRows: 0,
@@ -130,10 +133,11 @@ export const TASK = {
   sgd: 5,
   normalizeBytes: 6,
   softmaxRows: 7,
+  nothing: 8,
 } as const;
 
 export const TASKS: readonly Task[] = [
-  productRows, productColumns, sparseForwardRows, sparseWeightGradRows, adam, sgd, normalizeBytes, softmaxRows,
+  productRows, productColumns, sparseForwardRows, sparseWeightGradRows, adam, sgd, normalizeBytes, softmaxRows, nothing,
 ];
 
 /** Names for error messages, by task number. */

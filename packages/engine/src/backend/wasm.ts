@@ -208,6 +208,8 @@ export interface WasmKernels extends Kernels {
   readonly threadsUnavailable: string | undefined;
   /** When a call is split between threads. */
   readonly threadPolicy: ThreadPolicy;
+  /** µs per empty task handed to every thread and waited for, over `calls` in a row (0 on one thread). */
+  measureDispatch(calls: number): number;
 }
 
 export interface WasmKernelsOptions {
@@ -350,6 +352,12 @@ export function createWasmKernels({ threads: initialThreads = 1 }: WasmKernelsOp
     threadsReady: () => pool?.ready() ?? Promise.resolve(),
     threadsUnavailable,
     threadPolicy,
+    measureDispatch(calls) {
+      if (pool === undefined || pool.isClosed) return 0;
+      const started = performance.now();
+      for (let i = 0; i < calls; i++) pool.run(TASK.nothing, threads);
+      return ((performance.now() - started) * 1000) / calls;
+    },
 
     alloc(length) {
       return new WasmStorage(memory, heap.alloc(length * 4, zero), length);
