@@ -29,7 +29,7 @@ export interface ReportFlags {
   data?: string;
   dataset?: DatasetName;
   backend: BackendName;
-  threads: ThreadCount;
+  threads?: ThreadCount;
   title?: string;
   bench?: string;
   db?: string;
