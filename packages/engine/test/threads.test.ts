@@ -84,7 +84,7 @@ function sameBits(k: WasmKernels, label: string, inputs: ArrayLike<number>[], ru
 describe.each(many)('kernels split over %i threads give the floats of one thread', (_threads, k) => {
   it('products: every M 1–9 × N 1–17 × K {1, 5, 9}, all transposes, with and without accumulate', () => {
     const random = prng(1);
-    const before = k.threadPolicy.splitCalls;
+    const before = k.threadPolicy.splitCalls, workerSharesBefore = k.workerShares;
     for (let m = 1; m <= 9; m++) {
       for (let n = 1; n <= 17; n++) {
         for (const kk of [1, 5, 9]) {
@@ -97,6 +97,7 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
       }
     }
     expect(k.threadPolicy.splitCalls - before, 'calls split between threads').toBeGreaterThan(1000);
+    expect(k.workerShares - workerSharesBefore, 'shares that workers ran').toBeGreaterThan(0);
   });
 
   it('products past the K and M blocks, and the layer shapes, split by rows and by columns', () => {
@@ -231,31 +232,79 @@ describe('where threads cannot start', () => {
 });
 
 describe('a worker that fails', () => {
-  it('surfaces as one clear error in the caller; the pool shuts down and the process exits by itself', () => {
-    // A real WASM trap inside a worker's share: Adam over a buffer whose second half lies past
-    // the end of memory, so share 0 (the caller's) is in bounds and share 1 traps.
+  /** Runs `script` (ES module, `engine` bound to the built engine) in a child process; returns its JSON line. */
+  function child(script: string): Record<string, unknown> {
     const entry = createRequire(import.meta.url).resolve('@descent/engine');
-    const script = `
-      const { setThreads, threadsReady, threadCount, kernels, ThreadError } = await import(${JSON.stringify(entry)});
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', `const engine = await import(${JSON.stringify(entry)});\n${script}`], {
+      encoding: 'utf8', timeout: 60_000,
+    });
+    return JSON.parse(output) as Record<string, unknown>;
+  }
+
+  it('a WASM trap in a worker\'s share surfaces as one clear error in the caller; the pool shuts down, later calls run on the caller\'s thread, the process exits by itself', () => {
+    // Adam over a buffer whose first half is in memory (slow: 64 MiB) and whose second half lies
+    // past the end of memory: the caller claims the first share, a worker the second, which traps.
+    // Which thread claims which share is up to them, so the call is repeated (with a new pool)
+    // until the trap was a worker's.
+    const result = child(`
+      const { setThreads, threadsReady, threadCount, kernels, ThreadError } = engine;
+      const messages = [];
+      for (let attempt = 0; attempt < 10 && !messages.some((m) => m.includes('worker thread')); attempt++) {
+        setThreads(2);
+        await threadsReady();
+        const k = kernels();
+        const big = k.alloc(1 << 24);
+        const half = Math.floor((k.memory.buffer.byteLength - big.ptr) / 16) * 4;
+        const tooLong = { ptr: big.ptr, length: 2 * half, data: big.data };
+        try {
+          k.adamUpdate(tooLong, tooLong, tooLong, tooLong, 1e-3, 0.9, 0.999, 1e-7);
+          messages.push('no error');
+        } catch (error) {
+          messages.push((error instanceof ThreadError ? 'ThreadError: ' : 'other: ') + error.message);
+        }
+        k.free(big);
+      }
+      const threadsAfter = threadCount();
+      const k = kernels(), w = k.alloc(100000), g = k.alloc(100000), m = k.alloc(100000), v = k.alloc(100000);
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      console.log(JSON.stringify({ messages, threadsAfter, stillOne: threadCount() }));
+    `) as { messages: string[]; threadsAfter: number; stillOne: number };
+    for (const message of result.messages) {
+      expect(message).toMatch(/^ThreadError: (the calling thread|worker thread 1) \(of 2\) failed in adam: RuntimeError: memory access out of bounds$/);
+    }
+    expect(result.messages.at(-1)).toMatch(/worker thread 1/);
+    expect(result.threadsAfter).toBe(1);
+    expect(result.stillOne).toBe(1);
+  });
+
+  it('a worker that cannot start surfaces as one clear error at the next split call, and the process exits by itself', () => {
+    // A host whose workers die while starting (a forced failure).
+    const result = child(`
+      const { Worker } = await import('node:worker_threads');
+      const { setThreadHost, setThreads, kernels, threadCount, ThreadError } = engine;
+      setThreadHost({
+        cores: () => 2,
+        canBlock: true,
+        start(init, onError) {
+          const worker = new Worker("throw new Error('forced failure while starting')", { eval: true });
+          worker.on('error', (error) => onError(error.name + ': ' + error.message));
+          worker.unref();
+          return { terminate: () => void worker.terminate() };
+        },
+      });
       setThreads(2);
-      await threadsReady();
-      const k = kernels();
-      const big = k.alloc(1 << 16);
-      const half = Math.floor((k.memory.buffer.byteLength - big.ptr) / 16) * 4;
-      const fake = { ptr: big.ptr, length: 2 * half, data: big.data };
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const k = kernels(), w = k.alloc(100000), g = k.alloc(100000), m = k.alloc(100000), v = k.alloc(100000);
       let message = 'no error';
       try {
-        k.adamUpdate(fake, fake, fake, fake, 1e-3, 0.9, 0.999, 1e-7);
+        k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
       } catch (error) {
         message = (error instanceof ThreadError ? 'ThreadError: ' : 'other: ') + error.message;
       }
-      const w = k.alloc(100000), g = k.alloc(100000), m = k.alloc(100000), v = k.alloc(100000);
       k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
       console.log(JSON.stringify({ message, threadsAfter: threadCount() }));
-    `;
-    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
-    const result = JSON.parse(output) as { message: string; threadsAfter: number };
-    expect(result.message).toMatch(/^ThreadError: worker thread 1 of 2 failed in adam: RuntimeError: memory access out of bounds$/);
+    `);
+    expect(result.message).toBe('ThreadError: a worker thread failed to start: Error: forced failure while starting');
     expect(result.threadsAfter).toBe(1);
   });
 });

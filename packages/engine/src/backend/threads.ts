@@ -2,21 +2,26 @@
  * The thread pool behind the WASM backend's parallel kernels: one shared WebAssembly memory,
  * one kernels instance per thread, and a small control block of shared integers.
  *
- *   caller (share 0)                         worker w (share w), looping in serveKernels
+ *   caller                                   worker w, looping in serveKernels
  *   ───────────────────────────────          ────────────────────────────────────────────
- *   write task id, shares, arguments
- *   pending = shares - 1
- *   mailbox[w] += 1 for w < shares  ───────→ sees its mailbox change (spinning, or woken)
- *   run share 0 of the task                  run share w of the task
- *   wait until pending = 0  ←──────────────  pending -= 1
+ *   write the task and its arguments
+ *   next = (generation, shares, 0)
+ *   mailbox[w] += 1 for the workers needed ─→ sees its mailbox change (spinning, or woken)
+ *   claim shares from `next` and run them    claim shares from `next` and run them
+ *   wait until done = shares     ←─────────  done += 1 per share run
  *
- * Nothing is posted per call: a call costs a few atomic operations and, when a worker had gone
- * to sleep, one notify. Workers spin for a while after each task (training calls kernels every
- * few microseconds) and then sleep in Atomics.wait, so an idle pool costs no CPU.
+ * Shares are claimed, not assigned: each thread takes the next unclaimed one (a compare-and-
+ * swap on `next`) until none is left. So a worker that the operating system has not scheduled
+ * yet, or that sleeps, delays nothing: the caller runs its share too, and a call is never much
+ * slower than on one thread, even on a machine whose cores are busy with other work. Nothing is
+ * posted per call: a call costs a few atomic operations and, when a worker had gone to sleep,
+ * one notify. Workers spin for a while after each task (training calls kernels every few
+ * microseconds) and then sleep in Atomics.wait, so an idle pool costs no CPU.
  *
  * Every task splits its output between the shares and each output element is computed by one
- * thread exactly as one thread computes it, so results never depend on the number of threads
- * (see thread-tasks.ts). A share may be empty.
+ * share exactly as one thread computes it, and a share computes the same whichever thread runs
+ * it (its scratch is the share's, not the thread's), so results never depend on the number of
+ * threads or on who ran what (see thread-tasks.ts). A share may be empty.
  *
  * This module is browser-safe: how workers are started is a ThreadHost's business (Node's is in
  * threads-node.ts; a browser one starts Web Workers that call serveKernels).
@@ -28,25 +33,32 @@ import { TASK_NAMES, TASKS } from './thread-tasks.js';
 // ---- the control block: Int32 words, then float64 arguments, then an error message ----------
 // Words that different threads write sit on different 64-byte cache lines.
 
-/** Workers still running the current task. */
-export const PENDING = 0;
-export const TASK = 16;
-/** Threads taking part in the current task: the caller (share 0) and workers of slot < SHARES. */
-export const SHARES = 17;
-export const STOP = 18;
+/**
+ * The next share to claim, packed with the call it belongs to: generation (16 bits, counting
+ * calls), shares (8 bits), next share (8 bits). One word, so a claim is one compare-and-swap.
+ */
+export const NEXT = 0;
+/** Shares finished (run, or skipped after a failure) of the current call. */
+export const DONE = 16;
+export const TASK = 32;
+export const STOP = 33;
 /** Workers that have joined; a worker's slot is its join number (1, 2, …). */
-export const JOINED = 19;
-/** Non-zero while the caller sleeps on PENDING. */
-export const CALLER_WAITING = 20;
-/** Slot of the first worker that failed (0: none), and the byte length of its message. */
-export const FAILED = 21;
-export const ERROR_LENGTH = 22;
+export const JOINED = 34;
+/** Non-zero while the caller sleeps on DONE. */
+export const CALLER_WAITING = 35;
+/** 1 + the slot of the first thread that failed (0: none; the caller is slot 0), and the byte length of its message. */
+export const FAILED = 36;
+export const ERROR_LENGTH = 37;
+/** Shares run by workers so far (the rest ran on the caller's thread). */
+export const WORKER_SHARES = 38;
+/** Most shares one call can have (the packing of NEXT). */
+export const MAX_SHARES = 255;
 /**
  * Each worker's mailbox: a counter the caller bumps to hand it a task (so a worker wakes only
  * for tasks it takes part in), and a flag it sets while asleep on it.
  */
 export function mailbox(slot: number): number {
-  return 16 * (1 + slot);
+  return 16 * (2 + slot);
 }
 export const MAX_THREADS = 64;
 const CONTROL_INTS = mailbox(MAX_THREADS);
@@ -104,7 +116,7 @@ export class ThreadError extends DescentError {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Writes a one-line message into the control block's error area (workers report with it). */
+/** Writes a one-line message into the control block's error area (the failing thread reports with it). */
 export function writeError(control: SharedArrayBuffer, message: string): void {
   const ints = new Int32Array(control, 0, CONTROL_INTS);
   const bytes = encoder.encode(message.split('\n')[0].slice(0, ERROR_BYTES / 4));
@@ -137,6 +149,35 @@ export function awaitChange(ints: Int32Array, index: number, value: number, spin
   }
 }
 
+/**
+ * Claims and runs shares of the current call until none is left (see the header); `slot` names
+ * this thread (0: the caller). A share that throws is counted as done, the first failure is
+ * recorded for the caller, and later shares are skipped.
+ */
+export function runShares(ints: Int32Array, wasm: KernelExports, args: Float64Array, slot: number): void {
+  for (;;) {
+    const next = Atomics.load(ints, NEXT);
+    const share = next & 0xff;
+    const shares = (next >>> 8) & 0xff;
+    if (share >= shares) return;
+    if (Atomics.compareExchange(ints, NEXT, next, next + 1) !== next) continue;
+    // This share is ours: the task and its arguments stay put until it is counted done.
+    if (slot !== 0) Atomics.add(ints, WORKER_SHARES, 1);
+    if (Atomics.load(ints, FAILED) === 0) {
+      try {
+        TASKS[ints[TASK]](wasm, args, share, shares);
+      } catch (caught) {
+        if (Atomics.compareExchange(ints, FAILED, 0, slot + 1) === 0) writeError(ints.buffer as SharedArrayBuffer, describeError(caught));
+      }
+    }
+    if (Atomics.add(ints, DONE, 1) + 1 === shares && Atomics.load(ints, CALLER_WAITING) !== 0) Atomics.notify(ints, DONE);
+  }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
 export interface PoolOptions {
   /** The caller's kernels instance, over `memory`. */
   kernels: KernelExports;
@@ -167,6 +208,8 @@ export class ThreadPool {
   private startFailure: string | undefined;
   private closed = false;
   private readyWaiters: Array<() => void> = [];
+  /** Counts calls (in NEXT's top bits), so consecutive calls never publish the same word. */
+  private generation = 0;
 
   constructor({ kernels, memory, module, variant, threads, host: threadHost }: PoolOptions) {
     if (!(threads >= 2 && threads <= MAX_THREADS)) throw new RangeError(`a pool has 2 to ${MAX_THREADS} threads, not ${threads}`);
@@ -188,6 +231,11 @@ export class ThreadPool {
     return Atomics.load(this.ints, JOINED);
   }
 
+  /** Shares that workers (not the caller) have run so far. */
+  get workerShares(): number {
+    return Atomics.load(this.ints, WORKER_SHARES);
+  }
+
   /** Resolves once every worker has started (or the pool failed or closed). */
   ready(): Promise<void> {
     if (this.joined >= this.workers.length || this.closed) return Promise.resolve();
@@ -206,36 +254,33 @@ export class ThreadPool {
   }
 
   /**
-   * Runs TASKS[task] with `args` as filled in, on up to `shares` threads, the caller's thread
-   * taking share 0. Returns when every share is done. Throws ThreadError, after shutting the
-   * pool down, if a worker failed.
+   * Runs TASKS[task] with `args` as filled in, as `shares` shares (at most one per thread that
+   * has started), on this thread and the workers. Returns when every share is done. If a share
+   * failed, on whichever thread ran it, shuts the pool down and throws a ThreadError saying
+   * where and why (kernels then run on the caller's thread alone).
    */
   run(task: number, shares: number): void {
     if (this.startFailure !== undefined) this.fail(`a worker thread failed to start: ${this.startFailure}`);
     const ints = this.ints;
-    const total = Math.min(shares, 1 + Atomics.load(ints, JOINED));
+    const total = Math.min(shares, 1 + Atomics.load(ints, JOINED), MAX_SHARES);
     if (total <= 1) {
       TASKS[task](this.kernels, this.args, 0, 1);
       return;
     }
     ints[TASK] = task;
-    ints[SHARES] = total;
-    Atomics.store(ints, PENDING, total - 1);
+    Atomics.store(ints, DONE, 0);
+    this.generation = (this.generation + 1) & 0xffff;
+    Atomics.store(ints, NEXT, (this.generation << 16) | (total << 8));
     for (let slot = 1; slot < total; slot++) this.post(slot);
-    let ownError: unknown;
-    try {
-      TASKS[task](this.kernels, this.args, 0, total);
-    } catch (error) {
-      ownError = error; // the workers still use the memory: wait for them before throwing
-    }
-    this.awaitWorkers();
-    const failedSlot = Atomics.load(ints, FAILED);
-    if (failedSlot !== 0) {
+    runShares(ints, this.kernels, this.args, 0);
+    this.awaitShares(total);
+    const failed = Atomics.load(ints, FAILED);
+    if (failed !== 0) {
       const length = Atomics.load(ints, ERROR_LENGTH);
       const message = decoder.decode(new Uint8Array(this.control, ERROR_OFFSET, length).slice());
-      this.fail(`worker thread ${failedSlot} of ${this.threads} failed in ${TASK_NAMES[task]}: ${message}`);
+      const where = failed === 1 ? 'the calling thread' : `worker thread ${failed - 1}`;
+      this.fail(`${where} (of ${this.threads}) failed in ${TASK_NAMES[task]}: ${message}`);
     }
-    if (ownError !== undefined) throw ownError;
   }
 
   /** Stops every worker. Safe to call twice. */
@@ -263,17 +308,18 @@ export class ThreadPool {
     if (Atomics.load(this.ints, box + 1) !== 0) Atomics.notify(this.ints, box);
   }
 
-  private awaitWorkers(): void {
+  /** Waits until every share of the call is done: spins briefly, then sleeps until the last one notifies. */
+  private awaitShares(shares: number): void {
     const ints = this.ints;
-    // The caller's share is about as long as a worker's: spin briefly, then sleep until the
-    // last worker notifies (a browser's main thread may not sleep: it spins).
-    let pending = Atomics.load(ints, PENDING);
-    for (let i = 0; pending !== 0 && (i < 20000 || !this.canBlock); i++) pending = Atomics.load(ints, PENDING);
-    while (pending !== 0) {
+    // Shares are about equal, so the others finish soon after this thread's (a browser's main
+    // thread may not sleep: it spins).
+    let done = Atomics.load(ints, DONE);
+    for (let i = 0; done !== shares && (i < 20000 || !this.canBlock); i++) done = Atomics.load(ints, DONE);
+    while (done !== shares) {
       Atomics.store(ints, CALLER_WAITING, 1);
-      Atomics.wait(ints, PENDING, pending, 100);
+      Atomics.wait(ints, DONE, done, 100);
       Atomics.store(ints, CALLER_WAITING, 0);
-      pending = Atomics.load(ints, PENDING);
+      done = Atomics.load(ints, DONE);
     }
   }
 

@@ -115,17 +115,17 @@ export class WasmHeap {
 }
 
 class WasmStorage implements Storage {
-  private view: Float32Array;
+  /** Made when first read: most buffers of a step are only ever passed to kernels. */
+  private view: Float32Array | undefined;
   freed = false;
 
-  constructor(readonly memory: WebAssembly.Memory, readonly ptr: number, readonly length: number) {
-    this.view = new Float32Array(memory.buffer, ptr, length);
-  }
+  constructor(readonly memory: WebAssembly.Memory, readonly ptr: number, readonly length: number) {}
 
   get data(): Float32Array {
     // memory.grow detaches the old buffer: re-create the view over the new one.
-    if (this.view.buffer !== this.memory.buffer) this.view = new Float32Array(this.memory.buffer, this.ptr, this.length);
-    return this.view;
+    let view = this.view;
+    if (view === undefined || view.buffer !== this.memory.buffer) view = this.view = new Float32Array(this.memory.buffer, this.ptr, this.length);
+    return view;
   }
 }
 
@@ -180,7 +180,7 @@ export interface ThreadPolicy {
   minBytes: number;
   /** Row elements per share of a row-wise softmax. */
   minRowElements: number;
-  /** Calls that were split, by kind (for tests and the profile). */
+  /** Calls that were split between threads (for tests and the profile). */
   splitCalls: number;
 }
 
@@ -210,6 +210,8 @@ export interface WasmKernels extends Kernels {
   readonly threadPolicy: ThreadPolicy;
   /** µs per empty task handed to every thread and waited for, over `calls` in a row (0 on one thread). */
   measureDispatch(calls: number): number;
+  /** Shares of split calls that worker threads (not the caller's) ran, since the pool started. */
+  readonly workerShares: number;
 }
 
 export interface WasmKernelsOptions {
@@ -239,6 +241,7 @@ export function createWasmKernels({ threads: initialThreads = 1 }: WasmKernelsOp
   const memory = wasm.memory;
   const heap = new WasmHeap(memory, wasm.heapBase());
   const zero = (ptr: number, size: number): void => wasm.fill(ptr, size >> 2, 0);
+  const leaveAsIs = (): void => {};
 
   let pool: ThreadPool | undefined;
   let threads = 1;
@@ -352,6 +355,9 @@ export function createWasmKernels({ threads: initialThreads = 1 }: WasmKernelsOp
     threadsReady: () => pool?.ready() ?? Promise.resolve(),
     threadsUnavailable,
     threadPolicy,
+    get workerShares() {
+      return pool?.workerShares ?? 0;
+    },
     measureDispatch(calls) {
       if (pool === undefined || pool.isClosed) return 0;
       const started = performance.now();
@@ -359,8 +365,8 @@ export function createWasmKernels({ threads: initialThreads = 1 }: WasmKernelsOp
       return ((performance.now() - started) * 1000) / calls;
     },
 
-    alloc(length) {
-      return new WasmStorage(memory, heap.alloc(length * 4, zero), length);
+    alloc(length, zeroed = true) {
+      return new WasmStorage(memory, heap.alloc(length * 4, zeroed ? zero : leaveAsIs), length);
     },
     free(storage) {
       if (!(storage instanceof WasmStorage) || storage.memory !== memory) {
