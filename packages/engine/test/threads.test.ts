@@ -282,19 +282,25 @@ describe('a worker that fails', () => {
     const result = child(`
       const { Worker } = await import('node:worker_threads');
       const { setThreadHost, setThreads, kernels, threadCount, ThreadError } = engine;
+      let reported;
+      const failed = new Promise((resolve) => { reported = resolve; });
       setThreadHost({
         cores: () => 2,
         canBlock: true,
         start(init, onError) {
           const worker = new Worker("throw new Error('forced failure while starting')", { eval: true });
-          worker.on('error', (error) => onError(error.name + ': ' + error.message));
+          worker.on('error', (error) => { onError(error.name + ': ' + error.message); reported(); });
           worker.unref();
           return { terminate: () => void worker.terminate() };
         },
       });
+      const k = kernels();
       setThreads(2);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const k = kernels(), w = k.alloc(100000), g = k.alloc(100000), m = k.alloc(100000), v = k.alloc(100000);
+      // The dead worker is unref'd: a timer keeps this process alive until its error has arrived.
+      const keepAlive = setTimeout(() => {}, 30_000);
+      await failed;
+      clearTimeout(keepAlive);
+      const w = k.alloc(100000), g = k.alloc(100000), m = k.alloc(100000), v = k.alloc(100000);
       let message = 'no error';
       try {
         k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
