@@ -14,8 +14,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  adam, dense, dropout, flatten, loadDataset, sequential, setBackend, setThreads, sgd, threadCount, threadsReady,
-  type ImageDataset, type Kernels, type Storage,
+  adam, conv2d, dense, dropout, flatten, loadDataset, maxPooling2d, reshapeLayer, sequential, setBackend, setThreads, sgd, threadCount,
+  threadsReady, type ImageDataset, type Kernels, type Layer, type Storage,
 } from '../src/index.js';
 import { createWasmKernels, type WasmKernels } from '../src/backend/wasm.js';
 import { setThreadHost } from '../src/backend/threads.js';
@@ -171,8 +171,10 @@ describe('training gives the same weights, bit for bit, on 1, 2 and 3 threads', 
     return { ...images, count, images: images.images.subarray(0, count * size), labels: images.labels.subarray(0, count) };
   }
 
-  async function train(data: ImageDataset, hidden: number[], dropoutRate: number, optimizer: 'adam' | 'sgd'): Promise<Buffer> {
-    const layers = [flatten({ inputShape: [28, 28] })];
+  async function train(data: ImageDataset, hidden: number[], dropoutRate: number, optimizer: 'adam' | 'sgd', conv: boolean): Promise<Buffer> {
+    const layers: Layer[] = conv
+      ? [reshapeLayer({ targetShape: [28, 28, 1], inputShape: [28, 28] }), conv2d({ filters: 8, kernelSize: 3, activation: 'relu' }), maxPooling2d({ poolSize: 2 }), flatten()]
+      : [flatten({ inputShape: [28, 28] })];
     for (const units of hidden) {
       layers.push(dense({ units, activation: 'relu' }));
       if (dropoutRate > 0) layers.push(dropout({ rate: dropoutRate }));
@@ -197,11 +199,12 @@ describe('training gives the same weights, bit for bit, on 1, 2 and 3 threads', 
   });
 
   it.each([
-    ['Fashion-MNIST fixture, 784-128-10, Adam', 'fashion', [128], 0, 'adam'],
-    ['Fashion-MNIST fixture, 784-128-10 with dropout 0.3, Adam', 'fashion', [128], 0.3, 'adam'],
-    ['MNIST digits, 784-512-512-10 (the digits tutorial), SGD with momentum', 'digits', [512, 512], 0, 'sgd'],
-    ['MNIST digits, 784-512-512-10 with dropout 0.2, Adam', 'digits', [512, 512], 0.2, 'adam'],
-  ] as const)('%s', async (_label, dataset, hidden, dropoutRate, optimizer) => {
+    ['Fashion-MNIST fixture, 784-128-10, Adam', 'fashion', [128], 0, 'adam', false],
+    ['Fashion-MNIST fixture, 784-128-10 with dropout 0.3, Adam', 'fashion', [128], 0.3, 'adam', false],
+    ['MNIST digits, 784-512-512-10 (the digits tutorial), SGD with momentum', 'digits', [512, 512], 0, 'sgd', false],
+    ['MNIST digits, 784-512-512-10 with dropout 0.2, Adam', 'digits', [512, 512], 0.2, 'adam', false],
+    ['Fashion-MNIST fixture, conv 8 3×3 relu, max-pool 2, dense 32, Adam', 'fashion', [32], 0, 'adam', true],
+  ] as const)('%s', async (_label, dataset, hidden, dropoutRate, optimizer, conv) => {
     setBackend('wasm');
     const data = dataset === 'fashion' ? (await fashion).train : head((await digits).train, 640);
     const weights: Buffer[] = [];
@@ -209,7 +212,7 @@ describe('training gives the same weights, bit for bit, on 1, 2 and 3 threads', 
       setThreads(threads);
       await threadsReady();
       expect(threadCount()).toBe(threads);
-      weights.push(await train(data, [...hidden], dropoutRate, optimizer));
+      weights.push(await train(data, [...hidden], dropoutRate, optimizer, conv));
     }
     expect(weights[1].equals(weights[0]), '2 threads = 1 thread').toBe(true);
     expect(weights[2].equals(weights[0]), '3 threads = 1 thread').toBe(true);
@@ -231,16 +234,57 @@ describe('where threads cannot start', () => {
   });
 });
 
-describe('a worker that fails', () => {
-  /** Runs `script` (ES module, `engine` bound to the built engine) in a child process; returns its JSON line. */
-  function child(script: string): Record<string, unknown> {
-    const entry = createRequire(import.meta.url).resolve('@descent/engine');
-    const output = execFileSync(process.execPath, ['--input-type=module', '-e', `const engine = await import(${JSON.stringify(entry)});\n${script}`], {
-      encoding: 'utf8', timeout: 60_000,
-    });
-    return JSON.parse(output) as Record<string, unknown>;
-  }
+/** Runs `script` (ES module, `engine` bound to the built engine) in a child process; returns its JSON line. */
+function child(script: string): Record<string, unknown> {
+  const entry = createRequire(import.meta.url).resolve('@descent/engine');
+  const output = execFileSync(process.execPath, ['--input-type=module', '-e', `const engine = await import(${JSON.stringify(entry)});\n${script}`], {
+    encoding: 'utf8', timeout: 60_000,
+  });
+  return JSON.parse(output) as Record<string, unknown>;
+}
 
+describe('the browser host', () => {
+  it('starts its workers from the script a browser loads, posts them the shared memory, and gives the floats of one thread', () => {
+    // Node has no Web Workers: each is a worker_thread that gives the browser entry a `self`
+    // receiving the posted WorkerInit, as a Web Worker's global scope does.
+    const browserEntry = createRequire(import.meta.url).resolve('@descent/engine/thread-worker-browser');
+    const result = child(`
+      const { Worker } = await import('node:worker_threads');
+      const { setThreadHost, setThreads, threadsReady, kernels, webWorkerThreadHost } = engine;
+      const shim = "const { parentPort } = require('node:worker_threads');" +
+        "globalThis.self = { addEventListener: (type, listener) => parentPort.once('message', (data) => listener({ data })) };" +
+        "import(" + JSON.stringify(${JSON.stringify(browserEntry)}) + ");";
+      setThreadHost(webWorkerThreadHost(() => {
+        const worker = new Worker(shim, { eval: true });
+        worker.unref();
+        return { postMessage: (init) => worker.postMessage(init), terminate: () => void worker.terminate(), addEventListener: (type, listener) => worker.on(type, (e) => listener({ message: String(e) })) };
+      }, { cores: 2, canBlock: true }));
+      const k = kernels();
+      Object.assign(k.threadPolicy, { minProductWork: 1 });
+      const product = () => {
+        const a = k.alloc(96 * 70), b = k.alloc(70 * 50), c = k.alloc(96 * 50);
+        for (let i = 0; i < a.length; i++) a.data[i] = Math.sin(i);
+        for (let i = 0; i < b.length; i++) b.data[i] = Math.cos(i);
+        k.gemm(96, 50, 70, a, false, b, false, c, false);
+        const bits = Array.from(new Uint32Array(c.data.buffer, c.ptr, c.length));
+        k.free(a); k.free(b); k.free(c);
+        return bits;
+      };
+      const oneThread = product();
+      setThreads(2);
+      await threadsReady();
+      const threads = k.threads;
+      let twoThreads = product();
+      for (let i = 0; i < 50 && k.workerShares === 0; i++) twoThreads = product();
+      console.log(JSON.stringify({ threads, same: JSON.stringify(oneThread) === JSON.stringify(twoThreads), workerShares: k.workerShares }));
+    `) as { threads: number; same: boolean; workerShares: number };
+    expect(result.threads).toBe(2);
+    expect(result.workerShares).toBeGreaterThan(0);
+    expect(result.same).toBe(true);
+  });
+});
+
+describe('a worker that fails', () => {
   it('a WASM trap in a worker\'s share surfaces as one clear error in the caller; the pool shuts down, later calls run on the caller\'s thread, the process exits by itself', () => {
     // Adam over a buffer whose first half is in memory (slow: 64 MiB) and whose second half lies
     // past the end of memory: the caller claims the first share, a worker the second, which traps.
