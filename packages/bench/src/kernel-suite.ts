@@ -15,10 +15,11 @@
  */
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import * as b from 'benny';
 import type * as TF from '@tensorflow/tfjs';
 import {
-  createReferenceKernels, kernels as activeKernels, setBackend, setThreads, threadCount, threadsReady, type Kernels,
+  createReferenceKernels, createWasmKernels, kernels as activeKernels, setBackend, setThreads, threadCount, threadsReady, type Kernels,
 } from '@descent/engine';
 
 export interface GemmShape {
@@ -33,7 +34,7 @@ export interface GemmShape {
   role: string;
 }
 
-export const KERNEL_ENGINES = ['descent-wasm', 'descent-wasm-2t', 'descent-ts', 'tfjs-wasm', 'tfjs-cpu', 'tfjs-node'] as const;
+export const KERNEL_ENGINES = ['descent-wasm', 'descent-wasm-2t', 'descent-wasm-relaxed', 'descent-ts', 'tfjs-wasm', 'tfjs-cpu', 'tfjs-node'] as const;
 export type KernelEngine = (typeof KERNEL_ENGINES)[number];
 
 export interface KernelSuiteRow {
@@ -195,6 +196,14 @@ export async function runKernelSuite(options: KernelSuiteOptions): Promise<Kerne
     };
     engines.push({ engine: 'descent-wasm', prepare: descentPrepare(wasm), before: useThreads(1) });
     engines.push({ engine: 'descent-wasm-2t', prepare: descentPrepare(wasm), before: useThreads(2) });
+    // The relaxed-SIMD build (fused multiply-adds), on one thread, for comparison: Node 20 takes it
+    // only with V8's flag, set here after the engine's own backend was made with the plain build.
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+    try {
+      engines.push({ engine: 'descent-wasm-relaxed', prepare: descentPrepare(createWasmKernels({ variant: 'relaxed-simd' })) });
+    } catch (error) {
+      notes.push(`descent-wasm-relaxed: not available: ${firstLine(error)}`);
+    }
   } else {
     descentWasm = 'not available: fell back to the reference kernels';
     notes.push(`descent-wasm: ${descentWasm}`);
@@ -314,10 +323,16 @@ export function twoThreadSpeedup(result: KernelSuiteResult, shape: string): numb
   return gflops('descent-wasm-2t') / gflops('descent-wasm');
 }
 
-/** A markdown table: one row per shape, GFLOP/s per engine, descent-wasm ÷ tfjs-wasm, and 2 threads ÷ 1. */
+/** descent's relaxed-SIMD build against its SIMD build, one thread each, on a shape (NaN if either was not measured). */
+export function relaxedSpeedup(result: KernelSuiteResult, shape: string): number {
+  const gflops = (engine: KernelEngine) => result.rows.find((r) => r.shape === shape && r.engine === engine)?.gflops ?? NaN;
+  return gflops('descent-wasm-relaxed') / gflops('descent-wasm');
+}
+
+/** A markdown table: one row per shape, GFLOP/s per engine, descent-wasm ÷ tfjs-wasm, 2 threads ÷ 1, relaxed ÷ SIMD. */
 export function formatKernelSuite(result: KernelSuiteResult): string {
   const engines = KERNEL_ENGINES.filter((e) => result.rows.some((r) => r.engine === e));
-  const header = ['shape (M×K×N)', ...engines.map((e) => `${e} GFLOP/s`), 'descent-wasm ÷ tfjs-wasm', 'descent 2 threads ÷ 1'];
+  const header = ['shape (M×K×N)', ...engines.map((e) => `${e} GFLOP/s`), 'descent-wasm ÷ tfjs-wasm', 'descent 2 threads ÷ 1', 'descent relaxed SIMD ÷ SIMD'];
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];
   for (const s of result.shapes) {
     const cells = [s.label];
@@ -329,10 +344,12 @@ export function formatKernelSuite(result: KernelSuiteResult): string {
     cells.push(mine && Number.isFinite(mine.ratioToTfjsWasm) ? `${mine.ratioToTfjsWasm.toFixed(2)}×` : '–');
     const speedup = twoThreadSpeedup(result, s.label);
     cells.push(Number.isFinite(speedup) ? `${speedup.toFixed(2)}×` : '–');
+    const relaxed = relaxedSpeedup(result, s.label);
+    cells.push(Number.isFinite(relaxed) ? `${relaxed.toFixed(2)}×` : '–');
     lines.push(`| ${cells.join(' | ')} |`);
   }
   const footer = [
-    `descent WASM build: ${result.descentWasm}; descent-wasm-2t: the same kernels with C split between 2 threads; Node ${result.node}; median time per product.`,
+    `descent WASM build: ${result.descentWasm}; descent-wasm-2t: the same kernels with C split between 2 threads; descent-wasm-relaxed: the relaxed-SIMD build (fused multiply-adds, other floats), one thread; Node ${result.node}; median time per product.`,
   ];
   for (const note of result.notes) footer.push(`- ${note}`);
   return `${lines.join('\n')}\n\n${footer.join('\n')}`;

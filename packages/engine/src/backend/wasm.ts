@@ -23,7 +23,7 @@
  */
 import {
   createSharedMemory, instantiateKernels, kernelsModule, preferredVariant, sharedMemoryUnavailableReason, simdSupported,
-  type KernelExports,
+  type KernelExports, type KernelVariant,
 } from '@descent/kernels-wasm';
 import type { ByteStorage, Kernels, Storage } from './kernels.js';
 import { TASK } from './thread-tasks.js';
@@ -217,6 +217,11 @@ export interface WasmKernels extends Kernels {
 export interface WasmKernelsOptions {
   /** Threads to start with (default 1). */
   threads?: number;
+  /**
+   * The build: 'simd', or 'relaxed-simd' (fused multiply-adds: other floats than 'simd', and
+   * only where the runtime accepts it). Default: relaxed where accepted, else simd.
+   */
+  variant?: KernelVariant;
 }
 
 /** Why the memory cannot be shared between threads here, or undefined if it can. */
@@ -229,11 +234,10 @@ function threadsUnavailableReason(): string | undefined {
  * Kernels over WebAssembly SIMD. Throws if the runtime has no WASM SIMD; the caller then
  * falls back to the reference kernels (and says so).
  */
-export function createWasmKernels({ threads: initialThreads = 1 }: WasmKernelsOptions = {}): WasmKernels {
+export function createWasmKernels({ threads: initialThreads = 1, variant = preferredVariant() }: WasmKernelsOptions = {}): WasmKernels {
   if (!simdSupported()) {
     throw new Error('this JavaScript runtime does not support WebAssembly SIMD');
   }
-  const variant = preferredVariant();
   // Shared memory wherever threads can run, so the thread count can change without moving a tensor.
   const threadsUnavailable = threadsUnavailableReason();
   const sharedMemory = threadsUnavailable === undefined ? createSharedMemory() : undefined;
