@@ -14,23 +14,17 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  adam, conv2d, dense, dropout, flatten, loadDataset, maxPooling2d, reshapeLayer, sequential, setBackend, setThreads, sgd, threadCount,
+  Random, adam, conv2d, dense, dropout, flatten, loadDataset, maxPooling2d, reshapeLayer, sequential, setBackend, setThreads, sgd, threadCount,
   threadsReady, type ImageDataset, type Kernels, type Layer, type Storage,
 } from '../src/index.js';
 import { createWasmKernels, type WasmKernels } from '../src/backend/wasm.js';
 import { setThreadHost } from '../src/backend/threads.js';
 import { nodeThreadHost } from '../src/backend/threads-node.js';
 
-/** mulberry32: a small seeded PRNG. */
+/** The engine's seeded generator, as a function. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed);
+  return () => random.next();
 }
 
 /** Values in [-1, 1), about `zeros` of them exactly 0 (so the zero-skipping kernels have work to skip). */
