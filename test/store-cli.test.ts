@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeIdxImages, encodeIdxLabels, loadDataset, loadModel, type LoadedDataset } from '@descent/engine';
+import * as mariadb from 'mariadb';
 import { openStore, type Store } from '@descent/store';
 import { backends } from '../packages/store/test/backends.js';
 import { FIXTURE, ROOT, jsonLines, runCli, startCli, temporaryFolder, type CliResult } from './cli-helpers.js';
@@ -34,6 +35,45 @@ function oneLineError(result: CliResult, pattern: RegExp): void {
 function documentedQueries(): string[] {
   const text = readFileSync(join(ROOT, 'docs/sql.md'), 'utf8');
   return [...text.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1].trim().replace(/;$/, ''));
+}
+
+/**
+ * Holds an import into a new database inside its transaction once `at` of its training images are
+ * written, so that a kill lands half-way however fast or busy the machine is. On MariaDB another
+ * connection holds, uncommitted, the (dataset, split, position) key that the next image needs (the
+ * import's dataset is the database's first: id 1); on SQLite a trigger on that image computes for
+ * minutes. `reached()` says when the import is held with a good part of its rows written.
+ */
+async function stallImport(name: 'sqlite' | 'mariadb', db: string, at: number): Promise<{ reached(): Promise<boolean>; release(): Promise<void> }> {
+  if (name === 'sqlite') {
+    const store = await openStore(db);
+    await store.driver.run(`CREATE TRIGGER stall BEFORE INSERT ON images WHEN NEW.split = 'train' AND NEW.position = ${at} BEGIN
+      SELECT COUNT(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT x FROM c); END`);
+    await store.close();
+    return {
+      // SQLite spills a transaction's pages into the write-ahead log as it goes: past 8 MB (a good
+      // part of the rows, none committed) well before the 25,000th image.
+      reached: async () => existsSync(`${db}-wal`) && statSync(`${db}-wal`).size > 8 * 1024 * 1024,
+      release: async () => {
+        const store = await openStore(db);
+        await store.driver.run('DROP TRIGGER stall').finally(() => store.close());
+      },
+    };
+  }
+  const connection = await mariadb.createConnection({ socketPath: all.server().socket, user: 'root', password: '', database: new URL(db).pathname.slice(1) });
+  await connection.query('SET SESSION foreign_key_checks = 0'); // dataset 1 is the import's, not written yet
+  await connection.beginTransaction();
+  await connection.query("INSERT INTO images (dataset_id, split, position, label, pixels, source, content_hash, import_id) VALUES (1, 'train', ?, 0, '', 'stall', '', 1)", [at]);
+  return {
+    reached: async () => {
+      const waiting = (await connection.query("SELECT trx_rows_modified AS n FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")) as Array<{ n: number | bigint }>;
+      return waiting.some((row) => Number(row.n) >= at);
+    },
+    release: async () => {
+      await connection.rollback();
+      await connection.end();
+    },
+  };
 }
 
 describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
@@ -172,21 +212,11 @@ describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
       writeFileSync(join(data, 't10k-labels-idx1-ubyte'), encodeIdxLabels(labels.subarray(0, 100)));
     }
     const target = await all[name].fresh();
-    if (name === 'sqlite') await runCli(['db', 'init', '--db', target]); // the WAL file is watched below
+    await (await openStore(target, { create: true })).close();
+    const stall = await stallImport(name, target, 25_000);
     const run = startCli(['db', 'import', 'fashion-mnist', '--data', data, '--as', 'big', '--db', target]);
-    // Kill it once the transaction has written a good part of the rows.
-    const underway = async (): Promise<boolean> => {
-      if (name === 'sqlite') return existsSync(`${target}-wal`) && statSync(`${target}-wal`).size > 8 * 1024 * 1024;
-      const rows = (await all.server().admin('SELECT COALESCE(MAX(trx_rows_modified), 0) AS n FROM information_schema.innodb_trx')) as Array<{ n: number | bigint }>;
-      return Number(rows[0].n) > 5000;
-    };
     let exited = false;
     run.child.once('exit', () => (exited = true));
-    for (let i = 0; i < 600 && !exited && !(await underway()); i++) await new Promise((r) => setTimeout(r, 25));
-    expect(exited, 'the import finished before it could be killed').toBe(false);
-    run.child.kill('SIGKILL');
-    const killed = await run.done;
-    expect(killed.signal).toBe('SIGKILL');
     const check = async () => {
       const store = await openStore(target);
       try {
@@ -196,7 +226,17 @@ describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
         await store.close();
       }
     };
-    expect(await check()).toEqual({ datasets: [], images: 0 });
+    try {
+      while (!exited && !(await stall.reached())) await new Promise((r) => setTimeout(r, 25));
+      expect(exited, 'the import finished before it could be killed').toBe(false);
+      run.child.kill('SIGKILL');
+      const killed = await run.done;
+      expect(killed.signal).toBe('SIGKILL');
+      expect(await check()).toEqual({ datasets: [], images: 0 });
+    } finally {
+      run.child.kill('SIGKILL');
+      await stall.release();
+    }
     const again = await runCli(['db', 'import', 'fashion-mnist', '--data', data, '--as', 'big', '--db', target]);
     expect(again.code, again.stderr).toBe(0);
     expect(await check()).toEqual({ datasets: ['big'], images: 30_100 });

@@ -9,60 +9,10 @@
 import { setThreadHost } from './backend/index.js';
 import { nodeThreadHost } from './backend/threads-node.js';
 
-// This entry runs in Node: kernels may start worker_threads (a browser entry installs Web Workers).
+// This entry runs in Node: kernels may start worker_threads (a browser installs Web Workers: webWorkerThreadHost).
 setThreadHost(nodeThreadHost);
 
-export * from './errors.js';
-export * from './data/index.js';
-export { Tensor, scope, keep, sizeOf, sameShape } from './tensor.js';
-export type { Creator, NestedArray } from './tensor.js';
-export { backward, noGrad, isRecording, record, addGrad, topologicalOrder } from './autodiff.js';
-export { Random } from './random.js';
-export {
-  kernels, setBackend, backendName, backendFallbackReason, onBackendWarning, createReferenceKernels, createWasmKernels,
-  setThreads, threadCount, threadsReady, defaultThreads, setThreadHost, serveKernels, ThreadError, webWorkerThreadHost,
-} from './backend/index.js';
-export type {
-  BackendName, Kernels, Storage, ByteStorage, FloatArray, Window2d, ThreadCount, ThreadHost, WorkerInit, WorkerHandle,
-  WebWorkerLike, WebWorkerThreadHostOptions, WasmKernels, WasmKernelsOptions,
-} from './backend/index.js';
-
-export { matmul } from './ops/matmul.js';
-export type { MatmulOptions } from './ops/matmul.js';
-export { biasAdd } from './ops/bias-add.js';
-export { relu } from './ops/relu.js';
-export { softmax } from './ops/softmax.js';
-export { logSoftmax } from './ops/log-softmax.js';
-export { sparseCategoricalCrossentropy, EPSILON } from './ops/cross-entropy.js';
-export { mean } from './ops/mean.js';
-export { reshape, flatten as flattenOp } from './ops/reshape.js';
-export { dropout as dropoutOp } from './ops/dropout.js';
-export { meanSquaredError } from './ops/mean-squared-error.js';
-export { dense as denseOp } from './ops/dense.js';
-export { conv2d as conv2dOp } from './ops/conv2d.js';
-export type { Conv2dOptions } from './ops/conv2d.js';
-export { maxPool2d } from './ops/max-pool.js';
-export type { MaxPool2dOptions } from './ops/max-pool.js';
-export { windowAxis, type Padding } from './ops/window.js';
-
-export { Flatten, Dense, Dropout, flatten, dense, dropout, glorotUniform } from './nn/layers.js';
-export type { Layer, LayerClassName, Parameter, Activation, CallContext, DenseOptions, FlattenOptions, DropoutOptions } from './nn/layers.js';
-export { Conv2D, MaxPooling2D, Reshape, conv2d, maxPooling2d, reshape as reshapeLayer } from './nn/conv-layers.js';
-export type { Conv2DOptions, MaxPooling2DOptions, ReshapeOptions, ConvActivation, Size2d } from './nn/conv-layers.js';
-export { Sequential, sequential, History } from './nn/model.js';
-export { parseLayers, defineModel, CNN_LAYERS } from './nn/spec.js';
-export { GLOROT_UNIFORM, initialKernel, initializerFromConfig, initializerConfig } from './nn/initializers.js';
-export type { VarianceScaling } from './nn/initializers.js';
-export type { DefineModelOptions } from './nn/spec.js';
-export type { ByteImages, Inputs, Targets, CompileOptions, FitOptions, TrainingPosition, LossFunction, LossName, SequentialOptions } from './nn/model.js';
-export { EarlyStopping, TerminateOnNaN } from './nn/callbacks.js';
-export type { Callback, EpochLogs, BatchLogs, EarlyStoppingOptions, EarlyStoppingState, StepView } from './nn/callbacks.js';
-
-export { Adam, adam } from './optimizers/adam.js';
-export type { AdamOptions } from './optimizers/adam.js';
-export { Sgd, sgd } from './optimizers/sgd.js';
-export type { SgdOptions } from './optimizers/sgd.js';
-export type { Optimizer, OptimizerState } from './optimizers/optimizer.js';
-
-export * from './learn/index.js';
-export * from './io/index.js';
+// Everything browser-safe, then what needs Node: reading and writing files, finding data sets.
+export * from './core.js';
+export * from './data/node.js';
+export * from './io/node.js';

@@ -26,7 +26,7 @@ import {
   writeIdxLabels,
   type FetchLike,
   type ResolveOptions,
-} from '../src/data/index.js';
+} from '../src/index.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/fashion-mnist', import.meta.url));
 const SYSTEM = '/usr/share/datasets/fashion-mnist';

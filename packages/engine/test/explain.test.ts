@@ -85,6 +85,30 @@ describe('explainOneStep on the float64 reference kernels', () => {
     expect(value(e, 'loss')[0]).toBeCloseTo(-(Math.log(f.p[labels[0]]) + Math.log(f.p[3 + labels[1]])) / 2, 12);
   });
 
+  it('takes other pixels and starting weights (a changed pixel and weight move every number after them, as plain loops say)', () => {
+    const pixels = [...EXPLAIN_EXAMPLE.pixels];
+    pixels[5] = 255;
+    const changed = { ...weights, W2: weights.W2.map((w, i) => (i === 4 ? w + 0.5 : w)) };
+    const edited = explainOneStep({ pixels, weights: { W2: changed.W2 } });
+    expect(value(edited, 'pixels')).toEqual(pixels);
+    expect(value(edited, 'W1')).toEqual(weights.W1);
+    expect(value(edited, 'W2')).toEqual(changed.W2);
+    const f = forward(value(edited, 'x'), changed, sizes);
+    expect(value(edited, 'x')[5]).toBe(1);
+    expectClose(value(edited, 'z1'), f.z1, 1e-12, 'z1');
+    expectClose(value(edited, 'p'), f.p, 1e-12, 'p');
+    for (const key of ['z1', 'p', 'loss', 'dz2', 'dW1', 'm_W1', 'W1_new', 'loss_after']) expect(value(edited, key), key).not.toEqual(value(e, key));
+    // The same starting weights given by hand give the same step as the seed that drew them.
+    expect(explainOneStep({ seed: 99, weights }).steps).toEqual(e.steps);
+  });
+
+  it('refuses pixels and weights of the wrong size or out of range', () => {
+    expect(() => explainOneStep({ pixels: [1, 2, 3] })).toThrow(/pixels must be 32 values from 0 to 255/);
+    expect(() => explainOneStep({ pixels: EXPLAIN_EXAMPLE.pixels.map(() => 300) })).toThrow(/pixels/);
+    expect(() => explainOneStep({ weights: { b1: [0, 0] } })).toThrow(/b1 must be 4 finite numbers/);
+    expect(() => explainOneStep({ weights: { b2: [0, NaN, 0] } })).toThrow(/b2/);
+  });
+
   it('the example shows a ReLU at work: some hidden values are 0, some are not', () => {
     const h1 = value(e, 'h1');
     expect(h1.some((v) => v === 0)).toBe(true);

@@ -20,7 +20,7 @@ import { describe, expect, it } from 'vitest';
 import type { ByteStorage, Kernels, Storage, Window2d } from '../src/backend/kernels.js';
 import { createReferenceKernels } from '../src/backend/reference.js';
 import { createWasmKernels, type WasmKernels } from '../src/backend/wasm.js';
-import { loadImageDataset } from '../src/data/dataset.js';
+import { loadImageDataset } from '../src/data/load.js';
 import { windowAxis, type Padding } from '../src/ops/window.js';
 
 const U = 2 ** -24;

@@ -2,9 +2,6 @@
  * An image classification dataset held as bytes. Pixels stay Uint8Array (the Fashion-MNIST training
  * set is 47 MB this way, four times that as float32); batches are scaled to float32 /255 when drawn.
  */
-import { DataError } from '../errors.js';
-import { readIdxImages, readIdxLabels } from './idx.js';
-
 export const FASHION_MNIST_CLASS_NAMES: readonly string[] = Object.freeze([
   'T-shirt/top',
   'Trouser',
@@ -31,30 +28,6 @@ export interface ImageDataset {
   classNames: string[];
 }
 
-export interface LoadImageDatasetOptions {
-  /** Names of the classes; labels must be below its length. Defaults to '0', '1', … (at least ten). */
-  classNames?: readonly string[];
-}
-
-/** Reads an IDX images file and its IDX labels file (raw or gzip) and checks that they agree. */
-export function loadImageDataset(
-  imagesFile: string,
-  labelsFile: string,
-  options: LoadImageDatasetOptions = {},
-): ImageDataset {
-  const { count, rows, cols, pixels } = readIdxImages(imagesFile);
-  const labels = readIdxLabels(labelsFile, { numClasses: options.classNames?.length });
-  if (labels.length !== count) {
-    throw new DataError(
-      imagesFile,
-      `holds ${count} images but ${labelsFile} holds ${labels.length} labels; the two files must have the same count`,
-    );
-  }
-  if (count === 0) throw new DataError(imagesFile, 'holds no images');
-  const classNames = options.classNames ? [...options.classNames] : numberedClasses(labels);
-  return { images: pixels, labels, count, rows, cols, classNames };
-}
-
 /** Images start..end-1 as a dataset sharing the same memory (no copy). */
 export function subset(ds: ImageDataset, start: number, end: number): ImageDataset {
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > ds.count) {
@@ -69,10 +42,4 @@ export function subset(ds: ImageDataset, start: number, end: number): ImageDatas
     cols: ds.cols,
     classNames: [...ds.classNames],
   };
-}
-
-function numberedClasses(labels: Uint8Array): string[] {
-  let max = 9;
-  for (const label of labels) if (label > max) max = label;
-  return Array.from({ length: max + 1 }, (_, i) => String(i));
 }

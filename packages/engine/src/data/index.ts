@@ -1,27 +1,9 @@
-/** Data: IDX files, in-memory image datasets, and finding (or downloading) Fashion-MNIST and MNIST. */
-export {
-  IDX_IMAGES_MAGIC,
-  IDX_LABELS_MAGIC,
-  isGzip,
-  readIdxImages,
-  readIdxLabels,
-  parseIdxImages,
-  parseIdxLabels,
-  encodeIdxImages,
-  encodeIdxLabels,
-  writeIdxImages,
-  writeIdxLabels,
-  type IdxImages,
-  type ReadLabelsOptions,
-  type WriteIdxOptions,
-} from './idx.js';
+/** Data that needs no file system: class names, in-memory image datasets, the catalog of known data sets. */
 export {
   FASHION_MNIST_CLASS_NAMES,
   MNIST_CLASS_NAMES,
-  loadImageDataset,
   subset,
   type ImageDataset,
-  type LoadImageDatasetOptions,
 } from './dataset.js';
 export {
   DATASET_NAMES,
@@ -30,15 +12,3 @@ export {
   type DatasetName,
   type DatasetFileRole,
 } from './catalog.js';
-export { checksumStatus, type ChecksumStatus, type DatasetFiles } from './checksums.js';
-export type { FetchLike, ProgressCallback } from './download.js';
-export {
-  SYSTEM_FASHION_MNIST_DIR,
-  defaultCacheDir,
-  resolveDataset,
-  loadDataset,
-  type DatasetSource,
-  type ResolveOptions,
-  type ResolvedDataset,
-  type LoadedDataset,
-} from './resolve.js';

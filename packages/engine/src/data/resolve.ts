@@ -28,7 +28,8 @@ import {
   type DatasetName,
 } from './catalog.js';
 import type { DatasetFiles } from './checksums.js';
-import { loadImageDataset, type ImageDataset } from './dataset.js';
+import type { ImageDataset } from './dataset.js';
+import { loadImageDataset } from './load.js';
 import { downloadVerified, type FetchLike, type ProgressCallback } from './download.js';
 
 export type DatasetSource = 'flag' | 'env' | 'local' | 'system' | 'cache' | 'download' | 'package';

@@ -1,4 +1,4 @@
-/** Saving and loading models: the TensorFlow.js Layers format, descent's training metadata, and callbacks that write files. */
+/** Models in memory: the TensorFlow.js Layers format and descent's training metadata (files: node.ts). */
 export { DESCENT_VERSION } from './version.js';
 export {
   GENERATED_BY,
@@ -27,20 +27,6 @@ export {
   type TopologyOptions,
 } from './layers-format.js';
 export {
-  MODEL_FILE,
-  WEIGHTS_FILE,
-  TRAINING_FILE,
-  saveModel,
-  loadModel,
-  loadModelArtifacts,
-  float32ToBase64,
-  base64ToFloat32,
-  type SaveStamp,
-  type SaveResult,
-  type LoadedArtifacts,
-  type LoadedModel,
-} from './files.js';
-export {
   captureTrainingState,
   restoreOptimizer,
   optimizerFromConfig,
@@ -51,11 +37,3 @@ export {
   type SavedOptimizer,
   type HistoryData,
 } from './training-state.js';
-export {
-  ModelCheckpoint,
-  CsvLogger,
-  CSV_COLUMNS,
-  type ModelCheckpointOptions,
-  type ModelCheckpointState,
-  type CsvLoggerOptions,
-} from './callbacks.js';

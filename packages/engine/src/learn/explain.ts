@@ -19,6 +19,7 @@ import type { Parameter } from '../nn/layers.js';
 import type { Sequential } from '../nn/model.js';
 import { Adam } from '../optimizers/adam.js';
 import { Tensor, scope } from '../tensor.js';
+import { ConfigError } from '../errors.js';
 
 /**
  * Two training images of the Fashion-MNIST fixture (test/fixtures/fashion-mnist, training images
@@ -93,9 +94,24 @@ export interface Explanation {
   steps: ExplainStep[];
 }
 
-/** Run one training step on the fixed example and record everything it computes. */
-export function explainOneStep({ seed = EXPLAIN_EXAMPLE.seed }: { seed?: number } = {}): Explanation {
-  const { rows, cols, pixels, labels, classNames, hiddenUnits } = EXPLAIN_EXAMPLE;
+/** The starting values explainOneStep may be given in place of the example's (the web app's Learn page edits them). */
+export interface ExplainOptions {
+  /** Seed of the starting weights (Glorot uniform). */
+  seed?: number;
+  /** The two images' 2×16 pixels, bytes 0–255, in place of EXPLAIN_EXAMPLE.pixels. */
+  pixels?: readonly number[];
+  /** Starting weights in place of the seeded ones (row-major; any of the four). */
+  weights?: Partial<Record<ExplainWeight, readonly number[]>>;
+}
+
+export type ExplainWeight = 'W1' | 'b1' | 'W2' | 'b2';
+
+/** Run one training step on the fixed example (or the given pixels and weights) and record everything it computes. */
+export function explainOneStep({ seed = EXPLAIN_EXAMPLE.seed, pixels = EXPLAIN_EXAMPLE.pixels, weights = {} }: ExplainOptions = {}): Explanation {
+  const { rows, cols, labels, classNames, hiddenUnits } = EXPLAIN_EXAMPLE;
+  if (pixels.length !== labels.length * rows * cols || pixels.some((p) => !(p >= 0 && p <= 255))) {
+    throw new ConfigError(`explain: pixels must be ${labels.length * rows * cols} values from 0 to 255`);
+  }
   const n = labels.length;
   const inputs = rows * cols;
   const classes = classNames.length;
@@ -107,6 +123,12 @@ export function explainOneStep({ seed = EXPLAIN_EXAMPLE.seed }: { seed?: number 
   const { learningRate: lr, beta1, beta2, epsilon } = optimizer;
   const [W1, b1, W2, b2] = [hidden.kernel!, hidden.bias!, output.kernel!, output.bias!];
   const parameters = model.parameters();
+  for (const [name, tensor] of [['W1', W1], ['b1', b1], ['W2', W2], ['b2', b2]] as const) {
+    const given = weights[name];
+    if (given === undefined) continue;
+    if (given.length !== tensor.size || given.some((w) => !Number.isFinite(w))) throw new ConfigError(`explain: ${name} must be ${tensor.size} finite numbers`);
+    tensor.data.set(given);
+  }
   const before = { W1: W1.toArray(), b1: b1.toArray(), W2: W2.toArray(), b2: b2.toArray() };
 
   const steps: ExplainStep[] = [];
