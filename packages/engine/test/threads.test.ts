@@ -245,9 +245,9 @@ describe('the browser host', () => {
     const result = child(`
       const { Worker } = await import('node:worker_threads');
       const { setThreadHost, setThreads, threadsReady, kernels, webWorkerThreadHost } = engine;
-      const shim = "const { parentPort } = require('node:worker_threads');" +
+      const shim = "import('node:worker_threads').then(({ parentPort }) => {" +
         "globalThis.self = { addEventListener: (type, listener) => parentPort.once('message', (data) => listener({ data })) };" +
-        "import(" + JSON.stringify(${JSON.stringify(browserEntry)}) + ");";
+        "return import(" + JSON.stringify(${JSON.stringify(browserEntry)}) + "); });";
       setThreadHost(webWorkerThreadHost(() => {
         const worker = new Worker(shim, { eval: true });
         worker.unref();
