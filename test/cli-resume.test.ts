@@ -31,7 +31,7 @@ describe('Ctrl-C and --resume', () => {
     first.child.kill('SIGINT');
     const stopped = await first.done;
     expect(stopped.code, stopped.stderr).toBe(130);
-    expect(stopped.stderr).toContain(`Resume with: descent train --resume ${parts}`);
+    expect(stopped.stderr).toContain(`Resume with: node packages/cli/dist/main.js train --resume ${parts}`);
     const last = jsonLines(stopped.stdout).at(-1)!;
     expect(last).toMatchObject({ interrupted: true, model_dir: parts });
 

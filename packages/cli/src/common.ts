@@ -1,5 +1,5 @@
 /** Helpers several commands share: backend, data, model folders, and checks on where output goes. */
-import { mkdtempSync, rmdirSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Option } from 'commander';
 import {
@@ -15,7 +15,9 @@ export const datasetOption = (description = 'dataset') =>
   new Option('--dataset <name>', description).choices(DATASET_NAMES as string[]);
 export const dataOption = () => new Option('--data <dir>', 'folder holding the four IDX files (default: search the usual places)');
 export const backendOption = () => new Option('--backend <name>', 'kernels to compute with: wasm (SIMD) or ts (reference TypeScript)').choices(BACKENDS as string[]);
-export const jsonOption = () => new Option('--json', 'print JSON objects, one per line, instead of text');
+/** --json, described as what the command prints: `one` JSON object, or one per line. */
+export const jsonOption = (what: 'one' | 'lines' = 'lines') =>
+  new Option('--json', what === 'one' ? 'print the result as one JSON object instead of text' : 'print JSON objects, one per line, instead of text');
 export const threadsOption = () =>
   new Option('--threads <n>', "threads the wasm kernels may use: a number, or 'auto' for one per core (results are the same for any number)")
     .argParser(threadCount)
@@ -63,6 +65,12 @@ export function datasetFor(loaded: LoadedModel, flag: string | undefined): Datas
   return (DATASET_NAMES as readonly string[]).includes(saved ?? '') ? (saved as DatasetName) : 'fashion-mnist';
 }
 
+/** A model used on another dataset than it was trained on gives meaningless numbers: say so, on one line. */
+export function warnIfOtherDataset(loaded: LoadedModel, dataset: string, output: Output): void {
+  const trainedOn = loaded.metadata?.dataset;
+  if (trainedOn && trainedOn !== dataset) output.warn(`the model was trained on ${trainedOn}, not ${dataset}: its classes mean other things there`);
+}
+
 /** Checks that a model outputs one probability per class and takes 28×28 images (or 784 values). */
 export function checkModelFits(loaded: LoadedModel, classes: number, imageSize: number, what: string): void {
   const inputs = loaded.model.perSampleInputShape.reduce((a, b) => a * b, 1);
@@ -104,11 +112,20 @@ export function checkWritableFolder(dir: string, label: string, { forFile = fals
   }
 }
 
-/** Like checkWritableFolder, for a file that will be (re)written. */
+/** Like checkWritableFolder, for a file that will be (re)written; its folder may be created. */
 export function checkWritableFile(file: string, label: string): void {
   const info = statOrUndefined(resolve(file));
   if (info?.isDirectory()) throw new DescentError(`${label}: is a folder, not a file`);
   checkWritableFolder(dirname(resolve(file)), label, { forFile: true });
+}
+
+/** Creates the folder that will hold `file` (checked beforehand with checkWritableFile). */
+export function createFolderFor(file: string, label: string): void {
+  try {
+    mkdirSync(dirname(resolve(file)), { recursive: true });
+  } catch (err) {
+    throw new DescentError(`${label}: cannot create its folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
 }
 
 export function statOrUndefined(path: string): ReturnType<typeof statSync> | undefined {

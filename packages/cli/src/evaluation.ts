@@ -10,7 +10,7 @@
  *   loss              mean over images of -log(clip(p[label], 1e-7, 1 - 1e-7)) (Keras's formula)
  * A class never predicted has precision 0, a class with no images recall 0 (scikit-learn's convention).
  */
-import { EPSILON, type ImageDataset, type Sequential } from '@descent/engine';
+import { EPSILON, countInTopK, type ImageDataset, type Sequential } from '@descent/engine';
 
 export interface ClassEvaluation {
   /** The class name. */
@@ -24,14 +24,16 @@ export interface ClassEvaluation {
 export interface ClassifierEvaluation {
   loss: number;
   accuracy: number;
+  /** With a k: the share of images whose true class is among the k most likely (ties with the k-th count in, as Keras). */
+  sparse_top_k_categorical_accuracy?: number;
   /** confusion[true][predicted]: number of test images. */
   confusion: number[][];
   per_class: ClassEvaluation[];
 }
 
-/** Class probabilities for every image of `data`: [count × classes], row after row. */
-export function predictProbabilities(model: Sequential, data: ImageDataset): Float32Array {
-  const out = model.predict(data, { batchSize: 256 });
+/** Class probabilities for every image of `data`: [count × classes], row after row; `batchSize` images per forward pass (as Keras, 32). */
+export function predictProbabilities(model: Sequential, data: ImageDataset, batchSize = 32): Float32Array {
+  const out = model.predict(data, { batchSize });
   const values = Float32Array.from(out.data);
   out.dispose();
   return values;
@@ -39,12 +41,18 @@ export function predictProbabilities(model: Sequential, data: ImageDataset): Flo
 
 /**
  * Evaluates `model` on `test`. Pass `probabilities` (from `predictProbabilities`) to reuse a
- * prediction already made; `numClasses` defaults to the model's number of outputs.
+ * prediction already made; `numClasses` defaults to the model's number of outputs. The numbers do
+ * not depend on `batchSize`: every image is predicted on its own row.
  */
-export function evaluateClassifier(model: Sequential, test: ImageDataset, probabilities?: Float32Array, numClasses?: number): ClassifierEvaluation {
+export function evaluateClassifier(
+  model: Sequential, test: ImageDataset, probabilities?: Float32Array, numClasses?: number, batchSize = 32, topK?: number,
+): ClassifierEvaluation {
   const classes = numClasses ?? model.perSampleOutputShape[0];
-  const probs = probabilities ?? predictProbabilities(model, test);
-  return evaluationFromProbabilities(probs, test.labels, classes, test.classNames);
+  const probs = probabilities ?? predictProbabilities(model, test, batchSize);
+  const result = evaluationFromProbabilities(probs, test.labels, classes, test.classNames);
+  if (topK === undefined) return result;
+  const { loss, accuracy, ...rest } = result;
+  return { loss, accuracy, sparse_top_k_categorical_accuracy: countInTopK(probs, test.labels, test.count, classes, topK) / test.count, ...rest };
 }
 
 export function evaluationFromProbabilities(

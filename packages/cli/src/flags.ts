@@ -54,12 +54,23 @@ export function layerSizes(value: string): number[] {
   return sizes as number[];
 }
 
-/** Collects a repeatable or variadic option into one list of non-negative integers (--index 0 5 --index 7). */
-export function indexList(value: string, previous: number[] | undefined): number[] {
-  const n = integerOf(value);
-  if (n === undefined) throw new InvalidArgumentError('Expected a test-set index: a whole number (0, 1, 2, ...).');
-  return [...(previous ?? []), n];
+/**
+ * `--index 0 5 --index 7`: test-set indices. The option takes any number of values, so in
+ * `predict --index 0 MODEL` it also receives MODEL: whatever is not a whole number is kept apart
+ * (`others`), for the command to treat as the positional argument it was meant to be.
+ */
+export interface IndexList {
+  indices: number[];
+  others: string[];
 }
+
+export function indexList(value: string, previous: IndexList | undefined): IndexList {
+  const list = previous ?? { indices: [], others: [] };
+  const n = integerOf(value);
+  return n === undefined ? { ...list, others: [...list.others, value] } : { ...list, indices: [...list.indices, n] };
+}
+
+export const INDEX_EXPECTED = 'Expected a test-set index: a whole number (0, 1, 2, ...).';
 
 function integerOf(value: string): number | undefined {
   if (!/^\s*\d+\s*$/.test(value)) return undefined;

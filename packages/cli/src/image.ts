@@ -13,6 +13,8 @@ import { DescentError } from '@descent/engine';
 export const IMAGE_SIZE = 28;
 /** How far (0–255) a pixel must differ from the background to count as part of the item when trimming. */
 const TRIM_THRESHOLD = 24;
+/** An image whose pixels all lie this close to its background (0–255) shows nothing to classify. */
+export const LOW_CONTRAST = TRIM_THRESHOLD;
 
 export interface PreparedImage {
   /** 28×28 bytes, row-major, light object on a dark background. */
@@ -21,6 +23,8 @@ export interface PreparedImage {
   inverted: boolean;
   /** The background level found on the border (0–255, before inversion). */
   background: number;
+  /** The largest difference between a pixel and the background (0–255): near 0, the image is blank. */
+  contrast: number;
 }
 
 /** An image file, or an image's bytes with a name for messages (a zip entry, an upload). */
@@ -46,6 +50,8 @@ export async function prepareImage(input: ImageInput): Promise<PreparedImage> {
     throw new DescentError(`${file}: cannot decode the image (${(err as Error).message}); use a PNG, JPEG, WebP, GIF or TIFF file`);
   }
   const background = borderMedian(gray.data, gray.width, gray.height);
+  let contrast = 0;
+  for (const v of gray.data) contrast = Math.max(contrast, Math.abs(v - background));
   const raw = { raw: { width: gray.width, height: gray.height, channels: 1 as const } };
   const level = { r: background, g: background, b: background };
   // Fashion-MNIST items fill their frame: cut the margins that only hold background.
@@ -68,7 +74,7 @@ export async function prepareImage(input: ImageInput): Promise<PreparedImage> {
     const v = inverted ? 255 - small[i] : small[i];
     pixels[i] = Math.round((Math.max(0, v - floor) * 255) / range);
   }
-  return { pixels, inverted, background };
+  return { pixels, inverted, background, contrast };
 }
 
 /** The median of the pixels on the image's outer edge. */

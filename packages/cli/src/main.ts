@@ -7,6 +7,8 @@
  * as one line, `descent: <message>`, on stderr; the exit code is the error's (2 for usage errors,
  * 1 otherwise). Stack traces only with --verbose.
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { DESCENT_VERSION, DescentError } from '@descent/engine';
 import { dataModule } from './commands/data.js';
@@ -21,7 +23,9 @@ import { trainModule } from './commands/train.js';
 import { traceModule } from './commands/trace-options.js';
 import { tuneModule } from './commands/tune.js';
 import { workerModule } from './commands/worker.js';
+import { callerDirectory } from './invocation.js';
 import type { CliContext, CliModule, EvaluateExtension, PredictExtension, TrainExtension } from './module.js';
+import { stdoutPipe } from './output.js';
 
 /** Every command and extension of the CLI: adding one is adding a line here. */
 const MODULES: readonly CliModule[] = [
@@ -82,9 +86,26 @@ function reportError(err: unknown, verbose: boolean): number {
   return expected ? (err as DescentError).exitCode : 1;
 }
 
-// A closed pipe (`descent explain | head`) ends the output quietly, as other command-line tools do.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(0);
-  throw error;
-});
-process.exitCode = await main(process.argv.slice(2));
+/** Whether this module is the program being run (rather than imported, e.g. by a test). */
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  // A closed pipe (`descent explain | head`) ends the output quietly, as other command-line tools do;
+  // a training run carries on to save its model, writing nothing more to stdout.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && !stdoutPipe.closed) throw error;
+    if (!stdoutPipe.keepRunning) process.exit(0);
+    if (!stdoutPipe.closed) process.stderr.write('descent: stdout was closed; training goes on, and the model will be saved\n');
+    stdoutPipe.closed = true;
+  });
+  // Under `npm run descent -- ...`, paths are relative to the folder the user ran npm from.
+  const caller = callerDirectory();
+  if (caller) process.chdir(caller);
+  process.exitCode = await main(process.argv.slice(2));
+}

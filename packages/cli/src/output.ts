@@ -4,6 +4,7 @@
  * place; any other output first finishes that line. Colour only on a terminal, never with NO_COLOR.
  */
 import type { Writable } from 'node:stream';
+import { formatMetric, type ProgressSink } from '@descent/engine';
 
 export interface OutputOptions {
   json?: boolean;
@@ -11,23 +12,34 @@ export interface OutputOptions {
   stderr?: Writable & { isTTY?: boolean; hasColors?: () => boolean };
 }
 
-export class Output {
+/**
+ * stdout's reader can go away (`descent train | head -3`). Then nothing more is written there;
+ * commands that only print stop at once, while `train` (keepRunning) carries on and saves its model.
+ */
+export const stdoutPipe = { closed: false, keepRunning: false };
+
+export class Output implements ProgressSink {
   readonly json: boolean;
   /** stdout is a terminal: progress bars redraw in place. */
   readonly interactive: boolean;
   readonly color: boolean;
-  private readonly stdout: NonNullable<OutputOptions['stdout']>;
+  private readonly target: NonNullable<OutputOptions['stdout']>;
   private readonly stderr: NonNullable<OutputOptions['stderr']>;
   /** Length of the progress line currently drawn, 0 if none. */
   private openLine = 0;
 
   constructor({ json = false, stdout = process.stdout, stderr = process.stderr }: OutputOptions = {}) {
     this.json = json;
-    this.stdout = stdout;
+    this.target = stdout;
     this.stderr = stderr;
     this.interactive = stdout.isTTY === true;
     // tty.WriteStream.hasColors() honours NO_COLOR, NODE_DISABLE_COLORS and FORCE_COLOR.
     this.color = this.interactive && !process.env.NO_COLOR && (stdout.hasColors?.() ?? false);
+  }
+
+  /** stdout, or a sink once its reader has gone. */
+  private get stdout(): NonNullable<OutputOptions['stdout']> {
+    return stdoutPipe.closed && this.target === process.stdout ? CLOSED : this.target;
   }
 
   /** A line of human-readable results (suppressed with --json: use `record`). */
@@ -63,6 +75,16 @@ export class Output {
     this.stderr.write(`descent: warning: ${text}\n`);
   }
 
+  /** Width of the terminal, when stdout is one. */
+  get columns(): number | undefined {
+    return this.stdout.columns;
+  }
+
+  /** A heading line (bold on a terminal). */
+  heading(text: string): void {
+    this.line(this.bold(text));
+  }
+
   /** Draws `text` over the current line (terminals only), cut to the terminal's width. */
   redraw(text: string): void {
     if (!this.interactive || this.json) return;
@@ -92,6 +114,8 @@ export class Output {
   }
 }
 
+const CLOSED = { write: () => true } as unknown as NonNullable<OutputOptions['stdout']>;
+
 /** A plain text table: columns padded to their widest cell; `align` 'r' right-aligns a column. */
 export function table(rows: string[][], align: Array<'l' | 'r'> = []): string[] {
   const widths: number[] = [];
@@ -110,10 +134,7 @@ export function count(value: number): string {
 }
 
 /** Keras prints metrics with 4 decimals, switching to exponent notation for tiny values. NaN (null once saved as JSON) prints as nan. */
-export function metric(value: number | null | undefined): string {
-  if (value === null || value === undefined || Number.isNaN(value)) return 'nan';
-  return Math.abs(value) > 1e-3 || value === 0 ? value.toFixed(4) : value.toExponential(4);
-}
+export const metric = formatMetric;
 
 /** A path relative to the working folder when that is shorter, for messages. */
 export function shortPath(path: string, cwd = process.cwd()): string {

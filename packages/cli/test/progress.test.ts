@@ -98,3 +98,55 @@ describe('KerasProgress', () => {
     expect(terminal.color).toBe(!process.env.NO_COLOR);
   });
 });
+
+describe('progress at a narrow terminal (the finished line keeps every metric)', () => {
+  const logs = { loss: 1.1206, accuracy: 0.6133, val_loss: 0.7432, val_accuracy: 0.75 };
+
+  function finishedEpoch(columns: number): string[] {
+    const stdout = Object.assign(fakeStream(true), { columns });
+    let clock = 0;
+    const progress = new KerasProgress({ output: new Output({ stdout, stderr: fakeStream(false) }), epochs: 1, steps: 57, now: () => clock });
+    progress.onEpochBegin(0);
+    for (let batch = 0; batch < 57; batch++) {
+      clock += 60;
+      progress.onBatchEnd(batch, { loss: 1.2, accuracy: 0.6, size: 32 });
+    }
+    progress.onEpochEnd(0, { ...logs, seconds: 0.03 });
+    // What the terminal shows: each \r starts the line again; keep the last drawing of every line.
+    const lines = stdout.text().split('\n').map((line) => line.split('\r').pop()!.trimEnd()).filter((line) => line !== '');
+    expect(lines[0]).toBe('Epoch 1/1');
+    return lines.slice(1);
+  }
+
+  it('at 80 columns the finished epoch shows val_loss and val_accuracy, on lines no wider than the terminal', () => {
+    const lines = finishedEpoch(80);
+    const text = lines.join(' ');
+    for (const [key, value] of Object.entries(logs)) expect(text).toContain(`${key}: ${value.toFixed(4)}`);
+    for (const line of lines) expect(line.length).toBeLessThan(80);
+  });
+
+  it('shortens the bar before it wraps, and wraps between metrics, never inside one', () => {
+    const full = progressLine(57, 57, { seconds: 0, perStep: 0.000527, logs });
+    const columns = full.length - 5; // 6 characters too long for one line (one column is kept free)
+    const lines = finishedEpoch(columns);
+    expect(lines.slice(1)).toEqual([]); // shortening the bar was enough
+    expect(lines[0]).toMatch(/^57\/57 \[=+\] - 0s \d+us\/step - loss: 1\.1206 - accuracy: 0\.6133 - val_loss: 0\.7432 - val_accuracy: 0\.7500$/);
+    expect(lines[0].length).toBe(columns - 1);
+
+    const wrapped = finishedEpoch(40);
+    for (const line of wrapped) expect(line.length).toBeLessThan(40);
+    const pieces = wrapped.join('').split(' - ').map((piece) => piece.trim());
+    expect(pieces).toContain('val_accuracy: 0.7500');
+    expect(pieces).toContain('loss: 1.1206');
+  });
+
+  it('the live line stays within the width and drops whole metrics rather than cutting one', () => {
+    const stdout = Object.assign(fakeStream(true), { columns: 60 });
+    const progress = new KerasProgress({ output: new Output({ stdout, stderr: fakeStream(false) }), epochs: 1, steps: 1875, now: () => 0 });
+    progress.onEpochBegin(0);
+    progress.onBatchEnd(511, { loss: 0.60123, accuracy: 0.79114, size: 32 });
+    const drawn = stdout.text().split('\r').pop()!.trimEnd();
+    expect(drawn.length).toBeLessThan(60);
+    expect(drawn).toMatch(/^ 512\/1875 \[=*>?\.*\] - ETA: \d+s( - loss: 0\.6012)?( - accuracy: 0\.7911)?$/);
+  });
+});

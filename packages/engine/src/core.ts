@@ -46,15 +46,24 @@ export { parseLayers, defineModel, CNN_LAYERS } from './nn/spec.js';
 export { GLOROT_UNIFORM, initialKernel, initializerFromConfig, initializerConfig } from './nn/initializers.js';
 export type { VarianceScaling } from './nn/initializers.js';
 export type { DefineModelOptions } from './nn/spec.js';
-export type { ByteImages, Inputs, Targets, CompileOptions, FitOptions, TrainingPosition, LossFunction, LossName, SequentialOptions } from './nn/model.js';
-export { EarlyStopping, TerminateOnNaN } from './nn/callbacks.js';
-export type { Callback, EpochLogs, BatchLogs, EarlyStoppingOptions, EarlyStoppingState, StepView } from './nn/callbacks.js';
+export { SparseTopKCategoricalAccuracy, sparseTopKCategoricalAccuracy, accuracyMetric, countInTopK, metricFrom } from './nn/metrics.js';
+export type { Metric, MetricSpec, SparseTopKOptions } from './nn/metrics.js';
+export type { ByteImages, Inputs, Targets, CompileOptions, FitOptions, TrainingPosition, LossFunction, LossName, SequentialOptions, EvaluationResult } from './nn/model.js';
+export { EarlyStopping, ReduceLROnPlateau, TerminateOnNaN } from './nn/callbacks.js';
+export { ProgbarLogger, progressLine, fitFinishedLine, fitLiveLine, formatEta, formatPerStep, formatMetric, stdoutSink } from './nn/progress.js';
+export type { ProgressSink, ProgbarLoggerOptions, ProgressInfo } from './nn/progress.js';
+export type { Callback, EpochLogs, BatchLogs, EarlyStoppingOptions, EarlyStoppingState, StepView, TrainingParams, TerminateOnNaNOptions, ReduceLROnPlateauOptions, ReduceLROnPlateauState } from './nn/callbacks.js';
 
 export { Adam, adam } from './optimizers/adam.js';
 export type { AdamOptions } from './optimizers/adam.js';
 export { Sgd, sgd } from './optimizers/sgd.js';
 export type { SgdOptions } from './optimizers/sgd.js';
-export type { Optimizer, OptimizerState } from './optimizers/optimizer.js';
+export { RMSprop, rmsprop } from './optimizers/rmsprop.js';
+export type { RmspropOptions } from './optimizers/rmsprop.js';
+export { ExponentialDecay, exponentialDecay, scheduleFromConfig } from './optimizers/schedules.js';
+export type { LearningRateSchedule, ExponentialDecayOptions, ScheduleConfig } from './optimizers/schedules.js';
+export { LearningRateOptimizer } from './optimizers/optimizer.js';
+export type { Optimizer, OptimizerState, OptimizerConfig, OptimizerName } from './optimizers/optimizer.js';
 
 export * from './learn/index.js';
 export * from './io/index.js';

@@ -254,8 +254,14 @@ describe('resolveDataset', () => {
     fixtureFolder(join(tmp, 'cwd', 'data', 'fashion-mnist')); // a complete folder it must not fall back to
     const err = await dataErrorAsync(resolveDataset('fashion-mnist', isolated({ dir })));
     expect(err.message).toBe(
-      `${dir}: folder given by --data is missing t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (.gz or uncompressed); ` +
-        'Fashion-MNIST needs all four: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte',
+      `${dir}: folder given by --data is missing t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (.gz or uncompressed); ` +
+        'Fashion-MNIST needs all four IDX files',
+    );
+    // With none of them, each name is said once.
+    const empty = fixtureFolder(join(tmp, 'empty'), []);
+    expect((await dataErrorAsync(resolveDataset('fashion-mnist', isolated({ dir: empty })))).message).toBe(
+      `${empty}: folder given by --data holds none of the four Fashion-MNIST files: ` +
+        'train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (.gz or uncompressed)',
     );
     const missing = join(tmp, 'no-such-folder');
     expect((await dataErrorAsync(resolveDataset('fashion-mnist', isolated({ dir: missing })))).message).toBe(

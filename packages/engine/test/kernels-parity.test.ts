@@ -441,7 +441,7 @@ describe.each(backends)('%s kernels match the float64 reference', (_name, make) 
 
   describe('optimizers', () => {
     const random = prng(41);
-    it.each(lengths)('SGD, momentum, Nesterov and Adam, length %i', (n) => {
+    it.each(lengths)('SGD, momentum, Nesterov, Adam and RMSprop, length %i', (n) => {
       const w = randomValues(random, n), g = randomValues(random, n), v = randomValues(random, n, -0.1, 0.1);
       compare('sgd', [w, g], (k, [W, G]) => k.sgdUpdate(W, G, null, 0.01, 0, false));
       for (const nesterov of [false, true]) {
@@ -450,6 +450,10 @@ describe.each(backends)('%s kernels match the float64 reference', (_name, make) 
       const m1 = randomValues(random, n, -0.1, 0.1), v1 = randomValues(random, n, 0, 0.01);
       const lrT = (0.001 * Math.sqrt(1 - 0.999 ** 3)) / (1 - 0.9 ** 3);
       compare('adam', [w, g, m1, v1], (k, [W, G, M, V]) => k.adamUpdate(W, G, M, V, lrT, 0.9, 0.999, 1e-7), { rtol: 1e-5, atol: 1e-7 });
+      // RMSprop: the variance estimate ms - mg² must stay positive, so mg is small next to √ms.
+      const ms = randomValues(random, n, 0.01, 0.02), mg = randomValues(random, n, -0.01, 0.01), mom = randomValues(random, n, -0.01, 0.01);
+      compare('rmsprop', [w, g, ms], (k, [W, G, S]) => k.rmspropUpdate(W, G, S, null, null, 0.001, 0.9, 0, 1e-7), { rtol: 1e-5, atol: 1e-7 });
+      compare('rmsprop centered, momentum', [w, g, ms, mg, mom], (k, [W, G, S, A, P]) => k.rmspropUpdate(W, G, S, A, P, 0.001, 0.9, 0.9, 1e-7), { rtol: 1e-5, atol: 1e-7 });
     });
 
     it('store moments and velocities that fall below the smallest normal float32 as 0, and keep NaN', () => {

@@ -121,7 +121,7 @@ describe('training semantics', () => {
       epochs: 1, batchSize: 32, shuffle: false,
       callbacks: [new TerminateOnNaN((m) => messages.push(m)), { onBatchEnd: () => (weightsAfterFirstBatch = model.getWeights().map((w) => w.values)) }],
     });
-    expect(messages[0]).toMatch(/^Batch 1: invalid loss (NaN|Infinity)/);
+    expect(messages[0]).toMatch(/^Epoch 1\/1, batch 2\/2: invalid loss (NaN|Infinity), terminating training$/);
     expect(history.stoppedAt?.batch).toBe(1);
     const now = model.getWeights().map((w) => w.values);
     expect(now.every((w) => w.every(Number.isFinite))).toBe(true);

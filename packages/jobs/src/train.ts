@@ -123,6 +123,7 @@ export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset,
     return { id: spec.id, status, history: historyData(history), best: keep.summary(), weights: keep.best?.weights ?? encodeWeights(model), seconds, checkpoint: null };
   } finally {
     model.dispose();
+    optimizer.dispose?.();
   }
 }
 

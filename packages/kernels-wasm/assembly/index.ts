@@ -21,6 +21,7 @@ export {
 export { sgdUpdate, adamUpdate } from './optimizers';
 export { im2col, col2im } from './conv2d_nhwc_im2col';
 export { maxPool2d, maxPool2dGrad } from './maxpool_nhwc_simd';
+export { rmspropUpdate } from './rmsprop';
 
 /** First byte past the module's static data: where the host's heap may start. */
 export function heapBase(): usize {

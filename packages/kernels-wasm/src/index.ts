@@ -116,6 +116,12 @@ export interface KernelExports {
     w: Ptr, g: Ptr, m: Ptr, v: Ptr, n: number,
     lrT: number, beta1: number, beta2: number, epsilon: number,
   ): void;
+
+  // rmsprop.ts: `mg` 0 means not centered, `mom` 0 means no momentum buffer.
+  rmspropUpdate(
+    w: Ptr, g: Ptr, ms: Ptr, mg: Ptr, mom: Ptr, n: number,
+    lr: number, rho: number, momentum: number, epsilon: number,
+  ): void;
 }
 
 /** A window over NHWC images, as the convolution and pooling kernels take it. */

@@ -32,7 +32,7 @@ export const dataModule: CliModule = {
       .addOption(datasetOption('dataset to look for').default('fashion-mnist'))
       .addOption(dataOption())
       .addOption(new Option('--download', 'download Fashion-MNIST into the cache if it is found nowhere else'))
-      .addOption(jsonOption())
+      .addOption(jsonOption('one'))
       .action(async (flags: DataFlags) => data(flags));
   },
 };

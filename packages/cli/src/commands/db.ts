@@ -24,8 +24,9 @@ import { positiveInteger } from '../flags.js';
 import { IMAGE_SIZE, prepareImage } from '../image.js';
 import type { CliModule } from '../module.js';
 import { Output, count, shortPath, table } from '../output.js';
-import { writeFilesAtomic } from '../report/index.js';
+import { writeFilesAtomic } from '../report/files.js';
 import { dbOption, progressBar, withStore } from '../store.js';
+import { commandLine } from '../invocation.js';
 
 interface DbFlags {
   db?: string;
@@ -108,7 +109,7 @@ export const dbModule: CliModule = {
 async function importIdx(dataset: string, flags: DbFlags & { data?: string; as?: string }): Promise<void> {
   const output = new Output({ json: flags.json === true });
   if (!(DATASET_NAMES as readonly string[]).includes(dataset)) {
-    throw new UsageError(`unknown dataset "${dataset}"; expected one of: ${DATASET_NAMES.join(', ')} (for your own images use \`descent db import-images\`)`);
+    throw new UsageError(`unknown dataset "${dataset}"; expected one of: ${DATASET_NAMES.join(', ')} (for your own images use \`${commandLine('db import-images')}\`)`);
   }
   const name = flags.as ?? dataset;
   checkDatasetName(name, '--as');
@@ -198,7 +199,7 @@ async function list(flags: DbFlags): Promise<void> {
       return;
     }
     output.line(`${store.display} (${store.kind === 'sqlite' ? 'SQLite' : 'MariaDB'}, schema version ${await store.schemaVersion()})`);
-    if (datasets.length === 0) output.line('No datasets yet: descent db import fashion-mnist, or descent db import-images DIR --dataset NAME');
+    if (datasets.length === 0) output.line(`No datasets yet: ${commandLine('db import fashion-mnist')}, or ${commandLine('db import-images DIR --dataset NAME')}`);
     for (const d of datasets) {
       const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
       output.line();
@@ -208,7 +209,7 @@ async function list(flags: DbFlags): Promise<void> {
     }
     output.line();
     if (models.length === 0) {
-      output.line('No models yet: descent train --db … records one');
+      output.line(`No models yet: ${commandLine('train --db …')} records one`);
       return;
     }
     output.line(output.bold(`Models: ${models.length}`));

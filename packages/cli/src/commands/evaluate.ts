@@ -1,14 +1,17 @@
 /** `descent evaluate MODEL_DIR`: test-set loss and accuracy, per-class precision and recall, confusion matrix. */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { BackendName, DatasetName, ThreadCount } from '@descent/engine';
 import {
-  backendOption, threadsOption, checkModelFits, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, useBackend,
+  backendOption, threadsOption, checkModelFits, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, useBackend, warnIfOtherDataset,
 } from '../common.js';
 import { evaluateClassifier, predictProbabilities, type ClassifierEvaluation } from '../evaluation.js';
+import { positiveInteger } from '../flags.js';
 import type { CliContext, CliModule, EvaluateRun } from '../module.js';
 import { Output, count, metric, shortPath, table } from '../output.js';
 
 interface EvaluateFlags {
+  batchSize: number;
+  topKAccuracy?: number;
   data?: string;
   dataset?: DatasetName;
   backend: BackendName;
@@ -23,11 +26,13 @@ export const evaluateModule: CliModule = {
       .command('evaluate')
       .description('test a saved model: loss, accuracy, per-class precision and recall, confusion matrix')
       .argument('<model_dir>', 'folder holding model.json and weights.bin')
+      .option('--batch-size <n>', 'images per forward pass (the numbers do not depend on it)', positiveInteger, 32)
+      .addOption(new Option('--top-k-accuracy [k]', 'also report sparse_top_k_categorical_accuracy: the true class among the k most likely (default k: 5)').argParser(positiveInteger).preset(5))
       .addOption(dataOption())
       .addOption(datasetOption('dataset to test on (default: the one the model was trained on)'))
       .addOption(backendOption().default('wasm'))
       .addOption(threadsOption())
-      .addOption(jsonOption());
+      .addOption(jsonOption('one'));
     for (const extension of context.evaluateExtensions) extension.options?.(command);
     command.action(async (modelDir: string, flags: EvaluateFlags, _cmd: Command) => evaluate(modelDir, flags, context));
   },
@@ -42,15 +47,17 @@ async function evaluate(modelDir: string, flags: EvaluateFlags, context: CliCont
   let data: EvaluateRun['data'] | undefined;
   for (const extension of context.evaluateExtensions) data ??= await extension.loadData?.(flags, flags.dataset ?? loaded.metadata?.dataset ?? dataset, output);
   data ??= await readDataset(dataset, flags.data, output);
+  warnIfOtherDataset(loaded, data.name, output);
   checkModelFits(loaded, data.classNames.length, data.test.rows * data.test.cols, `${data.name}`);
-  const probabilities = predictProbabilities(loaded.model, data.test);
-  const result = evaluateClassifier(loaded.model, data.test, probabilities);
+  const probabilities = predictProbabilities(loaded.model, data.test, flags.batchSize);
+  const result = evaluateClassifier(loaded.model, data.test, probabilities, undefined, flags.batchSize, flags.topKAccuracy);
   if (output.json) {
     output.record({ ...result });
   } else {
     output.line(`Model ${shortPath(loaded.dir)} on the ${data.name} test set: ${count(data.test.count)} images from ${shortPath(data.dir)}`);
     output.line();
-    output.line(`loss: ${metric(result.loss)} - accuracy: ${metric(result.accuracy)}`);
+    const topK = result.sparse_top_k_categorical_accuracy;
+    output.line(`loss: ${metric(result.loss)} - accuracy: ${metric(result.accuracy)}${topK !== undefined ? ` - sparse_top_k_categorical_accuracy: ${metric(topK)}` : ''}`);
     output.line();
     for (const line of formatEvaluation(result)) output.line(line);
   }

@@ -27,7 +27,7 @@ export const explainModule: CliModule = {
       .addOption(new Option('--model <name>', 'mlp: a dense network; cnn: a small convolutional network').choices(['mlp', 'cnn']).default('mlp'))
       .addOption(new Option('--seed <n>', `seed for the initial weights (default: ${EXPLAIN_EXAMPLE.seed} for mlp, ${EXPLAIN_CNN_EXAMPLE.seed} for cnn, the ones the docs quote)`).argParser(seed))
       .addOption(backendOption().default('ts'))
-      .addOption(jsonOption())
+      .addOption(jsonOption('one'))
       .action((flags: ExplainFlags, _cmd: Command) => explain(flags));
   },
 };

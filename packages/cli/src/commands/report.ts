@@ -13,16 +13,21 @@ import {
   DataError, UsageError, type BackendName, type ThreadCount, type DatasetName, type LoadedDataset, type Sequential,
   type TrainingMetadata,
 } from '@descent/engine';
-import { backendOption, threadsOption, checkModelFits, checkWritableFile, checkWritableFolder, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, statOrUndefined, useBackend } from '../common.js';
+import { backendOption, threadsOption, checkModelFits, checkWritableFile, createFolderFor, checkWritableFolder, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, statOrUndefined, useBackend, warnIfOtherDataset } from '../common.js';
 import { IMAGE_SIZE } from '../image.js';
 import type { CliModule, PredictRun, TrainRun } from '../module.js';
 import { rankTrials } from '@descent/jobs';
 import { searchChartSpec } from '../tune/chart.js';
 import { isSearchFolder, readSearch, readTrials } from '../tune/folder.js';
+import { commandLine, shellWord } from '../invocation.js';
 import { Output, shortPath } from '../output.js';
 import { dbOption } from '../store.js';
 import { storedModelReport } from './store-report.js';
-import { benchmarkChart, predictionPlot, writeFileAtomic, writeFilesAtomic, writeReport, REPORT_FILE, OutputError, type BenchmarkRow, type ChartPlan } from '../report/index.js';
+import { OutputError, REPORT_FILE, writeFileAtomic, writeFilesAtomic } from '../report/files.js';
+import type { BenchmarkRow, ChartPlan } from '../report/index.js';
+
+/** The charts (vega, vega-lite, sharp) load only when something is drawn: every other command starts faster without them. */
+export const charts = () => import('../report/index.js');
 
 export interface ReportFlags {
   out?: string;
@@ -85,9 +90,12 @@ export const reportModule: CliModule = {
       const outDir = join(result.outDir, 'report');
       const settings = run.settings;
       const details = [describeLayers(run.model), `${settings.optimizer} lr ${settings.lr}, batch ${settings.batchSize}, seed ${settings.seed}`];
-      const { files } = await writeReport(
+      const { files } = await (await charts()).writeReport(
         outDir,
-        { model: run.model, history: result.history, train: run.data.train, test: run.data.test, classNames: run.data.classNames, title: titleFor(result.outDir, run.data), details },
+        {
+          model: run.model, history: result.history, train: run.data.train, test: run.data.test, classNames: run.data.classNames,
+          title: titleFor(result.outDir, run.data), details, validationSplit: settings.validationSplit,
+        },
         { what: `--report ${shortPath(outDir)}` },
       );
       announce(run.output, outDir, files);
@@ -112,7 +120,8 @@ export const reportModule: CliModule = {
       const items = run.predictions.map((p) => ({
         pixels: p.pixels, rows: IMAGE_SIZE, cols: IMAGE_SIZE, probabilities: p.probabilities, label: p.trueLabel, caption: p.input,
       }));
-      const chart = await predictionPlot(items, run.classNames);
+      const chart = await (await charts()).predictionPlot(items, run.classNames);
+      createFolderFor(file, `--plot ${file}`);
       try {
         await writeFileAtomic(resolve(file), chart.png);
       } catch (err) {
@@ -129,10 +138,12 @@ async function modelReport(modelDir: string, flags: ReportFlags, output: Output,
   const outDir = resolve(flags.out ?? join(search?.dir ?? modelDir, 'report'));
   const label = flags.out !== undefined ? `--out ${flags.out}` : `${shortPath(outDir)} (the default --out)`;
   checkWritableFolder(outDir, label);
-  const data = await readDataset(datasetFor(loaded, flags.dataset), flags.data, output);
+  const dataset = datasetFor(loaded, flags.dataset);
+  warnIfOtherDataset(loaded, dataset, output);
+  const data = await readDataset(dataset, flags.data, output);
   checkModelFits(loaded, data.classNames.length, data.test.rows * data.test.cols, data.name);
   const metadata = loaded.metadata;
-  const { files } = await writeReport(
+  const { files } = await (await charts()).writeReport(
     outDir,
     {
       model: loaded.model,
@@ -143,6 +154,7 @@ async function modelReport(modelDir: string, flags: ReportFlags, output: Output,
       title: flags.title ?? titleFor(search?.dir ?? loaded.dir, data),
       details: [...(search?.details ?? []), ...detailsOf(loaded.model, metadata)],
       charts: search?.charts,
+      validationSplit: typeof metadata?.hyperparameters?.validationSplit === 'number' ? metadata.hyperparameters.validationSplit : 0,
     },
     { what: label },
   );
@@ -154,7 +166,7 @@ export async function searchReport(dir: string, flags: ReportFlags, output: Outp
   const { settings } = readSearch(dir, dir);
   const trials = readTrials(dir);
   const bestDir = join(dir, 'best-model');
-  if (!statOrUndefined(join(bestDir, 'model.json'))) throw new UsageError(`${dir}: the search has not finished (no best-model yet); finish it with descent tune --resume ${dir}`);
+  if (!statOrUndefined(join(bestDir, 'model.json'))) throw new UsageError(`${dir}: the search has not finished (no best-model yet); finish it with ${commandLine(`tune --resume ${shellWord(dir)}`)}`);
   const best = rankTrials(settings.objective, trials)[0];
   const chart: ChartPlan = {
     name: 'search',
@@ -181,7 +193,7 @@ async function benchmarkReport(file: string, out: string | undefined, output: Ou
   const outDir = resolve(out ?? dirname(file));
   const label = out !== undefined ? `--out ${out}` : `${shortPath(outDir)} (the folder of --bench)`;
   checkWritableFolder(outDir, label);
-  const chart = await benchmarkChart(rows);
+  const chart = await (await charts()).benchmarkChart(rows);
   const name = benchmarkChartName(file);
   const files = await writeFilesAtomic(outDir, [{ name: `${name}.png`, bytes: chart.png }, { name: `${name}.svg`, bytes: chart.svg }], label);
   output.note(`Benchmark chart: ${files.map((f) => shortPath(f)).join(', ')}`);

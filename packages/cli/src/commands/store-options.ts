@@ -16,6 +16,7 @@ import { parseLocation, sha256, type RunStatus, type Store } from '@descent/stor
 import type { CliModule, CommandData, TrainRun } from '../module.js';
 import { count, type Output } from '../output.js';
 import { currentUser, dbOption, withStore } from '../store.js';
+import { commandLine } from '../invocation.js';
 
 type Options = Record<string, unknown>;
 
@@ -117,7 +118,7 @@ async function readFromStore(db: unknown, dataset: string, splits: Array<'train'
     const found = await store.requireDataset(dataset);
     for (const split of splits) {
       if (found.counts[split].every((n) => n === 0)) {
-        throw new UsageError(`--dataset ${dataset}: has no ${split} images in ${store.display}; import some with \`descent db import-images DIR --dataset ${dataset} --split ${split}\``);
+        throw new UsageError(`--dataset ${dataset}: has no ${split} images in ${store.display}; import some with \`${commandLine(`db import-images DIR --dataset ${dataset} --split ${split}`)}\``);
       }
     }
     const train = splits.includes('train') ? await store.loadSplit(dataset, 'train') : undefined;

@@ -10,9 +10,9 @@ import { StoreError } from '@descent/store';
 import { checkWritableFolder, readDataset, useBackend } from '../common.js';
 import type { Output } from '../output.js';
 import { shortPath } from '../output.js';
-import { writeReport } from '../report/index.js';
 import { withStore } from '../store.js';
-import { announce, detailsOf, titleFor } from './report.js';
+import { announce, charts, detailsOf, titleFor } from './report.js';
+import { commandLine, shellWord } from '../invocation.js';
 
 export interface StoredReportFlags {
   db?: string;
@@ -36,7 +36,7 @@ export async function storedModelReport(flags: StoredReportFlags, output: Output
     const metadata = record.trainingJson ? (JSON.parse(record.trainingJson) as TrainingMetadata) : undefined;
     const stored = await store.storedEvaluation(record.id);
     if (!stored) {
-      throw new StoreError(`--model ${record.name}: has no stored test-set predictions in ${store.display}; record them with \`descent evaluate ${record.dir ?? 'MODEL_DIR'} --db ${store.display} --store\``);
+      throw new StoreError(`--model ${record.name}: has no stored test-set predictions in ${store.display}; record them with \`${commandLine(`evaluate ${record.dir ? shellWord(record.dir) : 'MODEL_DIR'} --db ${shellWord(store.display)} --store`)}\``);
     }
     const dataset = record.dataset ? await store.getDataset(record.dataset) : undefined;
     const classNames = dataset?.classNames ?? metadata?.classNames ?? [];
@@ -46,7 +46,7 @@ export async function storedModelReport(flags: StoredReportFlags, output: Output
     const train = dataset && dataset.counts.train.some((n) => n > 0)
       ? await store.loadSplit(dataset.name, 'train')
       : (await readDataset((metadata?.dataset ?? 'fashion-mnist') as DatasetName, flags.data, output)).train;
-    const { files } = await writeReport(
+    const { files } = await (await charts()).writeReport(
       outDir,
       {
         model, history: metadata?.history ?? null, train, test, classNames, probabilities: stored.probabilities,

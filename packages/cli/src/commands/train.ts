@@ -11,35 +11,38 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import {
-  DescentError, EarlyStopping, ModelCheckpoint, CsvLogger, TerminateOnNaN, UsageError,
-  adam, backendName, base64ToFloat32, captureTrainingState, emptyHistoryData, float32ToBase64,
-  loadModelArtifacts, modelFromArtifacts, restoreOptimizer, saveModel, sgd,
+  DescentError, EarlyStopping, ModelCheckpoint, CsvLogger, ReduceLROnPlateau, TerminateOnNaN, UsageError,
+  backendName, base64ToFloat32, captureTrainingState, emptyHistoryData, float32ToBase64,
+  loadModelArtifacts, modelFromArtifacts, readIdxLabels, resolveDataset, restoreOptimizer, saveModel,
   type BackendName, type Callback, type DatasetName, type EarlyStoppingState, type EpochLogs, type FitOptions,
-  type HistoryData, type LoadedArtifacts, type ModelCheckpointState, type Sequential, type ThreadCount, type TrainingMetadata,
-  threadCount,
+  type HistoryData, type LoadedArtifacts, type LoadedDataset, type ModelCheckpointState, type ReduceLROnPlateauState, type Sequential,
+  type ThreadCount, type TrainingMetadata, threadCount,
 } from '@descent/engine';
 import {
-  backendOption, checkWritableFile, checkWritableFolder, classNamesOf, dataOption, datasetOption, jsonOption, openModel, readDataset,
-  statOrUndefined, threadsOption, useBackend,
+  backendOption, checkWritableFile, checkWritableFolder, classNamesOf, createFolderFor, dataOption, datasetOption, jsonOption, openModel, readDataset,
+  threadsOption, useBackend,
 } from '../common.js';
 import { evaluateClassifier } from '../evaluation.js';
 import { IMAGE_SIZE } from '../image.js';
 import { buildTrainingModel, modelChoice, type ModelKind } from '../model-definition.js';
-import { fraction, layerSizes, nonNegativeInteger, positiveInteger, positiveNumber, seed } from '../flags.js';
+import { fraction, layerSizes, nonNegativeInteger, positiveInteger, seed } from '../flags.js';
 import type { CliContext, CliModule, CommandData, TrainRun } from '../module.js';
-import { Output, count, metric, shortPath } from '../output.js';
+import {
+  OPTIMIZER_DEFAULTS, OPTIMIZER_FIXED_ON_RESUME, addOptimizerOptions, buildOptimizer, describeOptimizer, optimizerSettings, topKMetric, trainingMetrics,
+  type OptimizerChoice, type OptimizerSettings,
+} from './optimizer-options.js';
+import { commandLine, shellWord } from '../invocation.js';
+import { claimModelFolder, claimNewFolder, type ModelFolderClaim } from '../model-folder.js';
+import { Output, count, metric, shortPath, stdoutPipe } from '../output.js';
 import { KerasProgress } from '../progress.js';
 
 /** A run's settings, saved in descent-training.json so `--resume` continues with the same ones. */
-export interface TrainSettings {
+export interface TrainSettings extends OptimizerSettings {
   dataset: DatasetName;
   /** Absolute folder given with --data, if any. */
   data: string | null;
   epochs: number;
   batchSize: number;
-  optimizer: 'adam' | 'sgd';
-  lr: number;
-  momentum: number;
   hidden: number[];
   dropout: number;
   /** mlp (from hidden and dropout), cnn, layers or json; runs saved before these existed are mlp. */
@@ -61,7 +64,7 @@ interface TrainFlags {
   data?: string;
   epochs: number;
   batchSize: number;
-  optimizer: 'adam' | 'sgd';
+  optimizer: OptimizerChoice;
   lr?: number;
   momentum?: number;
   hidden: number[];
@@ -83,7 +86,7 @@ interface TrainFlags {
 
 /** Settings a resumed run must keep (changing them would make it a different run). */
 const FIXED_ON_RESUME: ReadonlyArray<[keyof TrainSettings, string]> = [
-  ['dataset', '--dataset'], ['batchSize', '--batch-size'], ['optimizer', '--optimizer'], ['lr', '--lr'], ['momentum', '--momentum'],
+  ['dataset', '--dataset'], ['batchSize', '--batch-size'], ...OPTIMIZER_FIXED_ON_RESUME,
   ['hidden', '--hidden'], ['dropout', '--dropout'], ['model', '--model'], ['definition', '--layers/--model'], ['validationSplit', '--validation-split'], ['seed', '--seed'],
 ];
 
@@ -95,13 +98,12 @@ export const trainModule: CliModule = {
       .addOption(datasetOption('dataset to train on').default('fashion-mnist'))
       .addOption(dataOption())
       .option('--epochs <n>', 'passes over the training set', positiveInteger, 5)
-      .option('--batch-size <n>', 'images per gradient step', positiveInteger, 32)
-      .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'sgd']).default('adam'))
-      .option('--lr <x>', 'learning rate (default: 0.001 for adam, 0.01 for sgd)', positiveNumber)
-      .option('--momentum <x>', 'momentum, for sgd (default: 0)', fraction)
+      .option('--batch-size <n>', 'images per gradient step', positiveInteger, 32);
+    addOptimizerOptions(command);
+    command
       .option('--model <name>', 'mlp (dense layers from --hidden), cnn (the tutorial CNN), or a Keras/TensorFlow.js model JSON file (default: mlp)')
       .option('--layers <spec>', 'the layers in one line, e.g. "conv2d:32:3:relu,maxpool:2,flatten,dense:128:relu" (grammar: docs/cli.md)')
-      .option('--hidden <sizes>', 'hidden layer sizes, comma-separated (--model mlp)', layerSizes, [128])
+      .addOption(new Option('--hidden <sizes>', 'hidden layer sizes, comma-separated (--model mlp)').argParser(layerSizes).default([128], '128'))
       .option('--dropout <p>', 'dropout rate after each hidden layer, in [0, 1) (--model mlp)', fraction, 0)
       .option('--validation-split <f>', 'fraction of training images held out for validation (the last ones)', fraction, 0)
       .option('--seed <n>', 'seed for initial weights, shuffling and dropout', seed, 42)
@@ -121,23 +123,48 @@ export const trainModule: CliModule = {
 async function train(flags: TrainFlags, command: Command, context: CliContext): Promise<void> {
   const output = new Output({ json: flags.json === true });
   const given = (key: string): boolean => command.getOptionValueSource(key) === 'cli';
-  if (flags.momentum !== undefined && flags.optimizer !== 'sgd' && !flags.resume) {
-    throw new UsageError('--momentum applies to --optimizer sgd only');
-  }
   for (const extension of context.trainExtensions) extension.validate?.(flags);
 
   // Settings, and for --resume the saved run; all checked before anything is loaded or written.
   const resumed = flags.resume ? await openRun(flags.resume, output) : undefined;
   const settings = resumed ? resumedSettings(flags, given, resumed.settings, flags.resume!) : freshSettings(flags, given);
-  const outDir = resolve(flags.out ?? (flags.resume ? flags.resume : defaultOutDir(settings.dataset)));
-  if (!resumed || resolve(flags.resume!) !== outDir) {
-    if (statOrUndefined(resolve(outDir, 'model.json'))) {
-      throw new UsageError(`--out ${flags.out ?? outDir}: already holds a model; choose another folder, or continue that run with --resume ${flags.out ?? outDir}`);
-    }
-  }
-  checkWritableFolder(outDir, `--out ${flags.out ?? shortPath(outDir)}`);
   if (settings.csv) checkWritableFile(settings.csv, `--csv ${flags.csv ?? settings.csv}`);
   if (resumed) checkResumable(resumed.metadata, settings, flags.resume!);
+  else if (flags.db === undefined) await checkValidationSplit(settings); // with --db the store says how many images there are
+  const claim = claimOutput(flags, settings, resumed !== undefined);
+  // From here on a closed stdout (`descent train | head`) must not cost the model: keep going, write nothing more there.
+  stdoutPipe.keepRunning = true;
+  try {
+    await runTraining(flags, settings, resumed, claim.dir, output, context);
+  } finally {
+    claim.release();
+  }
+}
+
+/**
+ * Claims the model folder for this run: --out (or the --resume folder), or a new default one.
+ * Checked before any data is read, so a clash costs nothing.
+ */
+function claimOutput(flags: TrainFlags, settings: TrainSettings, resuming: boolean): ModelFolderClaim {
+  const given = flags.out ?? flags.resume;
+  if (given === undefined) {
+    const base = resolve('models', `${settings.dataset}-${timestamp(new Date())}`);
+    checkWritableFolder(base, `--out ${shortPath(base)} (the default)`);
+    return claimNewFolder(base, `--out ${shortPath(base)} (the default)`);
+  }
+  const dir = resolve(given);
+  const label = flags.out !== undefined ? `--out ${flags.out}` : `--resume ${flags.resume}`;
+  checkWritableFolder(dir, label);
+  return claimModelFolder(dir, {
+    label,
+    resuming: resuming && resolve(flags.resume!) === dir,
+    holdsModelAdvice: `continue that run with: ${commandLine(`train --resume ${shellWord(given)}`)}`,
+  });
+}
+
+async function runTraining(
+  flags: TrainFlags, settings: TrainSettings, resumed: SavedRun | undefined, outDir: string, output: Output, context: CliContext,
+): Promise<void> {
   if (resumed && resumed.metadata.backend && resumed.metadata.backend !== settings.backend) {
     output.warn(`the run in ${flags.resume} used the ${resumed.metadata.backend} backend; resuming on ${settings.backend} continues it, but not bit for bit`);
   }
@@ -149,16 +176,15 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
   const classes = extensionData?.classNames.length ?? classNamesOf(settings.dataset).length;
   const fresh = resumed ? undefined : buildTrainingModel(settings, settings, [IMAGE_SIZE, IMAGE_SIZE], classes);
   const data = extensionData ?? (await readDataset(settings.dataset, settings.data ?? undefined, output));
+  if (!resumed) await checkValidationSplit(settings, data.train.count);
   const model = fresh ?? modelFromArtifacts(resumed!.loaded.artifacts, { modelFile: resumed!.loaded.modelFile, weightsFile: resumed!.loaded.weightsFiles[0], seed: settings.seed });
   if (resumed) {
     const loadedInputs = model.perSampleInputShape.reduce((a, b) => a * b, 1);
     if (loadedInputs !== data.train.rows * data.train.cols) throw new DescentError(`${flags.resume}: the model takes ${loadedInputs} inputs but ${data.name} images have ${data.train.rows * data.train.cols} pixels`);
     model.random.setState(resumed.metadata.random!);
   }
-  const optimizer = resumed
-    ? restoreOptimizer(model, resumed.metadata.optimizer!)
-    : settings.optimizer === 'sgd' ? sgd({ learningRate: settings.lr, momentum: settings.momentum }) : adam({ learningRate: settings.lr });
-  model.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  const optimizer = resumed ? restoreOptimizer(model, resumed.metadata.optimizer!) : buildOptimizer(settings);
+  model.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: trainingMetrics(settings) });
 
   const trainCount = settings.validationSplit > 0 ? Math.floor(data.train.count * (1 - settings.validationSplit)) : data.train.count;
   const steps = Math.ceil(trainCount / settings.batchSize);
@@ -168,9 +194,12 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
   const history = resumed?.metadata.history ?? emptyHistoryData();
   const log = (message: string) => output.note(message);
   const callbacks: Callback[] = [historyRecorder(history)];
-  callbacks.push(output.json ? jsonLines(output) : new KerasProgress({ output, epochs: settings.epochs, steps }));
-  if (settings.csv) callbacks.push(new CsvLogger(settings.csv, { keepEpochs: resumed ? history.epoch.length : 0 }));
-  const terminateOnNaN = new TerminateOnNaN(log);
+  callbacks.push(output.json ? jsonLines(output, extraMetricKeys(settings)) : new KerasProgress({ output, epochs: settings.epochs, steps }));
+  if (settings.csv) {
+    createFolderFor(settings.csv, `--csv ${flags.csv ?? settings.csv}`);
+    callbacks.push(new CsvLogger(settings.csv, { keepEpochs: resumed ? history.epoch.length : 0, extraColumns: extraMetricKeys(settings) }));
+  }
+  const terminateOnNaN = new TerminateOnNaN({ log });
   callbacks.push(terminateOnNaN);
   const monitor = settings.validationSplit > 0 ? 'val_loss' : 'loss';
   let earlyStopping: EarlyStopping | undefined;
@@ -180,6 +209,13 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
     if (saved) earlyStopping.setState(decodeEarlyStopping(saved));
     callbacks.push(earlyStopping);
   }
+  let reduceLr: ReduceLROnPlateau | undefined;
+  if (settings.reduceLrOnPlateau !== null) {
+    reduceLr = new ReduceLROnPlateau({ monitor, patience: settings.reduceLrOnPlateau, factor: settings.reduceLrFactor, minLr: settings.minLr, log });
+    const saved = resumed?.metadata.callbacks?.reduceLrOnPlateau as ReduceLROnPlateauState | undefined;
+    if (saved) reduceLr.setState(saved);
+    callbacks.push(reduceLr);
+  }
   let checkpoint: ModelCheckpoint | undefined;
   // What every save records besides the weights; the checkpoint callback calls it at each epoch's end.
   const metadata = (extra: TrainingMetadata): TrainingMetadata => ({
@@ -188,10 +224,13 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
     seed: settings.seed,
     backend: backendName(),
     epochs: settings.epochs,
+    stepsCompleted: model.optimizer?.iterations,
+    stepsPerEpoch: steps,
     hyperparameters: { ...settings },
     history: copyHistory(history),
     callbacks: {
       ...(earlyStopping ? { earlyStopping: encodeEarlyStopping(earlyStopping.getState()) } : {}),
+      ...(reduceLr ? { reduceLrOnPlateau: reduceLr.getState() } : {}),
       ...(checkpoint ? { checkpoint: checkpoint.getState() } : {}),
     },
     ...extra,
@@ -228,7 +267,7 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
       // Interrupted inside an epoch: save where it stopped, say how to continue.
       await saveModel(outDir, model, metadata({ ...captureTrainingState(model), status: 'interrupted', epochsCompleted: stoppedAt.epoch, position: stoppedAt }));
       output.note(`Interrupted in epoch ${stoppedAt.epoch + 1}/${settings.epochs} after batch ${stoppedAt.batch}/${steps}; saved a checkpoint to ${shortPath(outDir)}`);
-      output.note(`Resume with: descent train --resume ${shortPath(outDir)}`);
+      output.note(`Resume with: ${commandLine(`train --resume ${shellWord(shortPath(outDir))}`)}`);
       output.record({ interrupted: true, epoch: stoppedAt.epoch + 1, batch: stoppedAt.batch, model_dir: outDir });
       process.exitCode = 130;
       return;
@@ -245,17 +284,34 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
       finalMetadata = { optimizer: best.metadata?.optimizer, random: best.metadata?.random, weightsFromEpoch: checkpoint.bestEpoch };
       output.note(`Keeping the best checkpoint: epoch ${(checkpoint.bestEpoch ?? 0) + 1} (val_loss ${metric(checkpoint.best)})`);
     }
-    const test = evaluateClassifier(model, data.test);
-    const status = terminateOnNaN.terminatedAt !== undefined ? 'terminated-nan' : earlyStopping?.stoppedEpoch ? 'stopped-early' : 'complete';
+    let test = evaluateClassifier(model, data.test);
+    let position = stoppedAt;
+    const nan = terminateOnNaN.terminatedAt;
+    if (nan && !isFiniteModel(model, test.loss)) {
+      // The weights from before the bad batch are unusable too: fall back to the last epoch that ended finite.
+      const last = terminateOnNaN.lastFinite;
+      const where = `epoch ${nan.epoch + 1}, batch ${nan.batch + 1}/${steps}`;
+      if (!last) throw new DescentError(`no finite model to save: the loss became ${nan.loss} in ${where}, before any epoch ended with finite weights; nothing was saved (try a smaller --lr)`);
+      model.setWeights(last.weights);
+      test = evaluateClassifier(model, data.test);
+      if (!isFiniteModel(model, test.loss)) throw new DescentError(`no finite model to save: the loss became ${nan.loss} in ${where}, and the weights of epoch ${last.epoch + 1} give a test loss of ${test.loss}; nothing was saved (try a smaller --lr)`);
+      finalMetadata = { ...finalMetadata, weightsFromEpoch: last.epoch };
+      position = undefined;
+      output.note(`Keeping the weights from the end of epoch ${last.epoch + 1}, the last with finite metrics (the weights from before that batch give a non-finite loss)`);
+    } else if (nan) {
+      output.note('Keeping the weights from before that batch: they are finite and give a finite test loss');
+    }
+    const status = nan ? 'terminated-nan' : earlyStopping?.stoppedEpoch ? 'stopped-early' : 'complete';
     await saveModel(outDir, model, metadata({
       ...finalMetadata,
       status,
       epochsCompleted: history.epoch.length,
-      ...(stoppedAt ? { position: stoppedAt } : {}),
+      ...(position ? { position } : {}),
       test: { loss: test.loss, accuracy: test.accuracy },
     }));
     output.line(`Test loss: ${metric(test.loss)} - test accuracy: ${metric(test.accuracy)} (${count(data.test.count)} images)`);
     output.line(`Saved model to ${output.green(shortPath(outDir))}`);
+    if (stdoutPipe.closed) output.error(`Saved model to ${shortPath(outDir)}`);
     output.record({ test_loss: test.loss, test_accuracy: test.accuracy, model_dir: outDir });
     if (interrupted) process.exitCode = 130;
     for (const extension of context.trainExtensions) {
@@ -275,6 +331,34 @@ async function dataFromExtensions(context: CliContext, flags: TrainFlags, datase
   return undefined;
 }
 
+/**
+ * A validation split must leave images on both sides. The training set's size is read from its
+ * label file (a few kilobytes), before the images are loaded; when the data is not on disk yet
+ * (it would be downloaded), the same check runs once it is loaded.
+ */
+async function checkValidationSplit(settings: TrainSettings, knownTotal?: number): Promise<void> {
+  if (settings.validationSplit === 0) return;
+  let total = knownTotal;
+  if (total === undefined) {
+    try {
+      const found = await resolveDataset(settings.dataset, { dir: settings.data ?? undefined, download: false });
+      total = readIdxLabels(found.files.trainLabels).length;
+    } catch {
+      return; // not found without a download, or unreadable: reading the data says what is wrong
+    }
+  }
+  const trained = Math.floor(total * (1 - settings.validationSplit));
+  const side = trained === 0 ? 'no training images' : trained === total ? 'no validation images' : undefined;
+  if (side) {
+    throw new UsageError(`--validation-split ${settings.validationSplit}: leaves ${side} (the ${settings.dataset} training set has ${count(total)}: ${count(trained)} to train on, ${count(total - trained)} to validate on)`);
+  }
+}
+
+/** Every weight and the test loss are finite numbers. */
+function isFiniteModel(model: Sequential, testLoss: number): boolean {
+  return Number.isFinite(testLoss) && model.getWeights().every((w) => w.values.every(Number.isFinite));
+}
+
 function freshSettings(flags: TrainFlags, given: (key: string) => boolean): TrainSettings {
   const { model, definition } = modelChoice(flags, given);
   return {
@@ -282,9 +366,7 @@ function freshSettings(flags: TrainFlags, given: (key: string) => boolean): Trai
     data: flags.data ? resolve(flags.data) : null,
     epochs: flags.epochs,
     batchSize: flags.batchSize,
-    optimizer: flags.optimizer,
-    lr: flags.lr ?? (flags.optimizer === 'sgd' ? 0.01 : 0.001),
-    momentum: flags.momentum ?? 0,
+    ...optimizerSettings(flags),
     hidden: flags.hidden,
     dropout: flags.dropout,
     model,
@@ -310,6 +392,7 @@ function resumedSettings(flags: TrainFlags, given: (key: string) => boolean, sav
     }
   }
   return {
+    ...OPTIMIZER_DEFAULTS,
     ...saved,
     data: given('data') ? fresh.data : saved.data,
     epochs: given('epochs') ? fresh.epochs : saved.epochs,
@@ -348,13 +431,9 @@ function checkResumable(metadata: TrainingMetadata, settings: TrainSettings, dir
   }
 }
 
-function defaultOutDir(dataset: string): string {
-  const now = new Date();
-  const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
-  const base = resolve('models', `${dataset}-${stamp}`);
-  let dir = base;
-  for (let n = 2; statOrUndefined(dir); n++) dir = `${base}-${n}`;
-  return dir;
+/** 20261130-072706: the default folder's name changes every second; claimNewFolder makes it unique. */
+function timestamp(now: Date): string {
+  return `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
 }
 
 function describeRun(
@@ -365,7 +444,7 @@ function describeRun(
   const split = validation > 0 ? ` (${count(trainCount)} train / ${count(validation)} validation)` : '';
   output.note(`Training on ${data.name}: ${count(data.train.count)} images${split}, ${count(data.test.count)} test, from ${shortPath(data.dir)}`);
   const layers = model.layers.map((layer) => layer.describe()).join(' → ');
-  const optimizer = settings.optimizer === 'sgd' ? `sgd lr ${settings.lr}${settings.momentum ? ` momentum ${settings.momentum}` : ''}` : `adam lr ${settings.lr}`;
+  const optimizer = describeOptimizer({ ...OPTIMIZER_DEFAULTS, ...settings });
   output.note(`Model: ${layers} (${count(model.countParameters())} parameters); ${optimizer}, batch ${settings.batchSize}, seed ${settings.seed}, backend ${backendName()}${backendName() === 'wasm' ? ` (${count(threadCount())} thread${threadCount() === 1 ? '' : 's'})` : ''}`);
   if (resumed) {
     const { position, epochsCompleted = 0 } = resumed.metadata;
@@ -387,12 +466,24 @@ function historyRecorder(history: HistoryData): Callback {
       if (logs.val_loss !== undefined) history.val_loss.push(logs.val_loss);
       if (logs.val_accuracy !== undefined) history.val_accuracy.push(logs.val_accuracy);
       history.seconds.push(logs.seconds);
+      for (const [key, value] of Object.entries(logs)) {
+        if (value !== undefined && !(key in STANDARD_HISTORY)) (history[key] ??= []).push(value);
+      }
     },
   };
 }
 
+const STANDARD_HISTORY = { epoch: 0, loss: 0, accuracy: 0, val_loss: 0, val_accuracy: 0, seconds: 0 };
+
+/** Logged keys beyond loss and accuracy: the top-k metric and its validation value. */
+function extraMetricKeys(settings: OptimizerSettings): string[] {
+  if (settings.topK === null) return [];
+  const name = topKMetric(settings.topK).name;
+  return [name, `val_${name}`];
+}
+
 /** --json: one object per epoch, with every key always present (null when there is no validation). */
-function jsonLines(output: Output): Callback {
+function jsonLines(output: Output, extraKeys: readonly string[]): Callback {
   return {
     onEpochEnd(epoch: number, logs: EpochLogs) {
       output.record({
@@ -401,6 +492,7 @@ function jsonLines(output: Output): Callback {
         accuracy: logs.accuracy ?? null,
         val_loss: logs.val_loss ?? null,
         val_accuracy: logs.val_accuracy ?? null,
+        ...Object.fromEntries(extraKeys.map((key) => [key, logs[key] ?? null])),
         seconds: logs.seconds,
       });
     },

@@ -28,6 +28,8 @@ import { fraction, nonNegativeInteger, positiveInteger, seed } from '../flags.js
 import type { CliModule } from '../module.js';
 import { Output, metric, shortPath } from '../output.js';
 import { searchReport } from './report.js';
+import { commandLine, shellWord } from '../invocation.js';
+import { claimModelFolder, claimNewFolder } from '../model-folder.js';
 import { isSearchFolder, readSearch, readTrials, writeSearch, writeTrial, type SavedSearch } from '../tune/folder.js';
 import { parseLocation } from '@descent/store';
 import { SearchRecorder } from '../tune/store.js';
@@ -152,7 +154,7 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
   } else {
     const settings = searchSettings(flags);
     outDir = resolve(flags.out ?? defaultOutDir(settings.data.dataset));
-    if (isSearchFolder(outDir)) throw new UsageError(`--out ${flags.out ?? shortPath(outDir)}: already holds a search; continue it with --resume ${flags.out ?? shortPath(outDir)}, or choose another folder`);
+    if (isSearchFolder(outDir)) throw new UsageError(`--out ${flags.out ?? shortPath(outDir)}: already holds a search; continue it with ${commandLine(`tune --resume ${shellWord(flags.out ?? shortPath(outDir))}`)}, or choose another folder`);
     checkWritableFolder(outDir, `--out ${flags.out ?? shortPath(outDir)}`);
     search = { format: 'descent-search', version: 1, id: randomBytes(6).toString('hex'), created: new Date().toISOString(), settings };
   }
@@ -163,101 +165,109 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
   if (flags.queue && given('workers')) throw new UsageError('--workers: with --queue, each `descent worker` sets its own (--workers there)');
   if (flags.queue && given('threads')) throw new UsageError('--threads: with --queue, each `descent worker` sets its own (--threads there)');
 
-  // An unreachable queue fails here (exit 1), before anything is loaded or written.
-  const runner: JobRunner = flags.queue ? await QueueRunner.connect(flags.queue) : new LocalRunner({ workers: flags.workers, backend: flags.backend, threads: trialThreads(flags) });
-  let data: LoadedDataset;
+  // One run per search folder: a second `descent tune` with the same --out or --resume fails at once.
+  const label = flags.resume ? `--resume ${flags.resume}` : `--out ${flags.out ?? shortPath(outDir)}`;
+  const claim = flags.resume || flags.out ? claimModelFolder(outDir, { label, resuming: true }) : claimNewFolder(outDir, label);
+  outDir = claim.dir;
   try {
-    useBackend(flags.backend, output);
-    data = await readDataset(settings.data.dataset, settings.data.dir ?? undefined, output);
-  } catch (error) {
-    await runner.close();
-    throw error;
-  }
-  settings.data.dir ??= data.dir;
-  let recorder: SearchRecorder | undefined;
-  try {
-    if (flags.db !== undefined) recorder = await SearchRecorder.open(flags.db, search.id, settings);
-  } catch (error) {
-    await runner.close();
-    throw error;
-  }
-  if (!flags.resume) await writeSearch(outDir, search);
-
-  const plan = planSearch(settings);
-  const where = flags.queue ? `the workers of ${flags.queue}` : `${flags.workers} worker thread${flags.workers === 1 ? '' : 's'}${kernelThreadsText(flags)}`;
-  describeSearch(output, settings, plan.slots.length, where, completed.length, outDir);
-  const table = new SearchTable(output, settings, plan.slots.length);
-  table.header();
-  for (const trial of completed) table.finished(trial, true);
-
-  // Ctrl-C: cancel the running trials (their batches end) and keep what is finished; a second one quits at once.
-  const controller = new AbortController();
-  let interrupted = false;
-  const onInterrupt = (): void => {
-    if (interrupted) {
-      output.error('descent: interrupted again; quitting now (finished trials are saved)');
-      process.exit(130);
+    // An unreachable queue fails here (exit 1), before anything is loaded or written.
+    const runner: JobRunner = flags.queue ? await QueueRunner.connect(flags.queue) : new LocalRunner({ workers: flags.workers, backend: flags.backend, threads: trialThreads(flags) });
+    let data: LoadedDataset;
+    try {
+      useBackend(flags.backend, output);
+      data = await readDataset(settings.data.dataset, settings.data.dir ?? undefined, output);
+    } catch (error) {
+      await runner.close();
+      throw error;
     }
-    interrupted = true;
-    output.error('descent: interrupted; stopping the running trials (press Ctrl-C again to quit at once)');
-    controller.abort();
-  };
-  process.on('SIGINT', onInterrupt);
-  const lastRounds = new Set(plan.slots.filter((s) => s.round === s.bracket).map((s) => s.index));
-  const started = performance.now();
-  try {
-    const outcome = await runSearch(settings, runner, {
-      completed,
-      signal: controller.signal,
-      // Unique per run, so jobs left in a queue by an interrupted run never answer for this one.
-      jobPrefix: `${search.id}-${randomBytes(3).toString('hex')}-`,
-      progressEvery: 50,
-      hooks: {
-        onTrialStart: (trial: Trial) => {
-          recorder?.started(trial);
-          table.started(trial);
-        },
-        onTrialEvent: (trial, event) => table.progress(trial, event),
-        onTrialEnd: async (trial) => {
-          // A trial that a later round may continue keeps its best weights on disk (for --resume).
-          await writeTrial(outDir, trial, settings.algorithm === 'hyperband' && !lastRounds.has(trial.index));
-          await recorder?.finished(trial);
-          table.finished(trial);
-        },
-      },
-    });
-    const seconds = (performance.now() - started) / 1000;
-    table.done();
-    if (outcome.interrupted && (interrupted || outcome.trials.length < outcome.planned)) {
-      output.note(`Interrupted after ${outcome.trials.length} of ${outcome.planned} trials (${seconds.toFixed(1)} s); finished trials are saved in ${shortPath(outDir)}`);
-      output.note(`Resume with: descent tune --resume ${shortPath(outDir)}`);
-      await recorder?.interrupted();
-      output.record({ interrupted: true, trials_finished: outcome.trials.length, trials_planned: outcome.planned, search_dir: outDir });
-      process.exitCode = 130;
-      return;
+    settings.data.dir ??= data.dir;
+    let recorder: SearchRecorder | undefined;
+    try {
+      if (flags.db !== undefined) recorder = await SearchRecorder.open(flags.db, search.id, settings);
+    } catch (error) {
+      await runner.close();
+      throw error;
     }
-    if (outcome.exhausted) output.note(`The search space has only ${spaceSize(settings.space)} combinations: the search stopped after ${outcome.planned} trials, as keras-tuner does when it runs out of new values.`);
-    table.summary(outcome.trials);
-    const best = outcome.best;
-    if (!best) throw new UsageError('no trial finished with a score: nothing to save');
-    const bestDir = join(outDir, 'best-model');
-    const test = await saveTrialModel(bestDir, best, data, settings);
-    const stored = await recorder?.model(bestDir, SearchRecorder.modelName(outDir, 'best'), best, test);
-    output.line(`Best trial ${best.id}: ${settings.objective.name} ${metric(best.score)} (epoch ${(best.bestEpoch ?? 0) + 1}) with ${valuesText(best, settings.space)}`);
-    output.line(`Search: ${outcome.trials.length} trials, ${trainedEpochs(outcome.trials)} epochs in ${seconds.toFixed(1)} s`);
-    output.line(`Best model: test loss ${metric(test.loss)} - test accuracy ${metric(test.accuracy)}; saved to ${output.green(shortPath(bestDir))}`);
-    output.record({
-      best_trial: best.id, objective: settings.objective.name, score: best.score, best_epoch: best.bestEpoch === null ? null : best.bestEpoch + 1,
-      hyperparameters: best.values, test_loss: test.loss, test_accuracy: test.accuracy, trials: outcome.trials.length,
-      epochs: trainedEpochs(outcome.trials), seconds, model_dir: bestDir, search_dir: outDir, stored_model: stored?.name ?? null,
-    });
-    if (stored) output.note(`Recorded ${outcome.trials.length} trials and the model '${stored.name}' in ${flags.db}`);
-    if (flags.report) await searchReport(outDir, { backend: flags.backend, json: flags.json }, output);
-    if (flags.retrainBest !== undefined && !controller.signal.aborted) await retrainBest(flags.retrainBest, best, settings, runner, data, outDir, output, controller.signal, recorder);
+    if (!flags.resume) await writeSearch(outDir, search);
+
+    const plan = planSearch(settings);
+    const where = flags.queue ? `the workers of ${flags.queue}` : `${flags.workers} worker thread${flags.workers === 1 ? '' : 's'}${kernelThreadsText(flags)}`;
+    describeSearch(output, settings, plan.slots.length, where, completed.length, outDir);
+    const table = new SearchTable(output, settings, plan.slots.length);
+    table.header();
+    for (const trial of completed) table.finished(trial, true);
+
+    // Ctrl-C: cancel the running trials (their batches end) and keep what is finished; a second one quits at once.
+    const controller = new AbortController();
+    let interrupted = false;
+    const onInterrupt = (): void => {
+      if (interrupted) {
+        output.error('descent: interrupted again; quitting now (finished trials are saved)');
+        process.exit(130);
+      }
+      interrupted = true;
+      output.error('descent: interrupted; stopping the running trials (press Ctrl-C again to quit at once)');
+      controller.abort();
+    };
+    process.on('SIGINT', onInterrupt);
+    const lastRounds = new Set(plan.slots.filter((s) => s.round === s.bracket).map((s) => s.index));
+    const started = performance.now();
+    try {
+      const outcome = await runSearch(settings, runner, {
+        completed,
+        signal: controller.signal,
+        // Unique per run, so jobs left in a queue by an interrupted run never answer for this one.
+        jobPrefix: `${search.id}-${randomBytes(3).toString('hex')}-`,
+        progressEvery: 50,
+        hooks: {
+          onTrialStart: (trial: Trial) => {
+            recorder?.started(trial);
+            table.started(trial);
+          },
+          onTrialEvent: (trial, event) => table.progress(trial, event),
+          onTrialEnd: async (trial) => {
+            // A trial that a later round may continue keeps its best weights on disk (for --resume).
+            await writeTrial(outDir, trial, settings.algorithm === 'hyperband' && !lastRounds.has(trial.index));
+            await recorder?.finished(trial);
+            table.finished(trial);
+          },
+        },
+      });
+      const seconds = (performance.now() - started) / 1000;
+      table.done();
+      if (outcome.interrupted && (interrupted || outcome.trials.length < outcome.planned)) {
+        output.note(`Interrupted after ${outcome.trials.length} of ${outcome.planned} trials (${seconds.toFixed(1)} s); finished trials are saved in ${shortPath(outDir)}`);
+        output.note(`Resume with: ${commandLine(`tune --resume ${shellWord(shortPath(outDir))}`)}`);
+        await recorder?.interrupted();
+        output.record({ interrupted: true, trials_finished: outcome.trials.length, trials_planned: outcome.planned, search_dir: outDir });
+        process.exitCode = 130;
+        return;
+      }
+      if (outcome.exhausted) output.note(`The search space has only ${spaceSize(settings.space)} combinations: the search stopped after ${outcome.planned} trials, as keras-tuner does when it runs out of new values.`);
+      table.summary(outcome.trials);
+      const best = outcome.best;
+      if (!best) throw new UsageError('no trial finished with a score: nothing to save');
+      const bestDir = join(outDir, 'best-model');
+      const test = await saveTrialModel(bestDir, best, data, settings);
+      const stored = await recorder?.model(bestDir, SearchRecorder.modelName(outDir, 'best'), best, test);
+      output.line(`Best trial ${best.id}: ${settings.objective.name} ${metric(best.score)} (epoch ${(best.bestEpoch ?? 0) + 1}) with ${valuesText(best, settings.space)}`);
+      output.line(`Search: ${outcome.trials.length} trials, ${trainedEpochs(outcome.trials)} epochs in ${seconds.toFixed(1)} s`);
+      output.line(`Best model: test loss ${metric(test.loss)} - test accuracy ${metric(test.accuracy)}; saved to ${output.green(shortPath(bestDir))}`);
+      output.record({
+        best_trial: best.id, objective: settings.objective.name, score: best.score, best_epoch: best.bestEpoch === null ? null : best.bestEpoch + 1,
+        hyperparameters: best.values, test_loss: test.loss, test_accuracy: test.accuracy, trials: outcome.trials.length,
+        epochs: trainedEpochs(outcome.trials), seconds, model_dir: bestDir, search_dir: outDir, stored_model: stored?.name ?? null,
+      });
+      if (stored) output.note(`Recorded ${outcome.trials.length} trials and the model '${stored.name}' in ${flags.db}`);
+      if (flags.report) await searchReport(outDir, { backend: flags.backend, json: flags.json }, output);
+      if (flags.retrainBest !== undefined && !controller.signal.aborted) await retrainBest(flags.retrainBest, best, settings, runner, data, outDir, output, controller.signal, recorder);
+    } finally {
+      process.off('SIGINT', onInterrupt);
+      await runner.close();
+      await recorder?.close();
+    }
   } finally {
-    process.off('SIGINT', onInterrupt);
-    await runner.close();
-    await recorder?.close();
+    claim.release();
   }
 }
 

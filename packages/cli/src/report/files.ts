@@ -8,6 +8,9 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DescentError } from '@descent/engine';
 
+/** The page of `descent report`. */
+export const REPORT_FILE = 'report.html';
+
 export interface OutputFile {
   name: string;
   bytes: Uint8Array | string;

@@ -23,14 +23,14 @@ import {
 } from './charts.js';
 import { evaluateClassifier, predictProbabilities, type ClassifierEvaluation } from '../evaluation.js';
 import { featureMapsSpec, filtersSpec, firstConvLayer } from './conv-charts.js';
-import { writeFilesAtomic } from './files.js';
+import { REPORT_FILE, writeFilesAtomic } from './files.js';
 import { reportPage, type PageChart } from './html.js';
 import { imageAt } from './images.js';
 import { renderVegaLite, type RenderedChart, type TopLevelSpec } from './render.js';
 
 export { benchmarkChart, benchmarkSpec, type BenchmarkRow } from './charts.js';
 export { renderVegaLite, type RenderedChart } from './render.js';
-export { OutputError, writeFileAtomic, writeFilesAtomic } from './files.js';
+export { OutputError, REPORT_FILE, writeFileAtomic, writeFilesAtomic } from './files.js';
 
 export interface ReportInput {
   model: Sequential;
@@ -43,6 +43,8 @@ export interface ReportInput {
   title?: string;
   /** Extra facts for the top of the page, e.g. the layers and the optimizer. */
   details?: readonly string[];
+  /** Fraction of `train` held out for validation while training (the last images, as Keras takes them). */
+  validationSplit?: number;
   /** Images in the sample grid (default 25) and in the predictions chart (default 15). */
   samples?: number;
   predictions?: number;
@@ -77,7 +79,6 @@ export interface Report {
   data: ReportData;
 }
 
-export const REPORT_FILE = 'report.html';
 
 export interface ChartPlan {
   name: string;
@@ -184,7 +185,7 @@ export async function buildReport(input: ReportInput): Promise<Report> {
     `Test accuracy ${(100 * evaluation.accuracy).toFixed(1)}% (${right} of ${test.count} images)`,
     `Test loss ${evaluation.loss.toFixed(4)}`,
     `${model.countParameters().toLocaleString('en-US')} parameters`,
-    `${train.count.toLocaleString('en-US')} training images`,
+    trainingImagesFact(train.count, input.validationSplit ?? 0),
   ];
   if (history) facts.push(`${history.loss.length} epoch${history.loss.length === 1 ? '' : 's'} trained`);
   facts.push(...(input.details ?? []));
@@ -192,6 +193,13 @@ export async function buildReport(input: ReportInput): Promise<Report> {
   const pageCharts: PageChart[] = charts.map((chart, i) => ({ ...chart, explanation: plans[i].explanation }));
   const html = reportPage({ title, facts, notes, charts: pageCharts, modelSummary: model.summary(), data });
   return { html, charts, data };
+}
+
+/** "54,000 training images (6,000 held out for validation)": what the model was trained on, as fit split it. */
+export function trainingImagesFact(total: number, validationSplit: number): string {
+  const trained = validationSplit > 0 ? Math.floor(total * (1 - validationSplit)) : total;
+  const held = total - trained;
+  return `${trained.toLocaleString('en-US')} training images${held > 0 ? ` (${held.toLocaleString('en-US')} held out for validation)` : ''}`;
 }
 
 /** Builds the report and writes report.html and one PNG per chart into `outDir`. */

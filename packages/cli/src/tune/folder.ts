@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DescentError, UsageError } from '@descent/engine';
 import type { EncodedWeights, SearchSettings, TrialResult } from '@descent/jobs';
-import { writeFileAtomic } from '../report/index.js';
+import { writeFileAtomic } from '../report/files.js';
 import { statOrUndefined } from '../common.js';
 
 export const SEARCH_FILE = 'search.json';

@@ -188,4 +188,10 @@ export interface Kernels {
    * w -= lrT · m / (√v + ε), where lrT = lr·√(1-β2ᵗ)/(1-β1ᵗ) is computed by the caller.
    */
   adamUpdate(w: Storage, g: Storage, m: Storage, v: Storage, lrT: number, beta1: number, beta2: number, epsilon: number): void;
+  /**
+   * RMSprop as Keras computes it: ms = ρ·ms + (1-ρ)·g²; centered (mg given): mg = ρ·mg + (1-ρ)·g,
+   * d = ms - mg² + ε, else d = ms + ε; inc = lr·g/√d; with a momentum buffer mom = μ·mom + inc and
+   * w -= mom, else w -= inc.
+   */
+  rmspropUpdate(w: Storage, g: Storage, ms: Storage, mg: Storage | null, mom: Storage | null, lr: number, rho: number, momentum: number, epsilon: number): void;
 }

@@ -247,5 +247,23 @@ export function createReferenceKernels(precision: 'float32' | 'float64' = 'float
         W[i] -= (lrT * M[i]) / (Math.sqrt(V[i]) + epsilon);
       }
     },
+    rmspropUpdate(w, g, ms, mg, mom, lr, rho, momentum, epsilon) {
+      const W = w.data, G = g.data, S = ms.data, A = mg?.data, P = mom?.data;
+      for (let i = 0; i < W.length; i++) {
+        S[i] = rho * S[i] + (1 - rho) * G[i] * G[i];
+        let denominator = S[i] + epsilon;
+        if (A) {
+          A[i] = rho * A[i] + (1 - rho) * G[i];
+          denominator = S[i] - A[i] * A[i] + epsilon;
+        }
+        const increment = (lr * G[i]) / Math.sqrt(denominator);
+        if (P) {
+          P[i] = momentum * P[i] + increment;
+          W[i] -= P[i];
+        } else {
+          W[i] -= increment;
+        }
+      }
+    },
   };
 }

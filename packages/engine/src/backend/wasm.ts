@@ -518,6 +518,9 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
       args[5] = lrT; args[6] = beta1; args[7] = beta2; args[8] = epsilon;
       parallel(TASK.adam, shares);
     },
+    rmspropUpdate(w, g, ms, mg, mom, lr, rho, momentum, epsilon) {
+      wasm.rmspropUpdate(w.ptr, g.ptr, ms.ptr, mg === null ? 0 : mg.ptr, mom === null ? 0 : mom.ptr, w.length, lr, rho, momentum, epsilon);
+    },
   };
   return kernels;
 }

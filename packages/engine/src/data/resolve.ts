@@ -196,11 +196,11 @@ function requireFolder(info: DatasetInfo, dir: string, named: string): DatasetFi
   const scan = scanFolder(dir);
   if (scan.files) return scan.files;
   if (!scan.exists) throw new DataError(dir, `folder given by ${named} does not exist`);
-  throw new DataError(
-    dir,
-    `folder given by ${named} is missing ${scan.missing.join(', ')} (.gz or uncompressed); ` +
-      `${info.title} needs all four: ${FILE_ROLES.map((role) => DATASET_FILE_NAMES[role]).join(', ')}`,
-  );
+  if (scan.missing.length === FILE_ROLES.length) {
+    throw new DataError(dir, `folder given by ${named} holds none of the four ${info.title} files: ${scan.missing.join(', ')} (.gz or uncompressed)`);
+  }
+  const missing = scan.missing.length > 1 ? `${scan.missing.slice(0, -1).join(', ')} and ${scan.missing.at(-1)}` : scan.missing[0];
+  throw new DataError(dir, `folder given by ${named} is missing ${missing} (.gz or uncompressed); ${info.title} needs all four IDX files`);
 }
 
 /** Downloads whichever of the four files the cache lacks; earlier verified files are kept. */

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { DescentError } from '../errors.js';
 import { writeFileAtomic } from '../data/atomic.js';
-import type { Callback, EpochLogs } from '../nn/callbacks.js';
+import { improvesUpward, type Callback, type EpochLogs } from '../nn/callbacks.js';
 import type { Sequential } from '../nn/model.js';
 import { saveModel } from './files.js';
 import { captureTrainingState, type TrainingMetadata } from './training-state.js';
@@ -49,8 +49,7 @@ export class ModelCheckpoint implements Callback {
     this.dir = dir;
     this.monitor = monitor;
     this.saveBestOnly = saveBestOnly;
-    const maximize = mode === 'max' || (mode === 'auto' && monitor.includes('acc'));
-    this.sign = maximize ? -1 : 1;
+    this.sign = improvesUpward(monitor, mode) ? -1 : 1;
     this.best = this.sign * Infinity;
     this.metadata = metadata;
     this.log = log;
@@ -101,6 +100,8 @@ export class ModelCheckpoint implements Callback {
 export interface CsvLoggerOptions {
   /** Keep the rows of epochs 1..n already in the file (a resumed run); otherwise start a new file. */
   keepEpochs?: number;
+  /** More logged keys to write, after the standard columns (e.g. sparse_top_k_categorical_accuracy). */
+  extraColumns?: readonly string[];
 }
 
 export const CSV_COLUMNS = ['epoch', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'seconds'] as const;
@@ -108,8 +109,11 @@ export const CSV_COLUMNS = ['epoch', 'loss', 'accuracy', 'val_loss', 'val_accura
 /** One CSV row per epoch (epochs counted from 1, as printed), the whole file rewritten atomically each time. */
 export class CsvLogger implements Callback {
   private rows: string[] = [];
+  private readonly header: string;
 
-  constructor(readonly file: string, private readonly options: CsvLoggerOptions = {}) {}
+  constructor(readonly file: string, private readonly options: CsvLoggerOptions = {}) {
+    this.header = [...CSV_COLUMNS, ...(options.extraColumns ?? [])].join(',');
+  }
 
   onTrainBegin(): void {
     const keep = this.options.keepEpochs ?? 0;
@@ -117,9 +121,9 @@ export class CsvLogger implements Callback {
   }
 
   onEpochEnd(epoch: number, logs: EpochLogs): void {
-    const values = [epoch + 1, logs.loss, logs.accuracy, logs.val_loss, logs.val_accuracy, logs.seconds];
+    const values = [epoch + 1, logs.loss, logs.accuracy, logs.val_loss, logs.val_accuracy, logs.seconds, ...(this.options.extraColumns ?? []).map((key) => logs[key])];
     this.rows.push(values.map((v) => (v === undefined ? '' : String(v))).join(','));
-    const text = [CSV_COLUMNS.join(','), ...this.rows].join('\n') + '\n';
+    const text = [this.header, ...this.rows].join('\n') + '\n';
     writeFileAtomic(this.file, Buffer.from(text, 'utf8'));
   }
 
@@ -131,8 +135,8 @@ export class CsvLogger implements Callback {
       return [];
     }
     const [header, ...rows] = text.split('\n').filter((line) => line.length > 0);
-    if (header !== CSV_COLUMNS.join(',')) {
-      throw new DescentError(`${this.file}: is not a descent training log (its header is not ${CSV_COLUMNS.join(',')}); choose another --csv file`);
+    if (header !== this.header) {
+      throw new DescentError(`${this.file}: is not a descent training log (its header is not ${this.header}); choose another --csv file`);
     }
     return rows.filter((row) => Number(row.split(',')[0]) <= keep);
   }

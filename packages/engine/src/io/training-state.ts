@@ -6,14 +6,17 @@
 import { ConfigError } from '../errors.js';
 import type { History, Sequential, TrainingPosition } from '../nn/model.js';
 import { Adam } from '../optimizers/adam.js';
-import type { Optimizer, OptimizerState } from '../optimizers/optimizer.js';
+import type { Optimizer, OptimizerConfig, OptimizerName, OptimizerState } from '../optimizers/optimizer.js';
+import { RMSprop } from '../optimizers/rmsprop.js';
+import { scheduleFromConfig, type LearningRateSchedule } from '../optimizers/schedules.js';
 import { Sgd } from '../optimizers/sgd.js';
 
 export type TrainingStatus = 'complete' | 'interrupted' | 'checkpoint' | 'stopped-early' | 'terminated-nan';
 
 export interface SavedOptimizer {
-  name: 'adam' | 'sgd';
-  config: Record<string, number | boolean>;
+  name: OptimizerName;
+  /** Keras's names: learning_rate (a number, or a schedule's {class_name, config}), beta_1, rho, momentum, ... */
+  config: OptimizerConfig;
   /** Step count and slot buffers (Adam's m and v, SGD's velocity), in parameter order. */
   state?: OptimizerState;
 }
@@ -26,6 +29,8 @@ export interface HistoryData {
   val_loss: number[];
   val_accuracy: number[];
   seconds: number[];
+  /** Other metrics, under their Keras names (sparse_top_k_categorical_accuracy, val_...). */
+  [metric: string]: number[];
 }
 
 export interface TrainingMetadata {
@@ -38,6 +43,9 @@ export interface TrainingMetadata {
   epochsCompleted?: number;
   /** Epochs the run was asked for. */
   epochs?: number;
+  /** Optimizer steps (batches) trained in all, and per epoch. */
+  stepsCompleted?: number;
+  stepsPerEpoch?: number;
   /** The run's settings (batch size, learning rate, ...), as the program that trained it names them. */
   hyperparameters?: Record<string, unknown>;
   optimizer?: SavedOptimizer;
@@ -72,8 +80,11 @@ export function restoreOptimizer(model: Sequential, saved: SavedOptimizer): Opti
 /** An optimizer from a saved name and Keras-style config (learning_rate, beta_1, momentum, ...). */
 export function optimizerFromConfig({ name, config }: Pick<SavedOptimizer, 'name' | 'config'>): Optimizer {
   const num = (key: string): number | undefined => (typeof config[key] === 'number' ? (config[key] as number) : undefined);
-  if (name === 'adam') return new Adam({ learningRate: num('learning_rate'), beta1: num('beta_1'), beta2: num('beta_2'), epsilon: num('epsilon') });
-  if (name === 'sgd') return new Sgd({ learningRate: num('learning_rate'), momentum: num('momentum'), nesterov: config.nesterov === true });
+  const rate = config.learning_rate;
+  const learningRate: number | LearningRateSchedule | undefined = rate !== null && typeof rate === 'object' ? scheduleFromConfig(rate) : num('learning_rate');
+  if (name === 'adam') return new Adam({ learningRate, beta1: num('beta_1'), beta2: num('beta_2'), epsilon: num('epsilon') });
+  if (name === 'sgd') return new Sgd({ learningRate, momentum: num('momentum'), nesterov: config.nesterov === true });
+  if (name === 'rmsprop') return new RMSprop({ learningRate, rho: num('rho'), momentum: num('momentum'), epsilon: num('epsilon'), centered: config.centered === true });
   throw new ConfigError(`unknown optimizer "${String(name)}" in saved training state`);
 }
 

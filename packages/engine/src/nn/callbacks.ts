@@ -19,15 +19,25 @@ export interface EpochLogs {
 }
 
 export interface BatchLogs {
-  /** Mean loss and accuracy so far this epoch (weighted by batch size, as Keras shows them). */
+  /** Mean loss and metrics so far this epoch (weighted by batch size, as Keras shows them). */
   loss: number;
   accuracy?: number;
   /** Samples in this batch. */
   size: number;
+  [metric: string]: number | undefined;
+}
+
+/** What fit tells its callbacks before training (Keras's `params`). */
+export interface TrainingParams {
+  epochs: number;
+  /** Batches per epoch. */
+  steps: number;
+  batchSize: number;
 }
 
 export interface Callback {
   setModel?(model: Sequential): void;
+  setParams?(params: TrainingParams): void;
   onTrainBegin?(): void | Promise<void>;
   onEpochBegin?(epoch: number): void | Promise<void>;
   onBatchEnd?(batch: number, logs: BatchLogs): void;
@@ -71,6 +81,11 @@ export interface StepView {
 }
 
 type Log = (message: string) => void;
+
+/** Whether a monitored value is better when larger: accuracy-like metrics improve upwards, losses downwards (Keras's 'auto'). */
+export function improvesUpward(monitor: string, mode: 'auto' | 'min' | 'max' = 'auto'): boolean {
+  return mode === 'max' || (mode === 'auto' && monitor.includes('acc'));
+}
 
 export interface EarlyStoppingOptions {
   monitor?: string;
@@ -116,9 +131,7 @@ export class EarlyStopping implements Callback {
     this.minDelta = Math.abs(minDelta);
     this.patience = patience;
     this.restoreBestWeights = restoreBestWeights;
-    // Accuracy-like metrics improve upwards, losses downwards (Keras's 'auto').
-    const maximize = mode === 'max' || (mode === 'auto' && monitor.includes('acc'));
-    this.sign = maximize ? -1 : 1;
+    this.sign = improvesUpward(monitor, mode) ? -1 : 1;
     this.log = log;
   }
 
@@ -176,16 +189,175 @@ export class EarlyStopping implements Callback {
   }
 }
 
+export interface TerminateOnNaNOptions {
+  log?: Log;
+  /** Keep a copy of the weights at the end of every epoch whose metrics are all finite (see `lastFinite`). Default true. */
+  keepLastFinite?: boolean;
+}
+
 /**
- * Stop as soon as a batch's loss is NaN or infinite. Unlike Keras, the bad batch's update is
- * not applied, so the model keeps the last good weights.
+ * Stop as soon as a batch's loss is NaN or infinite, as Keras's TerminateOnNaN does, and say
+ * where, counting epochs and batches from 1 as the progress bar does. Unlike Keras, the bad
+ * batch's update is not applied, so the model keeps the weights from before that batch; and the
+ * weights at the end of the last epoch whose metrics were all finite stay available in
+ * `lastFinite`, for when the weights from before the bad batch are themselves unusable.
  */
 export class TerminateOnNaN implements Callback {
-  terminatedAt?: number;
-  constructor(private readonly log: Log = console.log) {}
+  /** Where training stopped (0-based epoch and batch), once it has. */
+  terminatedAt?: { epoch: number; batch: number; loss: number };
+  /** Weights at the end of the last epoch (0-based) whose loss and metrics were all finite. */
+  lastFinite?: { epoch: number; weights: Float32Array[] };
+  private readonly log: Log;
+  private readonly keepLastFinite: boolean;
+  private params?: TrainingParams;
+  private epoch = 0;
+  private model?: Sequential;
+
+  constructor(options: Log | TerminateOnNaNOptions = {}) {
+    const { log = console.log, keepLastFinite = true } = typeof options === 'function' ? { log: options } : options;
+    this.log = log;
+    this.keepLastFinite = keepLastFinite;
+  }
+
+  setModel(model: Sequential): void {
+    this.model = model;
+  }
+
+  setParams(params: TrainingParams): void {
+    this.params = params;
+  }
+
+  onEpochBegin(epoch: number): void {
+    this.epoch = epoch;
+  }
+
+  onEpochEnd(epoch: number, logs: EpochLogs): void {
+    if (!this.keepLastFinite || !this.model) return;
+    const finite = Object.entries(logs).every(([, value]) => value === undefined || Number.isFinite(value));
+    if (finite) this.lastFinite = { epoch, weights: this.model.getWeights().map((w) => w.values) };
+  }
+
   onNonFiniteLoss(batch: number, loss: number): boolean {
-    this.terminatedAt = batch;
-    this.log(`Batch ${batch}: invalid loss ${loss}, terminating training; keeping the weights from before this batch`);
+    this.terminatedAt = { epoch: this.epoch, batch, loss };
+    const epochs = this.params ? `/${this.params.epochs}` : '';
+    const steps = this.params ? `/${this.params.steps}` : '';
+    this.log(`Epoch ${this.epoch + 1}${epochs}, batch ${batch + 1}${steps}: invalid loss ${loss}, terminating training`);
     return true;
+  }
+}
+
+export interface ReduceLROnPlateauOptions {
+  monitor?: string;
+  /** new_lr = lr · factor; below 1. */
+  factor?: number;
+  /** Epochs without improvement before the rate is lowered. */
+  patience?: number;
+  mode?: 'auto' | 'min' | 'max';
+  /** An improvement must beat the best by more than this. */
+  minDelta?: number;
+  /** Epochs to wait after lowering the rate before counting again. */
+  cooldown?: number;
+  /** The rate is never lowered below this. */
+  minLr?: number;
+  log?: Log;
+}
+
+/** ReduceLROnPlateau's progress, to continue a run exactly after an interruption. */
+export interface ReduceLROnPlateauState {
+  /** Best monitored value so far, or null before the first epoch. */
+  best: number | null;
+  wait: number;
+  cooldownCounter: number;
+}
+
+/**
+ * Lower the learning rate when the monitored value stops improving, as Keras's ReduceLROnPlateau
+ * (defaults: val_loss, factor 0.1, patience 10, min_delta 1e-4, cooldown 0, min_lr 0):
+ *   at each epoch's end, in cooldown: count it down and reset the wait;
+ *   improved (by more than min_delta) on the best: remember it, reset the wait;
+ *   otherwise, out of cooldown: wait += 1, and at `patience` set lr = max(lr · factor, min_lr)
+ *   (if lr is still above min_lr), start the cooldown and reset the wait.
+ * The optimizer's learning rate must be a number, not a schedule (as in Keras).
+ */
+export class ReduceLROnPlateau implements Callback {
+  readonly monitor: string;
+  readonly factor: number;
+  readonly patience: number;
+  readonly minDelta: number;
+  readonly cooldown: number;
+  readonly minLr: number;
+  private readonly maximize: boolean;
+  private readonly log: Log;
+  private model?: Sequential;
+  private best: number | null = null;
+  private wait = 0;
+  private cooldownCounter = 0;
+  private resumeFrom?: ReduceLROnPlateauState;
+
+  constructor({ monitor = 'val_loss', factor = 0.1, patience = 10, mode = 'auto', minDelta = 1e-4, cooldown = 0, minLr = 0, log = console.log }: ReduceLROnPlateauOptions = {}) {
+    if (!(factor > 0 && factor < 1)) throw new ConfigError(`ReduceLROnPlateau: factor must be in (0, 1), got ${factor}`);
+    if (!Number.isInteger(patience) || patience < 0) throw new ConfigError(`ReduceLROnPlateau: patience must be a non-negative integer, got ${patience}`);
+    if (!Number.isInteger(cooldown) || cooldown < 0) throw new ConfigError(`ReduceLROnPlateau: cooldown must be a non-negative integer, got ${cooldown}`);
+    if (!(minLr >= 0)) throw new ConfigError(`ReduceLROnPlateau: min_lr must be zero or more, got ${minLr}`);
+    this.monitor = monitor;
+    this.factor = factor;
+    this.patience = patience;
+    this.minDelta = Math.abs(minDelta);
+    this.cooldown = cooldown;
+    this.minLr = minLr;
+    this.maximize = improvesUpward(monitor, mode);
+    this.log = log;
+  }
+
+  setModel(model: Sequential): void {
+    this.model = model;
+  }
+
+  onTrainBegin(): void {
+    const state = this.resumeFrom;
+    this.resumeFrom = undefined;
+    this.best = state?.best ?? null;
+    this.wait = state?.wait ?? 0;
+    this.cooldownCounter = state?.cooldownCounter ?? 0;
+    if (this.model?.optimizer?.schedule) throw new ConfigError('ReduceLROnPlateau: the optimizer\'s learning rate follows a schedule, so it cannot be lowered (as in Keras)');
+  }
+
+  getState(): ReduceLROnPlateauState {
+    return { best: this.best, wait: this.wait, cooldownCounter: this.cooldownCounter };
+  }
+
+  /** Continue from `getState()` of an earlier run, when the next training begins. */
+  setState(state: ReduceLROnPlateauState): void {
+    this.resumeFrom = state;
+  }
+
+  onEpochEnd(epoch: number, logs: EpochLogs): void {
+    const current = logs[this.monitor];
+    const optimizer = this.model?.optimizer;
+    if (current === undefined) {
+      this.log(`Learning rate reduction is conditioned on metric \`${this.monitor}\` which is not available. Available metrics are: ${Object.keys(logs).join(',')}`);
+      return;
+    }
+    if (this.cooldownCounter > 0) {
+      this.cooldownCounter--;
+      this.wait = 0;
+    }
+    const improved = this.best === null || (this.maximize ? current - this.minDelta > this.best : current + this.minDelta < this.best);
+    if (improved) {
+      this.best = current;
+      this.wait = 0;
+      return;
+    }
+    if (this.cooldownCounter > 0 || !optimizer) return;
+    this.wait++;
+    if (this.wait < this.patience) return;
+    const old = optimizer.learningRate;
+    if (old > Math.fround(this.minLr)) {
+      const lowered = Math.max(old * this.factor, this.minLr);
+      optimizer.learningRate = lowered;
+      this.log(`Epoch ${epoch + 1}: ReduceLROnPlateau reducing learning rate to ${lowered}.`);
+      this.cooldownCounter = this.cooldown;
+      this.wait = 0;
+    }
   }
 }

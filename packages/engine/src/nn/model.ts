@@ -20,6 +20,8 @@ import { reshape } from '../ops/reshape.js';
 import { Tensor, keep, sameShape, scope, sizeOf } from '../tensor.js';
 import type { BatchLogs, Callback, EpochLogs, StepView } from './callbacks.js';
 import type { Layer, Parameter } from './layers.js';
+import { metricFrom, type Metric, type MetricSpec } from './metrics.js';
+import { ProgbarLogger } from './progress.js';
 
 /** Images kept as bytes (0–255) and scaled to [0, 1] one batch at a time. */
 export interface ByteImages {
@@ -40,7 +42,8 @@ export type LossName = 'sparseCategoricalCrossentropy' | 'sparse_categorical_cro
 export interface CompileOptions {
   optimizer: Optimizer | 'adam' | 'sgd';
   loss: LossName | { name: string; fn: LossFunction };
-  metrics?: Array<'accuracy' | 'acc'>;
+  /** 'accuracy', 'sparse_top_k_categorical_accuracy' (k 5), or metric objects such as sparseTopKCategoricalAccuracy({ k: 3 }). */
+  metrics?: MetricSpec[];
 }
 
 export interface FitOptions {
@@ -53,6 +56,11 @@ export interface FitOptions {
   validationSplit?: number;
   validationData?: [Inputs, Targets];
   callbacks?: Callback[];
+  /**
+   * Progress, as Keras prints it: 0 none (the default here), 1 a progress bar per epoch on a
+   * terminal (one line per epoch elsewhere), 2 one line per epoch. The same lines as `descent train`.
+   */
+  verbose?: 0 | 1 | 2;
   /** Epoch to start counting from (Keras's initial_epoch), e.g. when resuming. */
   initialEpoch?: number;
   /** Continue an interrupted epoch exactly where it stopped (from `History.stoppedAt`). */
@@ -68,7 +76,10 @@ export interface TrainingPosition {
   epochStartRandom: number[];
   random: number[];
   lossSum: number;
+  /** Accuracy's hits so far in the epoch. */
   correct: number;
+  /** Every metric's hits so far in the epoch, by name (older saves have only `correct`). */
+  hits?: Record<string, number>;
   seen: number;
 }
 
@@ -79,6 +90,8 @@ export class History {
   val_loss: number[] = [];
   val_accuracy: number[] = [];
   seconds: number[] = [];
+  /** Every value logged at an epoch's end, by key, as Keras's History.history (top-k metrics included). */
+  history: Record<string, number[]> = {};
   /** Set when training was stopped in the middle of an epoch (stopTraining during a batch loop). */
   stoppedAt?: TrainingPosition;
 
@@ -89,6 +102,9 @@ export class History {
     if (logs.val_loss !== undefined) this.val_loss.push(logs.val_loss);
     if (logs.val_accuracy !== undefined) this.val_accuracy.push(logs.val_accuracy);
     this.seconds.push(logs.seconds);
+    for (const [key, value] of Object.entries(logs)) {
+      if (key !== 'seconds' && value !== undefined) (this.history[key] ??= []).push(value);
+    }
   }
 }
 
@@ -105,7 +121,9 @@ export class Sequential {
   random: Random;
   optimizer?: Optimizer;
   lossName?: string;
+  /** Names of the compiled metrics, in order. */
   metrics: string[] = [];
+  private compiledMetrics: Metric[] = [];
   /** Set to true (by a callback, a signal handler…) to stop after the current batch. */
   stopTraining = false;
   private lossFunction?: LossFunction;
@@ -159,10 +177,12 @@ export class Sequential {
     } else {
       throw new ConfigError(`unknown loss '${String(loss)}'`);
     }
-    for (const metric of metrics) {
-      if (metric !== 'accuracy' && metric !== 'acc') throw new ConfigError(`unknown metric '${String(metric)}' (supported: accuracy)`);
-    }
-    this.metrics = metrics.length > 0 ? ['accuracy'] : [];
+    const compiled = metrics.map(metricFrom);
+    const names = compiled.map((metric) => metric.name);
+    const twice = names.find((name, i) => names.indexOf(name) !== i);
+    if (twice) throw new ConfigError(`the metric '${twice}' is given twice`);
+    this.compiledMetrics = compiled;
+    this.metrics = names;
   }
 
   /** Every trainable weight, in layer order (kernel before bias), as saved in model files. */
@@ -191,7 +211,7 @@ export class Sequential {
   }
 
   async fit(x: Inputs, y: Targets, options: FitOptions = {}): Promise<History> {
-    const { epochs = 1, batchSize = 32, shuffle = true, validationSplit = 0, callbacks = [], initialEpoch = 0, resume } = options;
+    const { epochs = 1, batchSize = 32, shuffle = true, validationSplit = 0, initialEpoch = 0, resume, verbose = 0 } = options;
     const { optimizer, lossFunction } = this.requireCompiled();
     checkPositiveInteger('epochs', epochs);
     checkPositiveInteger('batch size', batchSize);
@@ -215,12 +235,15 @@ export class Sequential {
     }
     if (validation && validation[1].length === 0) throw new ConfigError('the validation split leaves no validation samples');
 
+    const steps = Math.ceil(trainCount / batchSize);
+    const callbacks: Callback[] = verbose ? [new ProgbarLogger({ epochs, steps, verbose }), ...(options.callbacks ?? [])] : options.callbacks ?? [];
     const history = new History();
     const parameters = this.parameters();
     const observers = callbacks.filter((callback) => callback.onGradients || callback.onUpdate);
     const indices = rangeIndices(0, trainCount);
     this.stopTraining = false;
     for (const callback of callbacks) callback.setModel?.(this);
+    for (const callback of callbacks) callback.setParams?.({ epochs, steps, batchSize });
     for (const callback of callbacks) await callback.onTrainBegin?.();
     let lastYield = now();
 
@@ -235,9 +258,9 @@ export class Sequential {
       for (const callback of callbacks) await callback.onEpochBegin?.(epoch);
 
       let lossSum = resuming ? resume.lossSum : 0;
-      let correct = resuming ? resume.correct : 0;
+      const hits = this.metrics.map((name) => (resuming ? resume.hits?.[name] ?? (name === 'accuracy' ? resume.correct : 0) : 0));
       let seen = resuming ? resume.seen : 0;
-      const batches = Math.ceil(trainCount / batchSize);
+      const batches = steps;
       let batch = resuming ? resume.batch : 0;
       for (; batch < batches; batch++) {
         const start = batch * batchSize;
@@ -248,9 +271,10 @@ export class Sequential {
           break;
         }
         lossSum += step.loss * size;
-        correct += step.correct;
+        step.hits.forEach((h, i) => (hits[i] += h));
         seen += size;
-        const logs: BatchLogs = { loss: lossSum / seen, size, ...(this.metrics.length ? { accuracy: correct / seen } : {}) };
+        const logs: BatchLogs = { loss: lossSum / seen, size };
+        this.metrics.forEach((name, i) => (logs[name] = hits[i] / seen));
         for (const callback of callbacks) callback.onBatchEnd?.(batch, logs);
         // Let signal handlers and timers run now and then, without a macrotask per step.
         if (now() - lastYield > 50) {
@@ -265,15 +289,16 @@ export class Sequential {
 
       if (batch < batches) {
         // Stopped inside the epoch: report where, so the run can be resumed exactly.
-        history.stoppedAt = { epoch, batch, epochStartRandom, random: this.random.getState(), lossSum, correct, seen };
+        const byName = Object.fromEntries(this.metrics.map((name, i) => [name, hits[i]]));
+        history.stoppedAt = { epoch, batch, epochStartRandom, random: this.random.getState(), lossSum, correct: byName.accuracy ?? 0, hits: byName, seen };
         break;
       }
       const logs: EpochLogs = { loss: lossSum / seen, seconds: 0 };
-      if (this.metrics.length) logs.accuracy = correct / seen;
+      this.metrics.forEach((name, i) => (logs[name] = hits[i] / seen));
       if (validation) {
         const result = this.evaluateSource(validation[0], validation[1], batchSize);
         logs.val_loss = result.loss;
-        if (this.metrics.length) logs.val_accuracy = result.accuracy;
+        for (const name of this.metrics) logs[`val_${name}`] = result[name];
       }
       logs.seconds = (now() - started) / 1000;
       history.record(epoch, logs);
@@ -296,8 +321,8 @@ export class Sequential {
     return this.trainStep(source, rangeIndices(0, source.count), 0, source.count, parameters, optimizer, lossFunction, [], 0).loss;
   }
 
-  /** Mean loss (and accuracy when compiled with it) over all samples. */
-  evaluate(x: Inputs, y: Targets, { batchSize = 32 }: { batchSize?: number } = {}): { loss: number; accuracy: number } {
+  /** Mean loss, and every compiled metric (accuracy: 0 when not compiled with it), over all samples. */
+  evaluate(x: Inputs, y: Targets, { batchSize = 32 }: { batchSize?: number } = {}): EvaluationResult {
     this.requireCompiled();
     checkPositiveInteger('batch size', batchSize);
     const source = new BatchSource(x, y);
@@ -377,7 +402,7 @@ export class Sequential {
     source: BatchSource, order: Int32Array, start: number, size: number,
     parameters: Parameter[], optimizer: Optimizer, lossFunction: LossFunction, callbacks: Callback[], batch: number,
     epoch = 0, observers: readonly Callback[] = [],
-  ): { loss: number; correct: number; stop: boolean } {
+  ): { loss: number; hits: number[]; stop: boolean } {
     return scope(() => {
       const { input, targets } = this.fillBatch(source, order, start, size);
       // Observers are asked before the forward pass, so unobserved steps keep no layer outputs.
@@ -389,9 +414,9 @@ export class Sequential {
       if (!Number.isFinite(lossValue)) {
         // Decide before the update, so stopping keeps the weights from before this batch.
         const stop = callbacks.some((callback) => callback.onNonFiniteLoss?.(batch, lossValue));
-        if (stop) return { loss: lossValue, correct: 0, stop: true };
+        if (stop) return { loss: lossValue, hits: [], stop: true };
       }
-      const correct = this.metrics.length ? countCorrect(predictions, targets) : 0;
+      const hits = this.compiledMetrics.map((metric) => metric.hits(predictions, targets));
       loss.backward();
       let view: StepView | undefined;
       if (outputs) {
@@ -402,14 +427,14 @@ export class Sequential {
       optimizer.step(parameters);
       if (view) for (const observer of watching) observer.onUpdate?.(view);
       for (const { tensor } of parameters) tensor.grad = undefined; // their buffers go back with the scope
-      return { loss: lossValue, correct, stop: false };
+      return { loss: lossValue, hits, stop: false };
     });
   }
 
-  private evaluateSource(source: BatchSource, order: Int32Array, batchSize: number): { loss: number; accuracy: number } {
+  private evaluateSource(source: BatchSource, order: Int32Array, batchSize: number): EvaluationResult {
     const { lossFunction } = this.requireCompiled();
     let lossSum = 0;
-    let correct = 0;
+    const hits = this.compiledMetrics.map(() => 0);
     noGrad(() => {
       for (let start = 0; start < order.length; start += batchSize) {
         const size = Math.min(batchSize, order.length - start);
@@ -417,11 +442,13 @@ export class Sequential {
           const { input, targets } = this.fillBatch(source, order, start, size);
           const predictions = this.call(input, false);
           lossSum += lossFunction(predictions, targets).item() * size;
-          if (this.metrics.length) correct += countCorrect(predictions, targets);
+          this.compiledMetrics.forEach((metric, i) => (hits[i] += metric.hits(predictions, targets)));
         });
       }
     });
-    return { loss: lossSum / order.length, accuracy: correct / order.length };
+    const result: EvaluationResult = { loss: lossSum / order.length, accuracy: 0 };
+    this.metrics.forEach((name, i) => (result[name] = hits[i] / order.length));
+    return result;
   }
 
   /** Copy the samples order[start .. start+size) into this batch size's reusable input buffers. */
@@ -452,6 +479,13 @@ export class Sequential {
     if (!this.optimizer || !this.lossFunction) throw new ConfigError('compile the model before fit or evaluate');
     return { optimizer: this.optimizer, lossFunction: this.lossFunction };
   }
+}
+
+/** evaluate's result: the loss and each compiled metric by name. */
+export interface EvaluationResult {
+  loss: number;
+  accuracy: number;
+  [metric: string]: number;
 }
 
 export function sequential(layers: Layer[], options?: SequentialOptions): Sequential {
@@ -546,12 +580,6 @@ function disposeBuffers(buffers: BatchBuffers): void {
   buffers.input.dispose();
   buffers.targets.dispose();
   if (buffers.staging) kernels().freeBytes(buffers.staging);
-}
-
-function countCorrect(predictions: Tensor, targets: Tensor): number {
-  const [m, n] = predictions.shape;
-  if (targets.size !== m) return 0; // accuracy is defined for class-index targets
-  return kernels().countCorrect(m, n, predictions.storage, targets.storage);
 }
 
 function nameLayers(layers: Layer[]): void {

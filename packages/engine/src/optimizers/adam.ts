@@ -21,11 +21,13 @@ import { kernels } from '../backend/index.js';
 import type { Storage } from '../backend/kernels.js';
 import { ConfigError } from '../errors.js';
 import type { Parameter } from '../nn/layers.js';
-import type { Optimizer, OptimizerState } from './optimizer.js';
-import { readSlots, writeSlots } from './slots.js';
+import { LearningRateOptimizer, type Optimizer, type OptimizerConfig, type OptimizerState } from './optimizer.js';
+import type { LearningRateSchedule } from './schedules.js';
+import { freeSlots, readSlots, slotFor, writeSlots } from './slots.js';
 
 export interface AdamOptions {
-  learningRate?: number;
+  /** A number, or a schedule of the step count (e.g. ExponentialDecay). */
+  learningRate?: number | LearningRateSchedule;
   beta1?: number;
   beta2?: number;
   epsilon?: number;
@@ -33,25 +35,22 @@ export interface AdamOptions {
   form?: 'keras' | 'tfjs';
 }
 
-export class Adam implements Optimizer {
+export class Adam extends LearningRateOptimizer implements Optimizer {
   readonly name = 'adam';
-  readonly learningRate: number;
   readonly beta1: number;
   readonly beta2: number;
   readonly epsilon: number;
   readonly form: 'keras' | 'tfjs';
-  iterations = 0;
   /** β1ᵗ and β2ᵗ in float32 for the 'tfjs' form, kept so each step costs one multiplication. */
   private float32Powers = { t: 0, beta1: 1, beta2: 1 };
   private readonly firstMoment = new Map<Parameter['tensor'], Storage>();
   private readonly secondMoment = new Map<Parameter['tensor'], Storage>();
 
   constructor({ learningRate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7, form = 'keras' }: AdamOptions = {}) {
-    if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw new ConfigError(`adam: learning rate must be a positive number, got ${learningRate}`);
+    super('adam', learningRate);
     if (!(beta1 >= 0 && beta1 < 1)) throw new ConfigError(`adam: beta1 must be in [0, 1), got ${beta1}`);
     if (!(beta2 >= 0 && beta2 < 1)) throw new ConfigError(`adam: beta2 must be in [0, 1), got ${beta2}`);
     if (!(epsilon > 0)) throw new ConfigError(`adam: epsilon must be positive, got ${epsilon}`);
-    this.learningRate = learningRate;
     this.beta1 = beta1;
     this.beta2 = beta2;
     this.epsilon = epsilon;
@@ -70,15 +69,15 @@ export class Adam implements Optimizer {
     const epsilonT = this.form === 'keras' ? this.epsilon : this.epsilon * Math.sqrt(correction2);
     for (const { tensor } of parameters) {
       if (!tensor.grad) continue;
-      const m = this.slot(this.firstMoment, tensor);
-      const v = this.slot(this.secondMoment, tensor);
+      const m = slotFor(this.firstMoment, tensor);
+      const v = slotFor(this.secondMoment, tensor);
       K.adamUpdate(tensor.storage, tensor.grad.storage, m, v, lrT, this.beta1, this.beta2, epsilonT);
     }
     this.iterations = t;
   }
 
-  config(): Record<string, number | boolean> {
-    return { learning_rate: this.learningRate, beta_1: this.beta1, beta_2: this.beta2, epsilon: this.epsilon };
+  config(): OptimizerConfig {
+    return { learning_rate: this.learningRateConfig(), beta_1: this.beta1, beta_2: this.beta2, epsilon: this.epsilon };
   }
 
   getState(parameters: readonly Parameter[]): OptimizerState {
@@ -88,6 +87,10 @@ export class Adam implements Optimizer {
   setState(parameters: readonly Parameter[], state: OptimizerState): void {
     this.iterations = state.iterations;
     writeSlots(parameters, { m: this.firstMoment, v: this.secondMoment }, state.slots);
+  }
+
+  dispose(): void {
+    freeSlots(this.firstMoment, this.secondMoment);
   }
 
   /** 1-β1ᵗ and 1-β2ᵗ: as Keras computes them in the weights' precision, or as TensorFlow.js does. */
@@ -100,15 +103,6 @@ export class Adam implements Optimizer {
       this.float32Powers = { t: done + 1, beta1: f(beta1 * f(this.beta1)), beta2: f(beta2 * f(this.beta2)) };
     }
     return [f(1 - this.float32Powers.beta1), f(1 - this.float32Powers.beta2)];
-  }
-
-  private slot(slots: Map<Parameter['tensor'], Storage>, tensor: Parameter['tensor']): Storage {
-    let storage = slots.get(tensor);
-    if (!storage) {
-      storage = kernels().alloc(tensor.size);
-      slots.set(tensor, storage);
-    }
-    return storage;
   }
 }
 

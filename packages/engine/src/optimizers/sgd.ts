@@ -8,33 +8,33 @@ import { kernels } from '../backend/index.js';
 import type { Storage } from '../backend/kernels.js';
 import { ConfigError } from '../errors.js';
 import type { Parameter } from '../nn/layers.js';
-import type { Optimizer, OptimizerState } from './optimizer.js';
-import { readSlots, writeSlots } from './slots.js';
+import { LearningRateOptimizer, type Optimizer, type OptimizerConfig, type OptimizerState } from './optimizer.js';
+import type { LearningRateSchedule } from './schedules.js';
+import { freeSlots, readSlots, writeSlots } from './slots.js';
 
 export interface SgdOptions {
-  learningRate?: number;
+  /** A number, or a schedule of the step count (e.g. ExponentialDecay). */
+  learningRate?: number | LearningRateSchedule;
   momentum?: number;
   nesterov?: boolean;
 }
 
-export class Sgd implements Optimizer {
+export class Sgd extends LearningRateOptimizer implements Optimizer {
   readonly name = 'sgd';
-  readonly learningRate: number;
   readonly momentum: number;
   readonly nesterov: boolean;
-  iterations = 0;
   private readonly velocity = new Map<Parameter['tensor'], Storage>();
 
   constructor({ learningRate = 0.01, momentum = 0, nesterov = false }: SgdOptions = {}) {
-    if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw new ConfigError(`sgd: learning rate must be a positive number, got ${learningRate}`);
+    super('sgd', learningRate);
     if (!(momentum >= 0 && momentum < 1)) throw new ConfigError(`sgd: momentum must be in [0, 1), got ${momentum}`);
-    this.learningRate = learningRate;
     this.momentum = momentum;
     this.nesterov = nesterov;
   }
 
   step(parameters: readonly Parameter[]): void {
     const K = kernels();
+    const lr = this.learningRate;
     for (const { tensor } of parameters) {
       if (!tensor.grad) continue;
       let velocity: Storage | null = null;
@@ -42,13 +42,13 @@ export class Sgd implements Optimizer {
         velocity = this.velocity.get(tensor) ?? K.alloc(tensor.size);
         this.velocity.set(tensor, velocity);
       }
-      K.sgdUpdate(tensor.storage, tensor.grad.storage, velocity, this.learningRate, this.momentum, this.nesterov);
+      K.sgdUpdate(tensor.storage, tensor.grad.storage, velocity, lr, this.momentum, this.nesterov);
     }
     this.iterations++;
   }
 
-  config(): Record<string, number | boolean> {
-    return { learning_rate: this.learningRate, momentum: this.momentum, nesterov: this.nesterov };
+  config(): OptimizerConfig {
+    return { learning_rate: this.learningRateConfig(), momentum: this.momentum, nesterov: this.nesterov };
   }
 
   getState(parameters: readonly Parameter[]): OptimizerState {
@@ -58,6 +58,10 @@ export class Sgd implements Optimizer {
   setState(parameters: readonly Parameter[], state: OptimizerState): void {
     this.iterations = state.iterations;
     writeSlots(parameters, { velocity: this.velocity }, state.slots);
+  }
+
+  dispose(): void {
+    freeSlots(this.velocity);
   }
 }
 

@@ -30,3 +30,21 @@ export function writeSlots(parameters: readonly Parameter[], slots: SlotMaps, sa
     });
   }
 }
+
+/** The slot buffer of `tensor` in `slots`, made (zero-filled) the first time. */
+export function slotFor(slots: Map<Parameter['tensor'], Storage>, tensor: Parameter['tensor']): Storage {
+  let storage = slots.get(tensor);
+  if (!storage) {
+    storage = kernels().alloc(tensor.size);
+    slots.set(tensor, storage);
+  }
+  return storage;
+}
+
+/** Gives every slot buffer back to the backend and forgets it. */
+export function freeSlots(...maps: Array<Map<Parameter['tensor'], Storage>>): void {
+  for (const map of maps) {
+    for (const storage of map.values()) kernels().free(storage);
+    map.clear();
+  }
+}
