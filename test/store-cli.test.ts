@@ -1,6 +1,7 @@
 // The SQL store from the command line, on SQLite and on a real MariaDB server: import, list,
 // export, train/evaluate/predict/report with --db and --store, the queries of docs/sql.md, bad
-// input, and kill -9 during an import.
+// input, and kill -9 during an import. The commands run in this process (runInProcess), except the
+// first import of each database and the import that is killed, which run as processes of their own.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -9,9 +10,11 @@ import { encodeIdxImages, encodeIdxLabels, loadDataset, loadModel, type LoadedDa
 import * as mariadb from 'mariadb';
 import { openStore, type Store } from '@descent/store';
 import { backends } from '../packages/store/test/backends.js';
-import { FIXTURE, ROOT, jsonLines, runCli, startCli, temporaryFolder, type CliResult } from './cli-helpers.js';
+import { FIXTURE, ROOT, jsonLines, runCli, runInProcess, startCli, temporaryFolder, type CliResult } from './cli-helpers.js';
 
 const all = backends('descent-store-cli');
+/** The CLI in this process: what these tests prove is what the commands do, not how a process runs them. */
+const cli = runInProcess;
 const tmp = temporaryFolder('descent-store-cli-');
 let fixture: LoadedDataset;
 
@@ -85,36 +88,37 @@ describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
   });
 
   it('imports Fashion-MNIST once, lists it, and exports byte-identical IDX files', async () => {
-    const init = await runCli(['db', 'init', '--db', db]);
+    const init = await cli(['db', 'init', '--db', db]);
     expect(init.stdout).toMatch(/database ready, schema version 1/);
+    // As a process of its own, once: it must exit when done (no connection or handle left open).
     const first = await runCli(['db', 'import', 'fashion-mnist', '--data', FIXTURE, '--db', db]);
     expect(first.stdout, first.stderr).toMatch(/Imported 2,500 images into dataset fashion-mnist \(2,000 train, 500 test, 10 classes\)/);
-    const again = await runCli(['db', 'import', 'fashion-mnist', '--data', FIXTURE, '--db', db, '--json']);
+    const again = await cli(['db', 'import', 'fashion-mnist', '--data', FIXTURE, '--db', db, '--json']);
     expect(jsonLines(again.stdout)[0]).toMatchObject({ already_imported: true, train: 0, test: 0 });
-    const list = jsonLines((await runCli(['db', 'list', '--db', db, '--json'])).stdout);
+    const list = jsonLines((await cli(['db', 'list', '--db', db, '--json'])).stdout);
     const counts = (labels: Uint8Array) => Array.from({ length: 10 }, (_, c) => labels.filter((l) => l === c).length);
     expect(list[0]).toMatchObject({ dataset: 'fashion-mnist', image_size: [28, 28], train: counts(fixture.train.labels), test: counts(fixture.test.labels) });
     const out = join(dir, 'export');
-    const exported = await runCli(['db', 'export', '--dataset', 'fashion-mnist', '--out', out, '--db', db]);
+    const exported = await cli(['db', 'export', '--dataset', 'fashion-mnist', '--out', out, '--db', db]);
     expect(exported.code, exported.stderr).toBe(0);
     for (const file of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
       expect(readFileSync(join(out, file)).equals(gunzipSync(readFileSync(join(FIXTURE, `${file}.gz`)))), file).toBe(true);
     }
-    const clash = await runCli(['db', 'export', '--dataset', 'fashion-mnist', '--out', out, '--db', db]);
+    const clash = await cli(['db', 'export', '--dataset', 'fashion-mnist', '--out', out, '--db', db]);
     expect(clash.code).toBe(2);
     expect(clash.stderr).toMatch(/already holds train-images-idx3-ubyte/);
   });
 
   it('trains from the store, records models and predictions, and answers the queries of docs/sql.md', async () => {
     for (const [model, hidden] of [['mlp', '16'], ['wide', '32']]) {
-      const trained = await runCli(['train', '--db', db, '--dataset', 'fashion-mnist', '--epochs', '1', '--hidden', hidden, '--out', join(dir, model), '--json']);
+      const trained = await cli(['train', '--db', db, '--dataset', 'fashion-mnist', '--epochs', '1', '--hidden', hidden, '--out', join(dir, model), '--json']);
       expect(trained.code, trained.stderr).toBe(0);
       expect(trained.stderr).toMatch(/Read 2,000 training and 500 test images of fashion-mnist from /);
       expect(jsonLines(trained.stdout).at(-1)).toMatchObject({ stored_model: model, training_run: expect.any(Number) });
     }
     const evaluations: Record<string, { per_class: Array<{ recall: number; support: number }>; confusion: number[][] }> = {};
     for (const model of ['mlp', 'wide']) {
-      const evaluated = await runCli(['evaluate', join(dir, model), '--db', db, '--store', '--json']);
+      const evaluated = await cli(['evaluate', join(dir, model), '--db', db, '--store', '--json']);
       expect(evaluated.code, evaluated.stderr).toBe(0);
       const [result, stored] = jsonLines(evaluated.stdout);
       expect(stored).toMatchObject({ stored: 500, model });
@@ -156,11 +160,11 @@ describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
       await store.close();
     }
     if (name === 'sqlite') {
-      const predictedOnce = await runCli(['predict', join(dir, 'mlp'), '--index', '3', '7', '--data', FIXTURE, '--db', db, '--store']);
+      const predictedOnce = await cli(['predict', join(dir, 'mlp'), '--index', '3', '7', '--data', FIXTURE, '--db', db, '--store']);
       expect(predictedOnce.code, predictedOnce.stderr).toBe(0);
-      const rows = await runCli(['db', 'query', "SELECT p.input, i.position, p.true_label FROM predictions p JOIN images i ON i.id = p.image_id WHERE p.origin = 'predict' ORDER BY p.id", '--db', db, '--csv']);
+      const rows = await cli(['db', 'query', "SELECT p.input, i.position, p.true_label FROM predictions p JOIN images i ON i.id = p.image_id WHERE p.origin = 'predict' ORDER BY p.id", '--db', db, '--csv']);
       expect(rows.stdout).toBe(`input,position,true_label\ntest[3],3,${truth[3]}\ntest[7],7,${truth[7]}\n`);
-      const report = await runCli(['report', '--db', db, '--model', 'mlp', '--out', join(dir, 'report')]);
+      const report = await cli(['report', '--db', db, '--model', 'mlp', '--out', join(dir, 'report')]);
       expect(report.code, report.stderr).toBe(0);
       const html = readFileSync(join(dir, 'report', 'report.html'), 'utf8');
       const right = truth.filter((t, i) => predicted.mlp[i] === t).length;
@@ -169,24 +173,24 @@ describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
   });
 
   it('refuses bad input in one line, exit 1, and writes nothing', async () => {
-    oneLineError(await runCli(['db', 'query', 'SELECT * FROM images WHERE ORDER', '--db', db]), /^descent: the query (does not run|failed): .*syntax/);
-    oneLineError(await runCli(['db', 'query', 'DROP TABLE images', '--db', db]), /only reads|runs only statements that read/);
+    oneLineError(await cli(['db', 'query', 'SELECT * FROM images WHERE ORDER', '--db', db]), /^descent: the query (does not run|failed): .*syntax/);
+    oneLineError(await cli(['db', 'query', 'DROP TABLE images', '--db', db]), /only reads|runs only statements that read/);
     if (name === 'mariadb') {
       const server = all.server();
       const wrong = `mariadb://descent:wrong-password@127.0.0.1:${server.port}/t1`;
-      const denied = await runCli(['db', 'list', '--db', wrong]);
+      const denied = await cli(['db', 'list', '--db', wrong]);
       oneLineError(denied, /--db mariadb:\/\/descent:\*\*\*@127\.0\.0\.1:\d+\/t1: access denied/);
       expect(denied.stderr).not.toContain('wrong-password');
-      oneLineError(await runCli(['db', 'list', '--db', `mariadb://descent:x@127.0.0.1:1/t1`]), /cannot connect \(connection refused\)/);
-      oneLineError(await runCli(['db', 'init', '--db', `mariadb://descent:${server.password}@127.0.0.1:${server.port}/absent`]), /access denied|Unknown database/);
+      oneLineError(await cli(['db', 'list', '--db', `mariadb://descent:x@127.0.0.1:1/t1`]), /cannot connect \(connection refused\)/);
+      oneLineError(await cli(['db', 'init', '--db', `mariadb://descent:${server.password}@127.0.0.1:${server.port}/absent`]), /access denied|Unknown database/);
     } else {
       const text = join(dir, 'notes.txt');
       writeFileSync(text, 'these are notes, not a database\n'.repeat(100));
-      oneLineError(await runCli(['db', 'list', '--db', text]), /notes\.txt: is not a SQLite database/);
-      oneLineError(await runCli(['db', 'list', '--db', join(dir, 'absent.db')]), /absent\.db: no such database; create it with `descent db init/);
+      oneLineError(await cli(['db', 'list', '--db', text]), /notes\.txt: is not a SQLite database/);
+      oneLineError(await cli(['db', 'list', '--db', join(dir, 'absent.db')]), /absent\.db: no such database; create it with `descent db init/);
       expect(existsSync(join(dir, 'absent.db'))).toBe(false);
-      oneLineError(await runCli(['train', '--db', db, '--dataset', 'nope', '--epochs', '1']), /--dataset nope: no such dataset in .*; the store holds: fashion-mnist/);
-      oneLineError(await runCli(['db', 'export', '--dataset', 'nope', '--out', join(dir, 'x'), '--db', db]), /--dataset nope: no such dataset/);
+      oneLineError(await cli(['train', '--db', db, '--dataset', 'nope', '--epochs', '1']), /--dataset nope: no such dataset in .*; the store holds: fashion-mnist/);
+      oneLineError(await cli(['db', 'export', '--dataset', 'nope', '--out', join(dir, 'x'), '--db', db]), /--dataset nope: no such dataset/);
       expect(existsSync(join(dir, 'x'))).toBe(false);
     }
     // A database of a newer schema is refused, not changed.
@@ -194,7 +198,7 @@ describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
     const store = await openStore(newer, { create: true });
     await store.driver.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [99, 'future', '2030-01-01 00:00:00.000']);
     await store.close();
-    oneLineError(await runCli(['db', 'import', 'fashion-mnist', '--data', FIXTURE, '--db', newer]), /schema version 99, newer than this descent knows \(1\)/);
+    oneLineError(await cli(['db', 'import', 'fashion-mnist', '--data', FIXTURE, '--db', newer]), /schema version 99, newer than this descent knows \(1\)/);
   });
 
   it('leaves an import complete or absent after kill -9', async () => {
@@ -237,7 +241,7 @@ describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
       run.child.kill('SIGKILL');
       await stall.release();
     }
-    const again = await runCli(['db', 'import', 'fashion-mnist', '--data', data, '--as', 'big', '--db', target]);
+    const again = await cli(['db', 'import', 'fashion-mnist', '--data', data, '--as', 'big', '--db', target]);
     expect(again.code, again.stderr).toBe(0);
     expect(await check()).toEqual({ datasets: ['big'], images: 30_100 });
   });
@@ -261,7 +265,7 @@ describe('descent db import-images', () => {
     }
     writeFileSync(join(dir, 'Bag', 'notes.txt'), 'not an image');
     const db = join(tmp.dir, 'photos.db');
-    const imported = await runCli(['db', 'import-images', dir, '--dataset', 'mine', '--db', db]);
+    const imported = await cli(['db', 'import-images', dir, '--dataset', 'mine', '--db', db]);
     expect(imported.code, imported.stderr).toBe(0);
     expect(imported.stdout).toMatch(/Imported 4 images into dataset mine \(4 train, 0 test; new classes: Bag, Shirt, Sneaker\)/);
     expect(imported.stdout).toMatch(/Skipped 1: 1 not an image file \(\.txt\)/);
@@ -281,20 +285,20 @@ describe('descent db import-images', () => {
     const { makeZip } = await import('../packages/store/test/zip.js');
     const zip = join(tmp.dir, 'photos.zip');
     writeFileSync(zip, makeZip(Object.entries(files).map(([name, data], i) => ({ name: `photos/${i < 2 ? 'train' : 'test'}/${name}`, data }))));
-    const fromZip = await runCli(['db', 'import-images', zip, '--dataset', 'mine', '--db', db, '--json']);
+    const fromZip = await cli(['db', 'import-images', zip, '--dataset', 'mine', '--db', db, '--json']);
     expect(jsonLines(fromZip.stdout)[0]).toMatchObject({ train: 0, test: 0, duplicates: 4 });
     // A corrupt image stops the import: one line naming it, exit 1, nothing written.
     writeFileSync(join(dir, 'Shirt', 'broken.png'), Buffer.concat([files['Bag/0.png'].subarray(0, 40), Buffer.alloc(40)]));
-    const broken = await runCli(['db', 'import-images', dir, '--dataset', 'other', '--db', db]);
+    const broken = await cli(['db', 'import-images', dir, '--dataset', 'other', '--db', db]);
     oneLineError(broken, /Shirt\/broken\.png: cannot decode the image/);
-    const skipped = await runCli(['db', 'import-images', dir, '--dataset', 'other', '--db', db, '--skip-bad', '--json']);
+    const skipped = await cli(['db', 'import-images', dir, '--dataset', 'other', '--db', db, '--skip-bad', '--json']);
     expect(jsonLines(skipped.stdout)[0]).toMatchObject({ train: 4, skipped: expect.arrayContaining([{ file: 'Shirt/broken.png', reason: 'cannot be decoded' }]) });
     const empty = join(tmp.dir, 'empty');
     mkdirSync(empty);
-    oneLineError(await runCli(['db', 'import-images', empty, '--dataset', 'none', '--db', db]), /empty: holds no images in label folders/);
+    oneLineError(await cli(['db', 'import-images', empty, '--dataset', 'none', '--db', db]), /empty: holds no images in label folders/);
     writeFileSync(join(tmp.dir, 'bad.zip'), Buffer.from('PK\u0003\u0004 not really a zip'));
-    oneLineError(await runCli(['db', 'import-images', join(tmp.dir, 'bad.zip'), '--dataset', 'none', '--db', db]), /bad\.zip: is not a valid zip file/);
-    const list = jsonLines((await runCli(['db', 'list', '--db', db, '--json'])).stdout).filter((r) => 'dataset' in r).map((r) => r.dataset);
+    oneLineError(await cli(['db', 'import-images', join(tmp.dir, 'bad.zip'), '--dataset', 'none', '--db', db]), /bad\.zip: is not a valid zip file/);
+    const list = jsonLines((await cli(['db', 'list', '--db', db, '--json'])).stdout).filter((r) => 'dataset' in r).map((r) => r.dataset);
     expect(list).toEqual(['mine', 'other']);
   });
 });

@@ -115,9 +115,24 @@ describe('descent tune', () => {
     const saved = JSON.parse(readFileSync(join(dir, 'retrained-model', 'descent-training.json'), 'utf8'));
     expect(saved.weightsFromEpoch).toBe(Number(last.retrained_best_epoch) - 1);
   });
+
+  it('refuses to resume a folder with a different search', async () => {
+    const dir = join(tmp.dir, 'one');
+    const before = readdirSync(join(dir, 'trials')).sort();
+    const run = await runCli(['tune', '--resume', dir, '--units', '32:512:32']);
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim()).toBe(`descent: --resume ${dir}: holds a different search (its --units is not 32:512:32); drop --units, or start a new search with --out`);
+    expect(readdirSync(join(dir, 'trials')).sort()).toEqual(before);
+    const notSearch = await runCli(['tune', '--resume', join(dir, 'trials')]);
+    expect(notSearch.code).toBe(2);
+    expect(notSearch.stderr.trim()).toBe(`descent: --resume ${join(dir, 'trials')}: not a search folder (no search.json)`);
+  });
 });
 
 describe.concurrent('descent tune: bad input', () => {
+  // Its own folder: these tests need nothing from the searches above.
+  const bad = temporaryFolder('descent-tune-bad-');
+  afterAll(bad.remove);
   const cases: Array<[string, string[], RegExp]> = [
     ['min > max', ['--units', '512:32:32'], /^descent: --units 512:32:32: min 512 is greater than max 32$/],
     ['step 0', ['--units', '32:512:0'], /^descent: --units 32:512:0: step must be positive, got 0$/],
@@ -133,7 +148,7 @@ describe.concurrent('descent tune: bad input', () => {
   ];
   for (const [what, args, message] of cases) {
     it(`refuses ${what}`, async () => {
-      const out = join(tmp.dir, `bad-${what.replace(/\W+/g, '-')}`);
+      const out = join(bad.dir, what.replace(/\W+/g, '-'));
       const run = await runCli(['tune', '--data', FIXTURE, ...args, '--out', out]);
       expect(run.code).toBe(2);
       expect(run.stderr.trim()).toMatch(message);
@@ -143,24 +158,12 @@ describe.concurrent('descent tune: bad input', () => {
   }
 
   it('refuses a space file with an unknown hyperparameter, naming the file', async () => {
-    const file = join(tmp.dir, 'space.json');
+    const file = join(bad.dir, 'space.json');
     writeFileSync(file, JSON.stringify({ units: { min: 32, max: 64, step: 32 }, momentum: [0.9] }));
-    const out = join(tmp.dir, 'bad-space');
+    const out = join(bad.dir, 'bad-space');
     const run = await runCli(['tune', '--data', FIXTURE, '--space', file, '--out', out]);
     expect(run.code).toBe(2);
     expect(run.stderr.trim()).toBe(`descent: ${file}: unknown hyperparameter 'momentum' (known: units, lr, dropout, hidden_layers, optimizer, layers, filters, kernel_size)`);
     expect(existsSync(out)).toBe(false);
-  });
-
-  it('refuses to resume a folder with a different search', async () => {
-    const dir = join(tmp.dir, 'one');
-    const before = readdirSync(join(dir, 'trials')).sort();
-    const run = await runCli(['tune', '--resume', dir, '--units', '32:512:32']);
-    expect(run.code).toBe(2);
-    expect(run.stderr.trim()).toBe(`descent: --resume ${dir}: holds a different search (its --units is not 32:512:32); drop --units, or start a new search with --out`);
-    expect(readdirSync(join(dir, 'trials')).sort()).toEqual(before);
-    const notSearch = await runCli(['tune', '--resume', tmp.dir]);
-    expect(notSearch.code).toBe(2);
-    expect(notSearch.stderr.trim()).toBe(`descent: --resume ${tmp.dir}: not a search folder (no search.json)`);
   });
 });

@@ -14,9 +14,12 @@
  * stalled-job check puts the job back in the queue and someone else runs it again (a job is
  * deterministic, so the result is the same). Cancelling a running job sets a key the worker
  * watches; a worker that is shut down hands its running jobs back to the queue at once.
+ *
+ * bullmq and ioredis load when a queue is first used, so that importing the package (every CLI
+ * command does) does not pay for them.
  */
-import { Redis } from 'ioredis';
-import { DelayedError, Queue, QueueEvents, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ConnectionOptions, Job, Queue, QueueEvents } from 'bullmq';
 import { existsSync } from 'node:fs';
 import { DescentError, UsageError } from '@descent/engine';
 import { LocalRunner, type LocalRunnerOptions } from './local.js';
@@ -57,8 +60,14 @@ export function parseRedisUrl(url: string, label = `--queue ${url}`): RedisAddre
   };
 }
 
+async function queueLibraries() {
+  const [bullmq, { Redis }] = await Promise.all([import('bullmq'), import('ioredis')]);
+  return { bullmq, Redis };
+}
+
 /** Connects once, without retrying, and fails with one line (exit 1) if Redis does not answer. */
 export async function checkQueueReachable(address: RedisAddress, label: string, timeoutMs = 3000): Promise<void> {
+  const { Redis } = await import('ioredis');
   const client = new Redis({ ...address, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   let socketError: NodeJS.ErrnoException | undefined;
   client.on('error', (error: NodeJS.ErrnoException) => (socketError ??= error)); // reported below
@@ -96,6 +105,7 @@ export class QueueRunner implements JobRunner {
   static async connect(url: string, label = `--queue ${url}`): Promise<QueueRunner> {
     const address = parseRedisUrl(url, label);
     await checkQueueReachable(address, label);
+    const { bullmq: { Queue, QueueEvents }, Redis } = await queueLibraries();
     const queue = new Queue(QUEUE_NAME, { connection: connection(address), streams: { events: { maxLen: 1000 } } });
     const events = new QueueEvents(QUEUE_NAME, { connection: connection(address) });
     const redis = new Redis(connection(address) as RedisAddress);
@@ -160,6 +170,7 @@ export interface QueueWorker {
 export async function serveQueue(url: string, options: QueueWorkerOptions = {}, label = `--queue ${url}`): Promise<QueueWorker> {
   const address = parseRedisUrl(url, label);
   await checkQueueReachable(address, label);
+  const { bullmq: { DelayedError, UnrecoverableError, Worker }, Redis } = await queueLibraries();
   const local = new LocalRunner(options);
   const redis = new Redis(connection(address) as RedisAddress);
   const lockSeconds = options.lockSeconds ?? DEFAULT_LOCK_SECONDS;

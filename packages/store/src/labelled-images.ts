@@ -15,7 +15,7 @@
  */
 import { open, opendir, readFile, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 import { DataError } from '@descent/engine';
 import { oneLine } from './driver.js';
 import type { Split } from './store.js';
@@ -228,8 +228,9 @@ async function isZipFile(path: string): Promise<boolean> {
   return bytes[0] === 0x50 && bytes[1] === 0x4b;
 }
 
-function zipEntries(source: string | Buffer, limits: ImageLimits, looksLikeZip: boolean, name = String(source)): Promise<{ entries: Entry[]; close(): void }> {
-  if (!looksLikeZip) return Promise.reject(new DataError(name, 'is neither a folder nor a zip file'));
+async function zipEntries(source: string | Buffer, limits: ImageLimits, looksLikeZip: boolean, name = String(source)): Promise<{ entries: Entry[]; close(): void }> {
+  if (!looksLikeZip) throw new DataError(name, 'is neither a folder nor a zip file');
+  const { default: unzip } = await import('yauzl');
   const corrupt = (err: Error) => new DataError(name, `is not a valid zip file (${oneLine(err.message)})`);
   return new Promise((resolve, reject) => {
     const options: yauzl.Options = { lazyEntries: true, autoClose: false, decodeStrings: true, validateEntrySizes: true };
@@ -263,8 +264,8 @@ function zipEntries(source: string | Buffer, limits: ImageLimits, looksLikeZip: 
       zip.on('end', () => resolve({ entries, close: () => zip.close() }));
       zip.readEntry();
     };
-    if (typeof source === 'string') yauzl.open(source, options, opened);
-    else yauzl.fromBuffer(source, options, opened);
+    if (typeof source === 'string') unzip.open(source, options, opened);
+    else unzip.fromBuffer(source, options, opened);
   });
 }
 

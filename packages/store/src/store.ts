@@ -14,9 +14,7 @@ import { createHash, hash } from 'node:crypto';
 import { UsageError, type ImageDataset } from '@descent/engine';
 import { StoreError, timestamp, type Driver, type Executor, type QueryResult, type SqlValue } from './driver.js';
 import { parseLocation, type StoreLocation } from './location.js';
-import { openMariadb } from './mariadb.js';
 import { LATEST_VERSION, MIGRATIONS, migrationsTable } from './migrations.js';
-import { openSqlite } from './sqlite.js';
 
 export type Split = 'train' | 'test';
 export const SPLITS: readonly Split[] = ['train', 'test'];
@@ -161,7 +159,10 @@ const MAX_QUERY_ROWS = 1_000_000;
 
 export async function openStore(value: string | StoreLocation, options: OpenOptions = {}): Promise<Store> {
   const location = typeof value === 'string' ? parseLocation(value, { flag: options.flag }) : value;
-  const driver = location.kind === 'sqlite' ? openSqlite(location, { create: options.create === true }) : await openMariadb(location);
+  // Each driver (and its native module or connector) loads only when a database of its kind is opened.
+  const driver = location.kind === 'sqlite'
+    ? (await import('./sqlite.js')).openSqlite(location, { create: options.create === true })
+    : await (await import('./mariadb.js')).openMariadb(location);
   const store = new Store(driver, location);
   try {
     if (options.migrate === false) await store.checkVersion();

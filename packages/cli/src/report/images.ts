@@ -2,7 +2,14 @@
  * Data set images as PNGs, built by sharp from the raw grayscale bytes. They are enlarged with
  * nearest-neighbour so each of the 28×28 pixels stays a crisp square instead of a blur.
  */
-import sharp from 'sharp';
+import type sharpModule from 'sharp';
+
+let sharpLoaded: Promise<typeof sharpModule> | undefined;
+/** sharp (libvips) loads on the first image: commands that draw none never pay for it. */
+export function loadSharp(): Promise<typeof sharpModule> {
+  sharpLoaded ??= import('sharp').then((m) => m.default);
+  return sharpLoaded;
+}
 
 export interface GrayImage {
   /** rows × cols bytes, row-major, 0 = black. */
@@ -23,6 +30,7 @@ export interface ImagePngOptions {
 
 export async function grayImagePng({ pixels, rows, cols }: GrayImage, { size = 112, invert = true }: ImagePngOptions = {}): Promise<Buffer> {
   if (pixels.length !== rows * cols) throw new RangeError(`an image of ${rows}x${cols} needs ${rows * cols} bytes, got ${pixels.length}`);
+  const sharp = await loadSharp();
   const bytes = Buffer.from(invert ? pixels.map((v) => 255 - v) : pixels);
   return sharp(bytes, { raw: { width: cols, height: rows, channels: 1 } })
     .resize(size, Math.round((size * rows) / cols), { kernel: 'nearest' })

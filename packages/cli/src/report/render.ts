@@ -2,10 +2,10 @@
  * Charts are vega-lite specs, compiled to vega and rendered headlessly to SVG (no browser, no
  * canvas); the PNG is that SVG rasterised by sharp (librsvg). Text in the PNG is drawn with the
  * fonts fontconfig finds on the system, so FONT lists common families before the generic one.
+ * vega, vega-lite and sharp load on the first chart: a command that draws none never pays for them.
  */
-import sharp from 'sharp';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import { loadSharp } from './images.js';
 
 export type { TopLevelSpec } from 'vega-lite';
 
@@ -41,6 +41,7 @@ export const BASE_CONFIG = {
 
 /** Compiles a vega-lite spec and renders it to an SVG string and a PNG buffer. */
 export async function renderVegaLite(spec: TopLevelSpec, { scale = 2 }: RenderOptions = {}): Promise<RenderedChart> {
+  const [vega, { compile }, sharp] = await Promise.all([import('vega'), import('vega-lite'), loadSharp()]);
   const withConfig = { ...spec, config: mergeConfig(BASE_CONFIG as Plain, (spec as { config?: Plain }).config ?? {}) } as TopLevelSpec;
   const warnings: string[] = [];
   const log = vega.logger(vega.Warn, undefined, (method, _level, args) => {
