@@ -10,6 +10,7 @@ export default defineConfig({
       { test: { name: 'store', include: ['packages/store/test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 120_000 } },
       { test: { name: 'cli', include: ['packages/cli/test/**/*.test.ts'], testTimeout: 120_000 } },
       { test: { name: 'bench', include: ['packages/bench/test/**/*.test.ts'], testTimeout: 180_000 } },
+      { test: { name: 'fuzz', include: ['packages/fuzz/test/**/*.test.ts'], testTimeout: 120_000 } },
       { test: { name: 'e2e', include: ['test/**/*.test.ts'], testTimeout: 180_000, hookTimeout: 180_000 } },
     ],
   },

@@ -42,7 +42,7 @@ describe('2. a model folder belongs to one run', () => {
     expect(failed).toHaveLength(1);
     expect(oneLineError(failed[0])).toMatch(/--out .*same: (is in use by another descent run|already holds a model)/);
     expect(failed[0].stdout).not.toContain('Saved model');
-    expect(readdirSync(out).sort()).toEqual(['descent-training.json', 'model.json', 'weights.bin']);
+    expect(readdirSync(out).sort()).toEqual(['descent-optimizer.bin', 'descent-training.json', 'model.json', 'weights.bin']);
   });
 
   it('runs started together without --out get different default folders', async () => {
@@ -54,7 +54,7 @@ describe('2. a model folder belongs to one run', () => {
     const dirs = runs.map((run) => jsonLines(run.stdout).at(-1)!.model_dir as string);
     expect(new Set(dirs).size).toBe(2);
     expect(readdirSync(join(cwd, 'models'))).toHaveLength(2);
-    for (const dir of dirs) expect(readdirSync(dir).sort()).toEqual(['descent-training.json', 'model.json', 'weights.bin']);
+    for (const dir of dirs) expect(readdirSync(dir).sort()).toEqual(['descent-optimizer.bin', 'descent-training.json', 'model.json', 'weights.bin']);
   });
 });
 
@@ -132,7 +132,7 @@ describe('6. a closed stdout pipe', () => {
     const run = await runCommand('bash', ['-c', command], { cwd: work, env: Object.fromEntries(Object.keys(NOT_UNDER_NPM).map((k) => [k, ''])) });
     expect(run.stdout.trim().split('\n')).toHaveLength(1);
     expect(run.code, run.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['descent-training.json', 'model.json', 'weights.bin']);
+    expect(readdirSync(out).sort()).toEqual(['descent-optimizer.bin', 'descent-training.json', 'model.json', 'weights.bin']);
     expect(run.stderr).toContain('Saved model to piped');
   });
 });

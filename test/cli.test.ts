@@ -41,7 +41,7 @@ describe('descent train', () => {
   });
 
   it('saves model.json, weights.bin and the training metadata, and the CSV log matches the JSON lines', () => {
-    expect(readdirSync(modelDir).sort()).toEqual(['descent-training.json', 'model.json', 'weights.bin']);
+    expect(readdirSync(modelDir).sort()).toEqual(['descent-optimizer.bin', 'descent-training.json', 'model.json', 'weights.bin']);
     const csv = readFileSync(join(work, 'log.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('epoch,loss,accuracy,val_loss,val_accuracy,seconds');
     expect(csv).toHaveLength(3);

@@ -7,10 +7,9 @@
  * Every problem with a definition is a one-line usage error (exit 2) naming the flag and the
  * layer, raised before any data is read.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
-  CNN_LAYERS, DescentError, UsageError, defineModel, dense, dropout, flatten, layersFromTopology, parseLayers, sequential,
+  CNN_LAYERS, DescentError, UsageError, defineModel, dense, dropout, flatten, modelFromDefinitionText, parseLayers, readRegularFile, sequential,
   type Layer, type Sequential,
 } from '@descent/engine';
 import { shortPath } from './output.js';
@@ -76,35 +75,10 @@ export function buildTrainingModel(
 
 function modelFromDefinitionFile(file: string, seed: number, dataShape: number[], classes: number): Sequential {
   const label = `--model ${shortPath(file)}`;
-  let size: number;
-  try {
-    const info = statSync(file);
-    if (!info.isFile()) throw new UsageError(`${label}: is not a file (expected mlp, cnn, or a Keras/TensorFlow.js model JSON file)`);
-    size = info.size;
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(code === 'ENOENT'
-      ? `--model: '${file}' is neither mlp nor cnn, and there is no such file`
-      : `${label}: cannot be read (${code ?? (err as Error).message})`);
-  }
-  if (size > MAX_DEFINITION_BYTES) throw new UsageError(`${label}: is ${size} bytes; a model definition is at most ${MAX_DEFINITION_BYTES} bytes`);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new UsageError(`${label}: is not valid JSON (${(err as Error).message.split('\n')[0]})`);
-  }
-  // A tfjs model.json holds the definition as its modelTopology.
-  const topology = typeof json === 'object' && json !== null && 'modelTopology' in json ? (json as { modelTopology: unknown }).modelTopology : json;
-  return asUsageError(label, () => {
-    const { layers, inputShape } = layersFromTopology(topology, { file: label, forTraining: true });
-    const shape = inputShape ?? dataShape;
-    const size = shape.reduce((a, b) => a * b, 1);
-    const pixels = dataShape.reduce((a, b) => a * b, 1);
-    if (size !== pixels) throw new UsageError(`${label}: the model takes inputs of shape [${shape.join(', ')}] (${size} values), but the images have ${dataShape.join('×')} = ${pixels} pixels`);
-    return defineModel(layers, { inputShape: shape, classes, seed, source: label, addOutput: false });
-  });
+  const text = readRegularFile(file, MAX_DEFINITION_BYTES, (problem) => new UsageError(problem === 'file not found'
+    ? `--model: '${file}' is neither mlp nor cnn, and there is no such file`
+    : `${label}: ${problem === 'is a folder, not a file' ? 'is not a file (expected mlp, cnn, or a Keras/TensorFlow.js model JSON file)' : problem}`), 'model definition').toString('utf8');
+  return asUsageError(label, () => modelFromDefinitionText(text, { source: label, inputShape: dataShape, classes, seed }));
 }
 
 /** Runs `build`; a DescentError it throws becomes a usage error (exit 2) that starts with `label`. */

@@ -145,13 +145,13 @@ describe('TensorFlow.js Layers artifacts', () => {
     };
     const cases: Array<[ModelArtifacts, RegExp]> = [
       [withLayer(1, () => {}, 'LSTM'), /^m\.json: layer 'dense' \(LSTM\): layer class "LSTM" is not supported/],
-      [withLayer(1, (c) => (c.activation = 'tanh')), /^m\.json: layer 'dense' \(Dense\) uses activation "tanh"/],
-      [withLayer(1, (c) => (c.dtype = 'float16')), /^m\.json: layer 'dense' \(Dense\) has dtype "float16"/],
+      [withLayer(1, (c) => (c.activation = 'tanh')), /^m\.json: layer 'dense' \(Dense\): activation is not supported \(descent has relu, softmax and linear\), got "tanh"$/],
+      [withLayer(1, (c) => (c.dtype = 'float16')), /^m\.json: layer 'dense' \(Dense\): dtype must be float32 .*, got "float16"$/],
       [withLayer(1, (c) => (c.use_bias = false)), /use_bias: false/],
-      [withLayer(2, (c) => (c.rate = 1.5)), /layer 'dropout' \(Dropout\) has rate 1\.5/],
+      [withLayer(2, (c) => (c.rate = 1.5)), /layer 'dropout' \(Dropout\): rate must be in \[0, 1\), got 1\.5/],
       [withLayer(0, (c) => delete c.batch_input_shape), /declares no input shape/],
-      [{ modelTopology, weightSpecs: weightSpecs.map((s, i) => (i === 0 ? { ...s, dtype: 'int32' } : s)), weightData }, /^m\.json: weight 'dense\/kernel' has dtype "int32"/],
-      [{ modelTopology, weightSpecs: weightSpecs.map((s, i) => (i === 3 ? { ...s, name: 'other/bias' } : s)), weightData }, /has no weight 'dense_1\/bias'/],
+      [{ modelTopology, weightSpecs: weightSpecs.map((s, i) => (i === 0 ? { ...s, dtype: 'int32' } : s)), weightData }, /^m\.json: weight "dense\/kernel" in the weightsManifest: dtype must be float32 .*, got "int32"$/],
+      [{ modelTopology, weightSpecs: weightSpecs.map((s, i) => (i === 3 ? { ...s, name: 'other/bias' } : s)), weightData }, /has no weight "dense_1\/bias"/],
       [{ modelTopology, weightSpecs, weightData: weightData.slice(0, 100) }, /^w\.bin: has 100 bytes but the weightsManifest in m\.json describes/],
       [{ modelTopology: { ...modelTopology, class_name: 'Functional' }, weightSpecs, weightData }, /model class "Functional" is not supported/],
       [{ modelTopology, weightSpecs, weightData, format: 'graph-model' }, /format "graph-model" is not supported/],
@@ -171,7 +171,7 @@ describe('model folders', () => {
     await model.fit(images, labels, { epochs: 1, batchSize: 16 });
     const dir = join(tmp, 'model');
     await saveModel(dir, model, { dataset: 'fashion-mnist', seed: 7, epochsCompleted: 1, status: 'complete', ...captureTrainingState(model) });
-    expect(readdirSync(dir).sort()).toEqual(['descent-training.json', 'model.json', 'weights.bin']);
+    expect(readdirSync(dir).sort()).toEqual(['descent-optimizer.bin', 'descent-training.json', 'model.json', 'weights.bin']);
     const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
     expect(json.weightsManifest[0].paths).toEqual(['weights.bin']);
     expect(readFileSync(join(dir, 'weights.bin')).equals(weightBytes(model))).toBe(true);
@@ -226,7 +226,7 @@ describe('model folders', () => {
         const json = JSON.parse(readFileSync(join(d, 'model.json'), 'utf8'));
         json.weightsManifest[0].paths = ['../good/weights.bin'];
         writeFileSync(join(d, 'model.json'), JSON.stringify(json));
-      }), /points outside the model folder/],
+      }), /weightsManifest path "\.\.\/good\/weights\.bin" is not a plain file name inside the model folder/],
     ];
     for (const [dir, message] of cases) {
       const attempt = loadModel(dir);

@@ -21,7 +21,7 @@ import {
 } from '@descent/store';
 import { checkWritableFolder, dataOption, jsonOption, readDataset, statOrUndefined } from '../common.js';
 import { positiveInteger } from '../flags.js';
-import { IMAGE_SIZE, prepareImage } from '../image.js';
+import { IMAGE_SIZE, prepareImage } from '@descent/images';
 import type { CliModule } from '../module.js';
 import { Output, count, shortPath, table } from '../output.js';
 import { writeFilesAtomic } from '../report/files.js';
@@ -149,7 +149,7 @@ async function importImages(source: string, flags: DbFlags & { dataset: string; 
       size: IMAGE_SIZE * IMAGE_SIZE,
       split: flags.split,
       skipUndecodable: flags.skipBad === true,
-      decode: async (bytes, name) => (await prepareImage({ name, bytes })).pixels,
+      decode: async (bytes, name) => (await prepareImage(bytes, { name })).pixels,
       onProgress: progressBar(output),
     });
     output.finishLine();

@@ -18,10 +18,9 @@ import {
 } from '@descent/engine';
 import {
   FLAG_OF, HYPERPARAMETERS, LocalRunner, modelOf, QueueRunner, parseRedisUrl, buildClassifier, decodeWeights, defaultSpace, describeSpace, hyperbandPlan, objectiveOf, parseDomain,
-  planSearch, plannedEpochs, runSearch, spaceFromJson, spaceSize, trainingJob,
+  planSearch, plannedEpochs, readSpaceFile, runSearch, spaceSize, trainingJob,
   type HyperparameterName, type JobRunner, type MetricName, type SearchSettings, type SearchSpace, type Trial, type TrialResult,
 } from '@descent/jobs';
-import { readFileSync } from 'node:fs';
 import { backendOption, checkWritableFolder, dataOption, datasetOption, jsonOption, readDataset, statOrUndefined, useBackend } from '../common.js';
 import { evaluateClassifier } from '../evaluation.js';
 import { fraction, nonNegativeInteger, positiveInteger, seed } from '../flags.js';
@@ -345,16 +344,7 @@ async function saveTrialModel(dir: string, trial: TrialResult, data: LoadedDatas
 /** The search's settings from the flags (and --space); throws a UsageError naming the flag or file. */
 function searchSettings(flags: TuneFlags): SearchSettings {
   let space: SearchSpace = defaultSpace();
-  if (flags.space) {
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(flags.space, 'utf8'));
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new UsageError(`--space ${flags.space}: ${code === 'ENOENT' ? 'no such file' : code ? `cannot read it (${code})` : `not valid JSON (${(error as Error).message})`}`);
-    }
-    space = spaceFromJson(json, flags.space, space);
-  }
+  if (flags.space) space = readSpaceFile(flags.space, space);
   const fromFlags: Record<HyperparameterName, string | undefined> = {
     units: flags.units, lr: flags.lr, dropout: flags.dropout, hidden_layers: flags.hiddenLayers, optimizer: flags.optimizer,
     layers: flags.layers, filters: flags.filters, kernel_size: flags.kernelSize,

@@ -1,9 +1,9 @@
 /** SHA-256 checks of dataset files against the known canonical sums in catalog.ts. */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { DataError } from '../errors.js';
 import { DATASETS, FILE_ROLES, type DatasetFileRole, type DatasetName, type KnownFile } from './catalog.js';
-import { isGzip, readMaybeGzip } from './idx.js';
+import { DEFAULT_MAX_IDX_BYTES, isGzip, readMaybeGzip } from './idx.js';
+import { readRegularFile } from './read.js';
 
 export interface DatasetFiles {
   trainImages: string;
@@ -38,12 +38,7 @@ export function checksumStatus(files: DatasetFiles, name: DatasetName = 'fashion
   return FILE_ROLES.map((role) => {
     const file = files[role];
     const known = info.files[role];
-    let raw: Uint8Array;
-    try {
-      raw = readFileSync(file);
-    } catch (err) {
-      throw new DataError(file, `cannot read: ${(err as Error).message}`);
-    }
+    const raw = readRegularFile(file, DEFAULT_MAX_IDX_BYTES, (problem) => new DataError(file, problem), 'dataset file');
     const sha256 = sha256Hex(raw);
     // A gzip file is only opened when its archive hash does not already match.
     const contentSha256 =

@@ -8,14 +8,16 @@
  * Images are 3-D (count, rows, cols), magic 0x00000803; labels are 1-D (count), magic 0x00000801.
  * Every problem is a DataError that names the file and says what is wrong.
  */
-import { readFileSync } from 'node:fs';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { DataError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { closeFile, formatBytes, openRegularFile, readExactly, type FailWith } from './read.js';
 
 export const IDX_IMAGES_MAGIC = 0x00000803;
 export const IDX_LABELS_MAGIC = 0x00000801;
 const UNSIGNED_BYTE = 0x08;
+/** Largest IDX file (header and data, after decompression) read unless the caller allows more: 128 MiB. */
+export const DEFAULT_MAX_IDX_BYTES = 128 * 2 ** 20;
 
 /** Decoded IDX images: `pixels` holds count × rows × cols bytes, image after image. */
 export interface IdxImages {
@@ -25,7 +27,12 @@ export interface IdxImages {
   pixels: Uint8Array;
 }
 
-export interface ReadLabelsOptions {
+export interface ReadIdxOptions {
+  /** Largest file, header and data after decompression, that is read (default 128 MiB; Fashion-MNIST's largest is 47 MB). */
+  maxBytes?: number;
+}
+
+export interface ReadLabelsOptions extends ReadIdxOptions {
   /** When given, every label must be below this. */
   numClasses?: number;
 }
@@ -40,35 +47,56 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** Reads a file, gunzipping it if it is gzip (judged by its first bytes, not its name). */
-export function readMaybeGzip(file: string, maxBytes?: number): Uint8Array {
-  return gunzipIfNeeded(readFileBytes(file), file, maxBytes);
+/**
+ * Reads a file, gunzipping it if it is gzip (judged by its first bytes, not its name). With
+ * `maxBytes`, decompression stops as soon as the output passes it (a DataError).
+ */
+export function readMaybeGzip(file: string, maxBytes = DEFAULT_MAX_IDX_BYTES): Uint8Array {
+  const fail = failWith(file);
+  const opened = openRegularFile(file, fail);
+  try {
+    if (opened.size > maxBytes + GZIP_SLACK) throw fail(`is ${formatBytes(opened.size)}, more than the ${formatBytes(maxBytes)} allowed`);
+    const bytes = readExactly(opened, opened.size, 0, fail);
+    if (!isGzip(bytes)) {
+      if (bytes.length > maxBytes) throw fail(`is ${formatBytes(bytes.length)}, more than the ${formatBytes(maxBytes)} allowed`);
+      return bytes;
+    }
+    return gunzipAtMost(bytes, maxBytes, file, (limit) => `decompresses to more than ${formatBytes(limit)}`);
+  } finally {
+    closeFile(opened);
+  }
 }
 
-export function readIdxImages(file: string): IdxImages {
-  return parseIdxImages(readMaybeGzip(file), file);
+export function readIdxImages(file: string, options: ReadIdxOptions = {}): IdxImages {
+  return imagesFrom(readIdxFile(file, IDX_IMAGES_MAGIC, options.maxBytes));
 }
 
 export function readIdxLabels(file: string, options: ReadLabelsOptions = {}): Uint8Array {
-  return parseIdxLabels(readMaybeGzip(file), file, options);
+  return labelsFrom(readIdxFile(file, IDX_LABELS_MAGIC, options.maxBytes), file, options);
 }
 
 /** Parses IDX images from bytes (raw or gzip); `file` is only used in error messages. */
-export function parseIdxImages(bytes: Uint8Array, file: string): IdxImages {
-  const data = gunzipIfNeeded(bytes, file);
-  const [count, rows, cols] = parseHeader(data, file, IDX_IMAGES_MAGIC);
-  if (rows === 0 || cols === 0) throw new DataError(file, `images are ${rows}x${cols}, which holds no pixels`);
-  const expected = count * rows * cols;
-  checkLength(data, file, 16, expected, `${plural(count, 'image')} of ${rows}x${cols}`);
-  // A plain Uint8Array view (not a Buffer, whose slice() would not copy) with no copy of the data.
-  return { count, rows, cols, pixels: new Uint8Array(data.buffer, data.byteOffset + 16, expected) };
+export function parseIdxImages(bytes: Uint8Array, file: string, options: ReadIdxOptions = {}): IdxImages {
+  return imagesFrom(decodeIdxBytes(bytes, file, IDX_IMAGES_MAGIC, options.maxBytes));
 }
 
 /** Parses IDX labels from bytes (raw or gzip); `file` is only used in error messages. */
 export function parseIdxLabels(bytes: Uint8Array, file: string, options: ReadLabelsOptions = {}): Uint8Array {
-  const data = gunzipIfNeeded(bytes, file);
-  const [count] = parseHeader(data, file, IDX_LABELS_MAGIC);
-  checkLength(data, file, 8, count, plural(count, 'label'));
+  return labelsFrom(decodeIdxBytes(bytes, file, IDX_LABELS_MAGIC, options.maxBytes), file, options);
+}
+
+/** A decoded IDX file: its dimensions, and header plus data as exactly the bytes the header promises. */
+interface DecodedIdx {
+  dims: number[];
+  data: Uint8Array;
+}
+
+function imagesFrom({ dims: [count, rows, cols], data }: DecodedIdx): IdxImages {
+  // A plain Uint8Array view (not a Buffer, whose slice() would not copy) with no copy of the data.
+  return { count, rows, cols, pixels: new Uint8Array(data.buffer, data.byteOffset + 16, count * rows * cols) };
+}
+
+function labelsFrom({ dims: [count], data }: DecodedIdx, file: string, options: ReadLabelsOptions): Uint8Array {
   const labels = new Uint8Array(data.buffer, data.byteOffset + 8, count);
   const { numClasses } = options;
   if (numClasses !== undefined) {
@@ -115,42 +143,113 @@ function writeIdx(file: string, bytes: Uint8Array): void {
   }
 }
 
-function readFileBytes(file: string): Uint8Array {
+/** A gzip file may be slightly larger than what it holds (stored blocks, headers). */
+const GZIP_SLACK = 1 << 20;
+/** How much gzip input is searched for the first bytes of output (the IDX header). */
+const HEADER_SEARCH_BYTES = 1 << 20;
+/** Input added per try while searching: deflate expands at most ~1032:1, so one try yields ≤ ~17 MB. */
+const HEADER_SEARCH_STEP = 16 * 1024;
+
+/**
+ * Reads an IDX file from disk. A raw file's size is compared with its header before the data is
+ * read; a gzip file is read whole (its size capped) and decompressed as far as the header allows.
+ */
+function readIdxFile(file: string, magic: number, maxBytes = DEFAULT_MAX_IDX_BYTES): DecodedIdx {
+  const fail = failWith(file);
+  const opened = openRegularFile(file, fail);
   try {
-    return readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new DataError(file, 'file not found');
-    if (code === 'EISDIR') throw new DataError(file, 'is a folder, expected an IDX file');
-    if (code === 'EACCES' || code === 'EPERM') throw new DataError(file, 'permission denied');
-    throw new DataError(file, `cannot read: ${(err as Error).message}`);
+    const head = readExactly(opened, Math.min(opened.size, headerBytesOf(magic)), 0, fail);
+    if (isGzip(head)) {
+      if (opened.size > maxBytes + GZIP_SLACK) throw fail(`is ${formatBytes(opened.size)} of gzip data, more than an IDX file may be (${formatBytes(maxBytes)})`);
+      return decodeIdxBytes(readExactly(opened, opened.size, 0, fail), file, magic, maxBytes);
+    }
+    const dims = parseHeader(head, file, magic);
+    const total = checkDeclaredSize(dims, file, magic, maxBytes);
+    checkLength(opened.size, file, magic, dims, total);
+    return { dims, data: readExactly(opened, total, 0, fail) };
+  } finally {
+    closeFile(opened);
   }
 }
 
-function gunzipIfNeeded(bytes: Uint8Array, file: string, maxBytes?: number): Uint8Array {
-  if (!isGzip(bytes)) return bytes;
-  try {
-    return gunzipSync(bytes, { chunkSize: outputChunkSize(bytes, maxBytes), ...(maxBytes === undefined ? {} : { maxOutputLength: maxBytes }) });
-  } catch (err) {
-    throw new DataError(file, `gzip data is corrupt or truncated (${(err as Error).message})`);
+/** Decodes IDX bytes held in memory, raw or gzip. */
+function decodeIdxBytes(bytes: Uint8Array, file: string, magic: number, maxBytes = DEFAULT_MAX_IDX_BYTES): DecodedIdx {
+  if (!isGzip(bytes)) {
+    const dims = parseHeader(bytes, file, magic);
+    const total = checkDeclaredSize(dims, file, magic, maxBytes);
+    checkLength(bytes.length, file, magic, dims, total);
+    return { dims, data: bytes };
+  }
+  // First only as much as the header needs, then the data, stopping one byte past what the header promises.
+  const dims = parseHeader(gunzipHead(bytes, headerBytesOf(magic), file), file, magic);
+  const total = checkDeclaredSize(dims, file, magic, maxBytes);
+  const data = gunzipAtMost(bytes, total, file, () => `${extraBytes(dims, magic, total)}: the data decompresses to more bytes than the header promises`);
+  checkLength(data.length, file, magic, dims, total);
+  return { dims, data };
+}
+
+/**
+ * The first `want` bytes of a gzip stream's output (fewer if it holds fewer), decompressing a
+ * growing prefix of the input so that a small file that inflates to gigabytes costs little.
+ */
+function gunzipHead(gzip: Uint8Array, want: number, file: string): Uint8Array {
+  for (let inputBytes = 1024; ; inputBytes += HEADER_SEARCH_STEP) {
+    const prefix = gzip.subarray(0, Math.min(inputBytes, gzip.length));
+    let out: Uint8Array;
+    try {
+      // Z_SYNC_FLUSH: a cut-off stream is not an error; output what the prefix holds.
+      out = gunzipSync(prefix, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 2 * 1032 * HEADER_SEARCH_STEP });
+    } catch (err) {
+      throw corruptGzip(file, err);
+    }
+    if (out.length >= want || prefix.length === gzip.length) return out;
+    if (prefix.length >= HEADER_SEARCH_BYTES) {
+      throw new DataError(file, `gzip data holds no IDX header in its first ${formatBytes(HEADER_SEARCH_BYTES)}`);
+    }
   }
 }
 
 /**
- * One output chunk as large as the gzip trailer says the data is, so zlib decompresses into a
- * single buffer instead of joining many (which briefly holds the data twice: ~50 MB more peak
- * memory for the Fashion-MNIST training images). The trailer is only a hint, so it is capped.
+ * The whole output of a gzip stream, failing (with `tooLarge`) as soon as it passes `limit` bytes,
+ * so nothing past limit + one chunk is ever inflated. Output goes into one buffer: first sized by
+ * the ISIZE trailer (right for every honest single-member file), and if the trailer was wrong,
+ * inflated again into a buffer of the limit (capped by deflate's ratio), never into a growing list
+ * of chunks that would have to be joined (twice the memory).
  */
-function outputChunkSize(gzip: Uint8Array, maxBytes?: number): number {
-  if (gzip.length < 18) return 64 * 1024; // shorter than any gzip member: zlib reports it
-  const trailer = new DataView(gzip.buffer, gzip.byteOffset, gzip.length).getUint32(gzip.length - 4, true);
-  const cap = Math.min(maxBytes ?? Infinity, gzip.length * 1032, 2 ** 30); // deflate expands at most ~1032:1
-  return Math.max(64 * 1024, Math.min(trailer + 1, cap));
+function gunzipAtMost(gzip: Uint8Array, limit: number, file: string, tooLarge: (limit: number) => string): Uint8Array {
+  const trailer = gzip.length >= 18 ? new DataView(gzip.buffer, gzip.byteOffset, gzip.length).getUint32(gzip.length - 4, true) : 0;
+  const cap = Math.min(limit + 1, gzip.length * 1032 + 1024);
+  const hinted = Math.max(64 * 1024, Math.min(trailer + 1, cap));
+  const inflate = (chunkSize: number, maxOutputLength: number): Uint8Array => gunzipSync(gzip, { chunkSize, maxOutputLength: Math.max(1, maxOutputLength) });
+  try {
+    try {
+      return inflate(hinted, Math.min(limit, hinted - 1));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE' || hinted - 1 >= limit) throw err;
+      return inflate(Math.max(64 * 1024, cap), limit); // the trailer was wrong (or several gzip members)
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new DataError(file, tooLarge(limit));
+    throw corruptGzip(file, err);
+  }
+}
+
+function corruptGzip(file: string, err: unknown): DataError {
+  const detail = (err as NodeJS.ErrnoException).code === 'Z_BUF_ERROR' ? 'unexpected end of file' : String((err as Error).message ?? err);
+  return new DataError(file, `gzip data is corrupt or truncated (${detail.slice(0, 80)})`);
+}
+
+function failWith(file: string): FailWith {
+  return (problem) => new DataError(file, problem);
+}
+
+function headerBytesOf(magic: number): number {
+  return 4 + 4 * (magic & 0xff);
 }
 
 function parseHeader(data: Uint8Array, file: string, expectedMagic: number): number[] {
   const expectedDims = expectedMagic & 0xff;
-  const headerBytes = 4 + 4 * expectedDims;
+  const headerBytes = headerBytesOf(expectedMagic);
   const what = expectedMagic === IDX_IMAGES_MAGIC ? 'IDX images' : 'IDX labels';
   if (data.length < 4) {
     throw new DataError(file, `too short to be an IDX file: ${plural(data.length, 'byte')}`);
@@ -168,7 +267,19 @@ function parseHeader(data: Uint8Array, file: string, expectedMagic: number): num
   }
   const dims: number[] = [];
   for (let i = 0; i < expectedDims; i++) dims.push(view.getUint32(4 + 4 * i));
+  if (expectedMagic === IDX_IMAGES_MAGIC && (dims[1] === 0 || dims[2] === 0)) {
+    throw new DataError(file, `images are ${dims[1]}x${dims[2]}, which holds no pixels`);
+  }
   return dims;
+}
+
+/** Header and data bytes the header promises, refused when larger than `maxBytes`. */
+function checkDeclaredSize(dims: number[], file: string, magic: number, maxBytes: number): number {
+  const total = headerBytesOf(magic) + dims.reduce((a, b) => a * b, 1);
+  if (total > maxBytes) {
+    throw new DataError(file, `header says ${describeData(dims, magic)} (${formatBytes(total - headerBytesOf(magic))}), more than the ${formatBytes(maxBytes)} an IDX file may hold here`);
+  }
+  return total;
 }
 
 /** Says in words what a wrong magic number is, so swapped or foreign files are easy to spot. */
@@ -182,20 +293,29 @@ function describeMagic(magic: number): string {
   return `the data has ${dims} dimensions; images must be 3-D (count, rows, cols) and labels 1-D`;
 }
 
-function checkLength(data: Uint8Array, file: string, headerBytes: number, expected: number, what: string): void {
-  const actual = data.length - headerBytes;
+function checkLength(length: number, file: string, magic: number, dims: number[], total: number): void {
+  const headerBytes = headerBytesOf(magic);
+  const actual = length - headerBytes;
+  const expected = total - headerBytes;
   if (actual < expected) {
     throw new DataError(
       file,
-      `truncated: header says ${what} (${expected} bytes) but only ${actual} bytes follow the ${headerBytes}-byte header`,
+      `truncated: header says ${describeData(dims, magic)} (${expected} bytes) but only ${actual} bytes follow the ${headerBytes}-byte header`,
     );
   }
   if (actual > expected) {
-    throw new DataError(
-      file,
-      `${plural(actual - expected, 'extra byte')} after the data: header says ${what} (${expected} bytes) but ${actual} bytes follow the ${headerBytes}-byte header`,
-    );
+    throw new DataError(file, `${extraBytes(dims, magic, total, actual - expected)} but ${actual} bytes follow the ${headerBytes}-byte header`);
   }
+}
+
+/** "N extra bytes after the data: header says …" (N unknown when decompression was stopped early). */
+function extraBytes(dims: number[], magic: number, total: number, extra?: number): string {
+  const expected = total - headerBytesOf(magic);
+  return `${extra === undefined ? 'extra bytes' : plural(extra, 'extra byte')} after the data: header says ${describeData(dims, magic)} (${expected} bytes)`;
+}
+
+function describeData(dims: number[], magic: number): string {
+  return magic === IDX_IMAGES_MAGIC ? `${plural(dims[0], 'image')} of ${dims[1]}x${dims[2]}` : plural(dims[0], 'label');
 }
 
 function encode(magic: number, dims: number[], values: Uint8Array, gzip: boolean): Uint8Array {

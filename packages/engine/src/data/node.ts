@@ -2,6 +2,7 @@
 export {
   IDX_IMAGES_MAGIC,
   IDX_LABELS_MAGIC,
+  DEFAULT_MAX_IDX_BYTES,
   isGzip,
   readIdxImages,
   readIdxLabels,
@@ -12,9 +13,11 @@ export {
   writeIdxImages,
   writeIdxLabels,
   type IdxImages,
+  type ReadIdxOptions,
   type ReadLabelsOptions,
   type WriteIdxOptions,
 } from './idx.js';
+export { openRegularFile, readExactly, readRegularFile, closeFile, formatBytes, type FailWith, type OpenedFile } from './read.js';
 export { loadImageDataset, type LoadImageDatasetOptions } from './load.js';
 export { checksumStatus, type ChecksumStatus, type DatasetFiles } from './checksums.js';
 export type { FetchLike, ProgressCallback } from './download.js';

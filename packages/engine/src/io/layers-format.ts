@@ -11,12 +11,12 @@
  * input shapes, an InputLayer entry, weights prefixed with a scope. Anything descent cannot run
  * (another layer, activation or dtype) is a ModelFormatError naming it.
  */
-import { ConfigError, ModelFormatError } from '../errors.js';
-import { Conv2D, MaxPooling2D, Reshape } from '../nn/conv-layers.js';
-import { initializerFromConfig } from '../nn/initializers.js';
-import { Dense, Dropout, Flatten, type Activation, type Layer } from '../nn/layers.js';
-import type { Padding } from '../ops/window.js';
-import { Sequential } from '../nn/model.js';
+import { z } from 'zod';
+import { ConfigError, ModelFormatError, ShapeError, excerpt, formatShape } from '../errors.js';
+import type { Layer, WeightShape } from '../nn/layers.js';
+import { Sequential, planModel } from '../nn/model.js';
+import { isObject, layersFromTopology } from './layer-formats.js';
+import { LIMITS, check, modelJsonSchema, weightSpecSchema, type ModelJsonChecked } from './schema.js';
 import { DESCENT_VERSION } from './version.js';
 
 export interface WeightSpec {
@@ -83,8 +83,6 @@ export interface ArtifactSource {
 }
 
 export const GENERATED_BY = `descent ${DESCENT_VERSION}`;
-const SUPPORTED_LAYERS = ['Conv2D', 'MaxPooling2D', 'Reshape', 'Flatten', 'Dense', 'Dropout', 'InputLayer'];
-const SUPPORTED_ACTIVATIONS: readonly Activation[] = ['relu', 'softmax', 'linear'];
 const BYTES_PER_FLOAT32 = 4;
 
 // ---- model → artifacts ------------------------------------------------------------------
@@ -133,59 +131,90 @@ export interface ModelFromArtifactsOptions extends ArtifactSource {
   seed?: number;
 }
 
-/** A Sequential model with the topology and weights of `artifacts` (from descent, tfjs or Keras). */
+/**
+ * A Sequential model with the topology and weights of `artifacts` (from descent, tfjs or Keras).
+ * Everything is checked before the model is built: the topology against its schema, the layers'
+ * weight shapes against the manifest, and the manifest against the bytes of weight data, so a
+ * file that claims a billion units fails at once, having allocated nothing. A failure after the
+ * model is built frees its memory.
+ */
 export function modelFromArtifacts(artifacts: ModelArtifacts, options: ModelFromArtifactsOptions = {}): Sequential {
   const modelFile = options.modelFile ?? 'model.json';
   const weightsFile = options.weightsFile ?? 'weights.bin';
+  const fail = (problem: string) => new ModelFormatError(modelFile, problem);
   if (artifacts.format !== undefined && artifacts.format !== 'layers-model') {
-    throw new ModelFormatError(modelFile, `format "${String(artifacts.format)}" is not supported; descent reads "layers-model" (TensorFlow.js Layers format)`);
+    throw fail(`format ${excerpt(artifacts.format)} is not supported; descent reads "layers-model" (TensorFlow.js Layers format)`);
   }
-  const { name, layers, inputShape } = parseTopology(artifacts.modelTopology, modelFile);
+  const { name, layers, inputShape } = layersFromTopology(artifacts.modelTopology, { file: modelFile });
+  if (!inputShape) throw fail('the first layer declares no input shape (batch_input_shape)');
+  const specs = checkWeightSpecs(artifacts.weightSpecs ?? [], modelFile);
+  const planned = planWithinLimits(layers, inputShape, modelFile);
+  const offsets = placeWeights(planned, specs, modelFile);
+  checkWeightDataSize(specs, byteLength(artifacts.weightData), modelFile, weightsFile);
+  const data = concatBuffers(artifacts.weightData);
+
   let model: Sequential;
   try {
     model = new Sequential(layers, { name, inputShape, seed: options.seed });
   } catch (err) {
-    throw new ModelFormatError(modelFile, `cannot build the model: ${(err as Error).message}`);
+    if (err instanceof ConfigError || err instanceof ShapeError) throw fail(`cannot build the model: ${err.message}`);
+    throw err;
   }
-  const specs = artifacts.weightSpecs ?? [];
-  const data = concatBuffers(artifacts.weightData);
-  model.setWeights(readWeights(model, specs, data, modelFile, weightsFile));
+  try {
+    model.setWeights(planned.map((weight, i) => decodeFloat32(data, offsets[i], elements(weight.shape))));
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   return model;
 }
 
-/** Checks the parts of model.json descent relies on and returns its artifacts with `weightData`. */
+/** Checks model.json's contents against its schema and returns its artifacts with `weightData`. */
 export function artifactsFromModelJson(json: unknown, weightData: ArrayBuffer | undefined, modelFile = 'model.json'): ModelArtifacts {
-  checkModelJson(json, modelFile);
+  const checked = checkModelJson(json, modelFile);
   return {
-    modelTopology: json.modelTopology,
-    weightSpecs: weightsManifestSpecs(json.weightsManifest, modelFile),
+    modelTopology: checked.modelTopology,
+    weightSpecs: checkWeightSpecs(checked.weightsManifest.flatMap((group) => group.weights), modelFile),
     weightData,
-    format: json.format as string | undefined,
-    generatedBy: typeof json.generatedBy === 'string' ? json.generatedBy : undefined,
-    convertedBy: typeof json.convertedBy === 'string' ? json.convertedBy : null,
-    userDefinedMetadata: isObject(json.userDefinedMetadata) ? json.userDefinedMetadata : undefined,
+    format: checked.format,
+    generatedBy: checked.generatedBy,
+    convertedBy: checked.convertedBy ?? null,
+    userDefinedMetadata: checked.userDefinedMetadata,
   };
 }
 
-/** Checks that parsed model.json text is a Layers model description: an object, format "layers-model" (or none), a modelTopology. */
-export function checkModelJson(json: unknown, modelFile = 'model.json'): asserts json is Record<string, unknown> {
-  if (!isObject(json)) throw new ModelFormatError(modelFile, 'is not a JSON object');
+/** model.json's contents, checked against its schema (format, topology object, weightsManifest). */
+export function checkModelJson(json: unknown, modelFile = 'model.json'): ModelJsonChecked {
+  const fail = (problem: string) => new ModelFormatError(modelFile, problem);
+  if (!isObject(json)) throw fail('is not a JSON object');
   if (json.format !== undefined && json.format !== 'layers-model') {
-    throw new ModelFormatError(modelFile, `format "${String(json.format)}" is not supported; descent reads "layers-model" (TensorFlow.js Layers format)`);
+    throw fail(`format ${excerpt(json.format)} is not supported; descent reads "layers-model" (TensorFlow.js Layers format)`);
   }
-  if (!isObject(json.modelTopology)) throw new ModelFormatError(modelFile, 'has no modelTopology object');
+  return check(modelJsonSchema, json, fail);
 }
 
-/** The weight files named by a weightsManifest, in order (paths relative to model.json). */
+/**
+ * The weight files named by a weightsManifest, in order. Each must be a plain file name in the
+ * model's folder (no folders, no "..", no absolute paths) and named once.
+ */
 export function weightsManifestPaths(json: unknown, modelFile = 'model.json'): string[] {
-  checkModelJson(json, modelFile);
-  if (!Array.isArray(json.weightsManifest)) throw new ModelFormatError(modelFile, 'has no weightsManifest list');
-  return json.weightsManifest.flatMap((group: unknown, i: number) => {
-    if (!isObject(group) || !Array.isArray(group.paths) || !group.paths.every((p) => typeof p === 'string')) {
-      throw new ModelFormatError(modelFile, `weightsManifest[${i}] has no list of paths`);
-    }
-    return group.paths as string[];
-  });
+  const fail = (problem: string) => new ModelFormatError(modelFile, problem);
+  const paths = checkModelJson(json, modelFile).weightsManifest.flatMap((group) => group.paths);
+  if (paths.length === 0) throw fail('weightsManifest names no weight files');
+  if (paths.length > LIMITS.paths) throw fail(`weightsManifest names ${paths.length} weight files, more than descent reads (${LIMITS.paths})`);
+  const seen = new Set<string>();
+  for (const path of paths) {
+    if (!isPlainFileName(path)) throw fail(`weightsManifest path ${excerpt(path)} is not a plain file name inside the model folder`);
+    if (seen.has(path)) throw fail(`weightsManifest names ${excerpt(path)} more than once`);
+    seen.add(path);
+  }
+  return paths;
+}
+
+/** A file name with no folder part: not empty, not "." or "..", no slashes or control characters. */
+export function isPlainFileName(path: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return path.length > 0 && path.length <= 255 && path !== '.' && path !== '..' && !/[/\\\u0000-\u001f\u007f]/.test(path);
 }
 
 /** Throws a ModelFormatError naming `weightsFile` unless it holds exactly the bytes `specs` describe. */
@@ -198,279 +227,72 @@ export function checkWeightDataSize(specs: readonly WeightSpec[], bytes: number,
 
 /** Bytes the weights described by `specs` take. */
 export function weightDataBytes(specs: readonly WeightSpec[]): number {
-  return specs.reduce((total, spec) => total + spec.shape.reduce((a, b) => a * b, 1) * BYTES_PER_FLOAT32, 0);
+  return specs.reduce((total, spec) => total + elements(spec.shape) * BYTES_PER_FLOAT32, 0);
 }
 
-function weightsManifestSpecs(manifest: unknown, modelFile: string): WeightSpec[] {
-  if (!Array.isArray(manifest)) throw new ModelFormatError(modelFile, 'has no weightsManifest list');
-  const specs: WeightSpec[] = [];
-  manifest.forEach((group: unknown, g) => {
-    if (!isObject(group) || !Array.isArray(group.weights)) throw new ModelFormatError(modelFile, `weightsManifest[${g}] has no weights list`);
-    group.weights.forEach((spec: unknown, w) => {
-      const where = `weightsManifest[${g}].weights[${w}]`;
-      if (!isObject(spec) || typeof spec.name !== 'string') throw new ModelFormatError(modelFile, `${where} has no name`);
-      if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-        throw new ModelFormatError(modelFile, `${where} ('${spec.name}') has no valid shape`);
-      }
-      specs.push({ name: spec.name, shape: spec.shape as number[], dtype: String(spec.dtype ?? 'float32'), quantization: spec.quantization });
-    });
+/** Weight specs from a manifest or from tfjs artifacts, checked: names, shapes within limits, float32, not quantized. */
+function checkWeightSpecs(specs: unknown, modelFile: string): WeightSpec[] {
+  const fail = (problem: string) => new ModelFormatError(modelFile, problem);
+  const list = check(z.array(z.unknown()).max(LIMITS.weights), specs, fail, ['weightsManifest', 'weights']);
+  const checked = list.map((spec, i) => {
+    const name = isObject(spec) && typeof spec.name === 'string' ? excerpt(spec.name) : `${i}`;
+    return check(weightSpecSchema, spec, (problem) => fail(`weight ${name} in the weightsManifest: ${problem}`));
   });
-  return specs;
-}
-
-export interface ParsedTopology {
-  name: string;
-  layers: Layer[];
-  /** The per-sample input shape the first layer (or an InputLayer) declares, if any. */
-  inputShape?: number[];
-}
-
-export interface TopologyOptions {
-  /** Named in error messages. Default 'model.json'. */
-  file?: string;
-  /**
-   * The layers are a definition to train (`descent train --model spec.json`), not a trained
-   * model: options that would change training (regularizers, constraints, other initializers)
-   * are refused rather than ignored.
-   */
-  forTraining?: boolean;
-}
-
-function parseTopology(topology: unknown, file: string): ParsedTopology & { inputShape: number[] } {
-  const parsed = layersFromTopology(topology, { file });
-  if (!parsed.inputShape) throw new ModelFormatError(file, 'the first layer declares no input shape (batch_input_shape)');
-  return { ...parsed, inputShape: parsed.inputShape };
-}
-
-/**
- * The layers of a Sequential model description: what Keras's `model.to_json()` and tfjs's
- * `model.toJSON()` write (also as model.json's modelTopology). Throws a ModelFormatError naming
- * the first layer or option descent cannot run.
- */
-export function layersFromTopology(topology: unknown, { file = 'model.json', forTraining = false }: TopologyOptions = {}): ParsedTopology {
-  if (!isObject(topology)) throw new ModelFormatError(file, 'has no modelTopology object');
-  // Keras's model.to_json() inside an HDF5-style wrapper: {model_config: {...}, training_config: ...}.
-  const root = isObject(topology.model_config) ? topology.model_config : topology;
-  const className = root.class_name ?? root.className;
-  if (className !== 'Sequential') {
-    throw new ModelFormatError(file, `model class "${String(className)}" is not supported; descent loads Sequential models`);
+  let total = 0;
+  for (const spec of checked) {
+    const size = elements(spec.shape);
+    if (size > LIMITS.weightElements) throw fail(`weight ${excerpt(spec.name)} has shape ${formatShape(spec.shape)}, more than ${LIMITS.weightElements} values`);
+    total += size;
   }
-  const config = root.config;
-  // Old Keras wrote the layer list as the config itself; newer versions write {name, layers}.
-  const layerList = Array.isArray(config) ? config : isObject(config) ? config.layers : undefined;
-  if (!Array.isArray(layerList)) throw new ModelFormatError(file, 'modelTopology.config has no list of layers');
-  const name = isObject(config) && typeof config.name === 'string' ? config.name : 'sequential';
-
-  let inputShape: number[] | undefined;
-  const layers: Layer[] = [];
-  layerList.forEach((entry: unknown, i) => {
-    if (!isObject(entry)) throw new ModelFormatError(file, `layer ${i} is not an object`);
-    const layerClass = String(entry.class_name ?? entry.className);
-    const layerConfig = isObject(entry.config) ? entry.config : {};
-    const layerName = typeof layerConfig.name === 'string' ? layerConfig.name : `layer ${i}`;
-    const described = `layer '${layerName}' (${layerClass})`;
-    checkDtype(layerConfig.dtype, described, file);
-    inputShape ??= declaredInputShape(layerConfig, described, file);
-    const named = typeof layerConfig.name === 'string' ? { name: layerConfig.name } : {};
-    const option = (key: string): unknown => layerConfig[key] ?? layerConfig[camelCase(key)];
-    const refuse = (problem: string): never => {
-      throw new ModelFormatError(file, `${described}: ${problem}`);
-    };
-    if (forTraining && (layerClass === 'Dense' || layerClass === 'Conv2D')) checkTrainingOptions(option, refuse);
-    // The initializer matters only for a definition to train (a loaded model has its weights).
-    const kernelInitializer = forTraining ? initializerFromConfig(option('kernel_initializer')) : undefined;
-    const initializer = kernelInitializer ? { kernelInitializer } : {};
-    try {
-      switch (layerClass) {
-        case 'InputLayer':
-          return; // only declares the input shape
-        case 'Flatten':
-          checkChannelsLast(option('data_format'), refuse);
-          layers.push(new Flatten(named));
-          return;
-        case 'Dense': {
-          const units = layerConfig.units;
-          if (!Number.isInteger(units) || (units as number) < 1) throw new ModelFormatError(file, `${described} has no valid units`);
-          if (layerConfig.use_bias === false || layerConfig.useBias === false) {
-            throw new ModelFormatError(file, `${described} has no bias (use_bias: false), which descent does not support`);
-          }
-          layers.push(new Dense({ units: units as number, activation: activationOf(layerConfig.activation, described, file), ...initializer, ...named }));
-          return;
-        }
-        case 'Dropout': {
-          const rate = layerConfig.rate;
-          if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) throw new ModelFormatError(file, `${described} has rate ${String(rate)}; expected a number in [0, 1)`);
-          if (forTraining && option('noise_shape') != null) refuse('noise_shape is not supported');
-          layers.push(new Dropout({ rate, ...named }));
-          return;
-        }
-        case 'Conv2D': {
-          const filters = option('filters');
-          if (!Number.isInteger(filters) || (filters as number) < 1) refuse(`has no valid filters (${describeValue(filters)})`);
-          if (option('use_bias') === false) refuse('has no bias (use_bias: false), which descent does not support');
-          checkChannelsLast(option('data_format'), refuse);
-          const dilation = option('dilation_rate');
-          if (dilation != null && !sizePair(dilation)?.every((d) => d === 1)) refuse(`dilation_rate ${describeValue(dilation)} is not supported (descent supports 1)`);
-          const groups = option('groups');
-          if (groups != null && groups !== 1) refuse(`groups ${describeValue(groups)} is not supported (descent supports 1)`);
-          const activation = activationOf(option('activation'), described, file);
-          if (activation === 'softmax') return refuse('activation "softmax" is not supported on Conv2D; supported: relu, linear');
-          layers.push(new Conv2D({
-            filters: filters as number,
-            kernelSize: sizeOption(option('kernel_size'), 'kernel_size', refuse),
-            strides: option('strides') == null ? 1 : sizeOption(option('strides'), 'strides', refuse),
-            padding: paddingOption(option('padding'), refuse),
-            activation,
-            ...initializer,
-            ...named,
-          }));
-          return;
-        }
-        case 'MaxPooling2D':
-        case 'MaxPool2D': {
-          checkChannelsLast(option('data_format'), refuse);
-          const poolSize = option('pool_size') == null ? 2 : sizeOption(option('pool_size'), 'pool_size', refuse);
-          layers.push(new MaxPooling2D({
-            poolSize,
-            strides: option('strides') == null ? poolSize : sizeOption(option('strides'), 'strides', refuse),
-            padding: paddingOption(option('padding'), refuse),
-            ...named,
-          }));
-          return;
-        }
-        case 'Reshape': {
-          const target = option('target_shape');
-          if (!Array.isArray(target) || target.length === 0 || target.length > 8 || !target.every((d) => d === -1 || (Number.isInteger(d) && d > 0))) {
-            refuse(`target_shape ${describeValue(target)} is not a list of positive sizes`);
-          }
-          layers.push(new Reshape({ targetShape: target as number[], ...named }));
-          return;
-        }
-        default:
-          throw new ModelFormatError(file, `${described}: layer class "${layerClass}" is not supported; descent supports ${SUPPORTED_LAYERS.join(', ')}`);
-      }
-    } catch (err) {
-      if (err instanceof ConfigError) refuse(err.message);
-      throw err;
-    }
-  });
-  if (layers.length === 0) throw new ModelFormatError(file, 'the model has no layers');
-  return { name, layers, inputShape };
+  if (total > LIMITS.parameters) throw fail(`the weightsManifest describes ${total} values, more than descent loads (${LIMITS.parameters})`);
+  return checked.map((spec) => ({ name: spec.name, shape: spec.shape, dtype: 'float32' }));
 }
 
-/** Options that only matter while training: descent trains with Glorot-uniform kernels, zero biases, no penalties. */
-function checkTrainingOptions(option: (key: string) => unknown, refuse: (problem: string) => never): void {
-  for (const key of ['kernel_regularizer', 'bias_regularizer', 'activity_regularizer', 'kernel_constraint', 'bias_constraint']) {
-    const value = option(key);
-    if (value != null) refuse(`${key} ${describeValue(isObject(value) ? value.class_name ?? value : value)} is not supported`);
-  }
-  const kernel = option('kernel_initializer');
-  if (kernel != null && initializerFromConfig(kernel) === undefined) {
-    refuse(`kernel_initializer ${describeValue(isObject(kernel) ? kernel.class_name : kernel)} is not supported (descent supports the VarianceScaling family: GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform)`);
-  }
-  const bias = option('bias_initializer');
-  const biasName = isObject(bias) ? bias.class_name : bias;
-  if (bias != null && (typeof biasName !== 'string' || biasName.toLowerCase() !== 'zeros')) {
-    refuse(`bias_initializer ${describeValue(biasName)} is not supported (descent starts biases at zero)`);
-  }
-}
-
-function checkChannelsLast(value: unknown, refuse: (problem: string) => never): void {
-  if (value != null && value !== 'channels_last') refuse(`data_format ${describeValue(value)} is not supported (descent supports channels_last)`);
-}
-
-/** 3 or [3, 3] (Keras writes pairs; a single number means both). */
-function sizePair(value: unknown): [number, number] | undefined {
-  if (Number.isInteger(value) && (value as number) > 0) return [value as number, value as number];
-  if (Array.isArray(value) && value.length === 2 && value.every((d) => Number.isInteger(d) && d > 0)) return [value[0], value[1]];
-  return undefined;
-}
-
-function sizeOption(value: unknown, key: string, refuse: (problem: string) => never): [number, number] {
-  return sizePair(value) ?? refuse(`${key} ${describeValue(value)} is not a positive size or a pair of them`);
-}
-
-function paddingOption(value: unknown, refuse: (problem: string) => never): Padding {
-  if (value == null) return 'valid';
-  if (value === 'valid' || value === 'same') return value;
-  return refuse(`padding ${describeValue(value)} is not supported (descent supports valid and same)`);
-}
-
-/** A short rendering of a JSON value for an error message. */
-function describeValue(value: unknown): string {
-  let text: string;
+/** The model's weights, planned without allocating, with every size within LIMITS. */
+function planWithinLimits(layers: Layer[], inputShape: number[], modelFile: string): WeightShape[] {
+  const fail = (problem: string) => new ModelFormatError(modelFile, problem);
+  let plan: ReturnType<typeof planModel>;
   try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = Object.prototype.toString.call(value);
+    plan = planModel(layers, inputShape);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ShapeError) throw fail(`the layers do not fit together: ${err.message}`);
+    throw err;
   }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function camelCase(key: string): string {
-  return key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
-}
-
-/** The per-sample input shape a layer config declares, if any (batch dimension dropped). */
-function declaredInputShape(config: Record<string, unknown>, described: string, file: string): number[] | undefined {
-  const batchShape = config.batch_input_shape ?? config.batchInputShape ?? config.batch_shape ?? config.batchShape;
-  const shape = batchShape !== undefined && batchShape !== null ? batchShape : undefined;
-  const perSample = config.input_shape ?? config.inputShape;
-  let dims: unknown[] | undefined;
-  if (Array.isArray(shape)) dims = shape.slice(1);
-  else if (Array.isArray(perSample)) dims = perSample;
-  else return undefined;
-  if (dims.length === 0 || !dims.every((d) => Number.isInteger(d) && (d as number) > 0)) {
-    throw new ModelFormatError(file, `${described} declares input shape ${JSON.stringify(shape ?? perSample)}; expected fixed positive sizes`);
-  }
-  return dims as number[];
-}
-
-function activationOf(value: unknown, described: string, file: string): Activation {
-  if (value === undefined || value === null) return 'linear';
-  // Keras 3 may write {class_name, config: {name}} or a module-qualified name.
-  const name = isObject(value) ? String(isObject(value.config) ? value.config.name ?? value.class_name : value.class_name) : String(value);
-  const normalized = name.toLowerCase();
-  if ((SUPPORTED_ACTIVATIONS as readonly string[]).includes(normalized)) return normalized as Activation;
-  throw new ModelFormatError(file, `${described} uses activation "${name}", which descent does not support; supported: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
-}
-
-function checkDtype(value: unknown, described: string, file: string): void {
-  if (value === undefined || value === null) return;
-  // Keras 3 writes a dtype policy object: {class_name: 'DTypePolicy', config: {name: 'float32'}}.
-  const dtype = isObject(value) ? (isObject(value.config) ? value.config.name : value.name) : value;
-  if (dtype !== 'float32') throw new ModelFormatError(file, `${described} has dtype "${String(dtype)}"; descent supports float32 only`);
-}
-
-/** One Float32Array per model parameter, matched to the manifest by name. */
-function readWeights(model: Sequential, specs: readonly WeightSpec[], data: ArrayBuffer, modelFile: string, weightsFile: string): Float32Array[] {
-  for (const spec of specs) {
-    if (spec.dtype !== 'float32') throw new ModelFormatError(modelFile, `weight '${spec.name}' has dtype "${spec.dtype}"; descent supports float32 only`);
-    if (spec.quantization !== undefined && spec.quantization !== null) {
-      throw new ModelFormatError(modelFile, `weight '${spec.name}' is quantized, which descent does not support`);
+  for (const [i, shape] of [inputShape, ...plan.outputShapes].entries()) {
+    if (elements(shape) > LIMITS.sampleElements) {
+      throw fail(`${i === 0 ? 'the input' : `layer '${layers[i - 1].name}'`} has shape ${formatShape(shape)} per sample, more than ${LIMITS.sampleElements} values`);
     }
   }
-  checkWeightDataSize(specs, data.byteLength, modelFile, weightsFile);
+  let total = 0;
+  for (const weight of plan.weights) total += elements(weight.shape);
+  if (total > LIMITS.parameters) throw fail(`the layers need ${total} weights, more than descent loads (${LIMITS.parameters})`);
+  return plan.weights;
+}
+
+/** For each planned weight, the byte offset of its values; every spec must belong to a weight, with its shape. */
+function placeWeights(planned: readonly WeightShape[], specs: readonly WeightSpec[], modelFile: string): number[] {
+  const fail = (problem: string) => new ModelFormatError(modelFile, problem);
   const offsets = new Map<WeightSpec, number>();
   let offset = 0;
   for (const spec of specs) {
     offsets.set(spec, offset);
-    offset += weightDataBytes([spec]);
+    offset += elements(spec.shape) * BYTES_PER_FLOAT32;
   }
   const used = new Set<WeightSpec>();
-  const values = model.parameters().map(({ name, tensor }) => {
+  const placed = planned.map(({ name, shape }) => {
     const spec = findSpec(specs, name, modelFile);
-    if (spec.shape.length !== tensor.shape.length || spec.shape.some((d, i) => d !== tensor.shape[i])) {
-      throw new ModelFormatError(modelFile, `weight '${spec.name}' has shape [${spec.shape.join(', ')}] but the layer needs [${tensor.shape.join(', ')}]`);
+    if (spec.shape.length !== shape.length || spec.shape.some((d, i) => d !== shape[i])) {
+      throw fail(`weight ${excerpt(spec.name)} has shape ${formatShape(spec.shape)} but the layer needs ${formatShape(shape)}`);
     }
     used.add(spec);
-    return decodeFloat32(data, offsets.get(spec)!, tensor.size);
+    return offsets.get(spec)!;
   });
   const unused = specs.filter((spec) => !used.has(spec));
   if (unused.length > 0) {
-    throw new ModelFormatError(modelFile, `weights ${unused.map((s) => `'${s.name}'`).join(', ')} in the weightsManifest belong to no layer of the model`);
+    const names = unused.slice(0, 3).map((s) => excerpt(s.name)).join(', ');
+    throw fail(`weight${unused.length === 1 ? '' : 's'} ${names}${unused.length > 3 ? ` and ${unused.length - 3} more` : ''} in the weightsManifest belong${unused.length === 1 ? 's' : ''} to no layer of the model`);
   }
-  return values;
+  return placed;
 }
 
 /** The spec named exactly `name`, or the one whose name ends in `/name` (weights saved under a scope). */
@@ -479,7 +301,16 @@ function findSpec(specs: readonly WeightSpec[], name: string, file: string): Wei
   if (exact) return exact;
   const scoped = specs.filter((spec) => spec.name.endsWith(`/${name}`));
   if (scoped.length === 1) return scoped[0];
-  throw new ModelFormatError(file, `the weightsManifest has no weight '${name}'${scoped.length > 1 ? ' (several weights end with that name)' : ''}`);
+  throw new ModelFormatError(file, `the weightsManifest has no weight ${excerpt(name)}${scoped.length > 1 ? ' (several weights end with that name)' : ''}`);
+}
+
+function elements(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function byteLength(data: ArrayBuffer | ArrayBuffer[] | undefined): number {
+  if (data === undefined) return 0;
+  return Array.isArray(data) ? data.reduce((sum, b) => sum + b.byteLength, 0) : data.byteLength;
 }
 
 // ---- little-endian float32 ---------------------------------------------------------------
@@ -520,8 +351,4 @@ function concatBuffers(data: ArrayBuffer | ArrayBuffer[] | undefined): ArrayBuff
     at += b.byteLength;
   }
   return out.buffer;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

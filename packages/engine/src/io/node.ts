@@ -3,6 +3,7 @@ export {
   MODEL_FILE,
   WEIGHTS_FILE,
   TRAINING_FILE,
+  OPTIMIZER_FILE,
   saveModel,
   loadModel,
   loadModelArtifacts,

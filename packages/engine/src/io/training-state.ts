@@ -3,13 +3,15 @@
  * trained on what, the history, and everything an interrupted run needs to continue exactly
  * (optimizer moments, generator state, position inside the epoch). tfjs ignores this file.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, ModelFormatError } from '../errors.js';
 import type { History, Sequential, TrainingPosition } from '../nn/model.js';
 import { Adam } from '../optimizers/adam.js';
 import type { Optimizer, OptimizerConfig, OptimizerName, OptimizerState } from '../optimizers/optimizer.js';
 import { RMSprop } from '../optimizers/rmsprop.js';
 import { scheduleFromConfig, type LearningRateSchedule } from '../optimizers/schedules.js';
 import { Sgd } from '../optimizers/sgd.js';
+import type { LoadedArtifacts } from './files.js';
+import { modelFromArtifacts, type ModelFromArtifactsOptions } from './layers-format.js';
 
 export type TrainingStatus = 'complete' | 'interrupted' | 'checkpoint' | 'stopped-early' | 'terminated-nan';
 
@@ -73,8 +75,51 @@ export function captureTrainingState(model: Sequential): Pick<TrainingMetadata, 
 /** A new optimizer with the saved configuration and, when saved, its state for `model`'s parameters. */
 export function restoreOptimizer(model: Sequential, saved: SavedOptimizer): Optimizer {
   const optimizer = optimizerFromConfig(saved);
-  if (saved.state) optimizer.setState(model.parameters(), saved.state);
+  if (saved.state) {
+    try {
+      optimizer.setState(model.parameters(), saved.state);
+    } catch (err) {
+      optimizer.dispose?.();
+      throw err;
+    }
+  }
   return optimizer;
+}
+
+/** A saved run, rebuilt to continue training: its model (weights and generator state) and its optimizer. */
+export interface RestoredRun {
+  model: Sequential;
+  optimizer: Optimizer;
+  metadata: TrainingMetadata;
+}
+
+/**
+ * Rebuilds a run from a loaded folder (loadModelArtifacts): the model with its weights, the
+ * generator where it stopped, the optimizer with its state. Fails with a typed error, having
+ * freed everything it allocated, when any part is missing or does not fit the model.
+ */
+export function restoreRun(loaded: LoadedArtifacts, options: Pick<ModelFromArtifactsOptions, 'seed'> = {}): RestoredRun {
+  const metadata = loaded.metadata;
+  const optimizer = metadata?.optimizer;
+  if (!metadata || !optimizer?.state || !metadata.random) {
+    // The warning names files in this folder: say their names only, the folder starts the message.
+    const why = loaded.warnings[0]?.split(`${loaded.dir}/`).join('') ?? (metadata ? 'descent-training.json lacks the optimizer or generator state' : 'descent-training.json is missing');
+    throw new ModelFormatError(loaded.dir, `holds no training state to resume from (${why})`);
+  }
+  const model = modelFromArtifacts(loaded.artifacts, {
+    modelFile: loaded.modelFile,
+    weightsFile: loaded.weightsFiles.length === 1 ? loaded.weightsFiles[0] : loaded.dir,
+    seed: options.seed ?? metadata.seed,
+  });
+  try {
+    model.random.setState(metadata.random);
+    const restored = restoreOptimizer(model, optimizer);
+    return { model, optimizer: restored, metadata };
+  } catch (err) {
+    model.dispose();
+    if (err instanceof ConfigError) throw new ModelFormatError(`${loaded.dir}/descent-training.json`, err.message);
+    throw err;
+  }
 }
 
 /** An optimizer from a saved name and Keras-style config (learning_rate, beta_1, momentum, ...). */

@@ -11,7 +11,7 @@ import { windowOutputSize, type Padding } from '../ops/window.js';
 import type { Random } from '../random.js';
 import { Tensor, keep, sizeOf } from '../tensor.js';
 import { GLOROT_UNIFORM, checkInitializer, initialKernel, initializerConfig, type VarianceScaling } from './initializers.js';
-import type { CallContext, Layer, Parameter } from './layers.js';
+import type { CallContext, Layer, Parameter, WeightShape } from './layers.js';
 
 export type ConvActivation = 'relu' | 'linear';
 export type Size2d = number | readonly [number, number];
@@ -76,6 +76,14 @@ export class Conv2D implements Layer {
   outputShape(inputShape: readonly number[]): number[] {
     const [height, width] = windowOutputSize(`conv2d${this.label()}`, inputShape, this.kernelSize, this.strides, this.padding);
     return [height, width, this.filters];
+  }
+
+  weightShapes(inputShape: readonly number[]): WeightShape[] {
+    const [kh, kw] = this.kernelSize;
+    return [
+      { name: `${this.name}/kernel`, shape: [kh, kw, inputShape[2], this.filters] },
+      { name: `${this.name}/bias`, shape: [this.filters] },
+    ];
   }
 
   call(x: Tensor): Tensor {
@@ -176,6 +184,10 @@ export class MaxPooling2D implements Layer {
     return [];
   }
 
+  weightShapes(): WeightShape[] {
+    return [];
+  }
+
   config(): Record<string, unknown> {
     return {
       name: this.name,
@@ -242,6 +254,10 @@ export class Reshape implements Layer {
   }
 
   parameters(): Parameter[] {
+    return [];
+  }
+
+  weightShapes(): WeightShape[] {
     return [];
   }
 

@@ -20,6 +20,11 @@ export interface Parameter {
   readonly tensor: Tensor;
 }
 
+export interface WeightShape {
+  name: string;
+  shape: number[];
+}
+
 export interface CallContext {
   training: boolean;
   random: Random;
@@ -35,6 +40,13 @@ export interface Layer {
   inputShape?: number[];
   /** Create weights for a per-sample input shape; returns the per-sample output shape. */
   build(inputShape: number[], random: Random): number[];
+  /** The per-sample output shape for `inputShape`, without building; a ShapeError if the input does not fit. */
+  outputShape(inputShape: readonly number[]): number[];
+  /**
+   * The weights `build` would create for `inputShape`, in `parameters()` order and named as saved
+   * ('dense/kernel'), without creating them: loaders compare them with a file before allocating.
+   */
+  weightShapes(inputShape: readonly number[]): WeightShape[];
   call(x: Tensor, context: CallContext): Tensor;
   parameters(): Parameter[];
   /** Keras config, as saved in model.json. */
@@ -58,7 +70,13 @@ export class Flatten implements Layer {
   }
   build(inputShape: number[]): number[] {
     this.inputShape = inputShape;
+    return this.outputShape(inputShape);
+  }
+  outputShape(inputShape: readonly number[]): number[] {
     return [inputShape.reduce((a, b) => a * b, 1)];
+  }
+  weightShapes(): WeightShape[] {
+    return [];
   }
   call(x: Tensor): Tensor {
     return flattenOp(x);
@@ -110,14 +128,26 @@ export class Dense implements Layer {
   }
 
   build(inputShape: number[], random: Random): number[] {
-    if (inputShape.length !== 1) {
-      throw new ShapeError(`dense '${this.name}' needs flat inputs, got per-sample shape ${formatShape(inputShape)}; add a flatten layer first`);
-    }
+    const outputShape = this.outputShape(inputShape);
     this.inputShape = inputShape;
     const fanIn = inputShape[0];
     this.kernel = keep(initialKernel(this.kernelInitializer, fanIn, this.units, random));
     this.bias = keep(Tensor.zeros([this.units], true));
+    return outputShape;
+  }
+
+  outputShape(inputShape: readonly number[]): number[] {
+    if (inputShape.length !== 1) {
+      throw new ShapeError(`dense '${this.name}' needs flat inputs, got per-sample shape ${formatShape(inputShape)}; add a flatten layer first`);
+    }
     return [this.units];
+  }
+
+  weightShapes(inputShape: readonly number[]): WeightShape[] {
+    return [
+      { name: `${this.name}/kernel`, shape: [inputShape[0], this.units] },
+      { name: `${this.name}/bias`, shape: [this.units] },
+    ];
   }
 
   call(x: Tensor): Tensor {
@@ -192,6 +222,12 @@ export class Dropout implements Layer {
   build(inputShape: number[]): number[] {
     this.inputShape = inputShape;
     return inputShape;
+  }
+  outputShape(inputShape: readonly number[]): number[] {
+    return [...inputShape];
+  }
+  weightShapes(): WeightShape[] {
+    return [];
   }
   call(x: Tensor, { training, random }: CallContext): Tensor {
     return dropoutOp(x, this.rate, random, training);

@@ -19,7 +19,7 @@ import { Random } from '../random.js';
 import { reshape } from '../ops/reshape.js';
 import { Tensor, keep, sameShape, scope, sizeOf } from '../tensor.js';
 import type { BatchLogs, Callback, EpochLogs, StepView } from './callbacks.js';
-import type { Layer, Parameter } from './layers.js';
+import type { Layer, Parameter, WeightShape } from './layers.js';
 import { metricFrom, type Metric, type MetricSpec } from './metrics.js';
 import { ProgbarLogger } from './progress.js';
 
@@ -145,8 +145,20 @@ export class Sequential {
   /** Create every layer's weights for a per-sample input shape, e.g. [28, 28]. */
   build(inputShape: number[]): void {
     if (this.inputShape) return;
+    planModel(this.layers, inputShape); // shape errors surface here, before any weight exists
     let shape = inputShape;
-    this.layerOutputShapes = this.layers.map((layer) => (shape = layer.build(shape, this.random)));
+    const built: Layer[] = [];
+    try {
+      this.layerOutputShapes = this.layers.map((layer) => {
+        shape = layer.build(shape, this.random);
+        built.push(layer);
+        return shape;
+      });
+    } catch (err) {
+      // e.g. WASM memory is full: give back what the layers before this one took.
+      for (const layer of built) for (const { tensor } of layer.parameters()) tensor.dispose();
+      throw err;
+    }
     this.inputShape = inputShape;
     this.outputShape = shape;
   }
@@ -580,6 +592,39 @@ function disposeBuffers(buffers: BatchBuffers): void {
   buffers.input.dispose();
   buffers.targets.dispose();
   if (buffers.staging) kernels().freeBytes(buffers.staging);
+}
+
+function countCorrect(predictions: Tensor, targets: Tensor): number {
+  const [m, n] = predictions.shape;
+  if (targets.size !== m) return 0; // accuracy is defined for class-index targets
+  return kernels().countCorrect(m, n, predictions.storage, targets.storage);
+}
+
+/** What building a model makes, worked out without allocating anything. */
+export interface ModelPlan {
+  /** Each layer's per-sample output shape. */
+  outputShapes: number[][];
+  /** Every weight the model will have, in `parameters()` order, named as saved. */
+  weights: WeightShape[];
+}
+
+/**
+ * Names the layers as a model does and follows `inputShape` through them, collecting the weights
+ * each would create. Throws a ShapeError (or ConfigError) for layers that do not fit together.
+ * Loaders use it to compare a model file with its weights before any memory is taken.
+ */
+export function planModel(layers: Layer[], inputShape: readonly number[]): ModelPlan {
+  nameLayers(layers);
+  let shape: readonly number[] = inputShape;
+  const outputShapes: number[][] = [];
+  const weights: WeightShape[] = [];
+  for (const layer of layers) {
+    const next = layer.outputShape(shape); // checks that the input fits before its weights are sized
+    weights.push(...layer.weightShapes(shape));
+    shape = next;
+    outputShapes.push([...shape]);
+  }
+  return { outputShapes, weights };
 }
 
 function nameLayers(layers: Layer[]): void {

@@ -23,10 +23,12 @@
  * [28, 28, 1]), and the output layer, dense(classes, softmax), at the end unless the definition
  * ends with one. Shapes are checked layer by layer; errors name the layer as it was written.
  */
-import { ConfigError, ShapeError } from '../errors.js';
+import { ConfigError, ShapeError, quote } from '../errors.js';
+import { LIMITS } from '../io/schema.js';
+import { sizeOf } from '../tensor.js';
 import { Conv2D, MaxPooling2D, Reshape } from './conv-layers.js';
 import { Dense, Dropout, Flatten, type Layer } from './layers.js';
-import { Sequential } from './model.js';
+import { Sequential, planModel } from './model.js';
 
 /** The tutorial CNN of the Keras and TensorFlow.js examples (225,034 parameters on 28×28 images). */
 export const CNN_LAYERS = 'conv2d:32:3:relu,maxpool:2,conv2d:64:3:relu,maxpool:2,flatten,dense:128:relu';
@@ -35,13 +37,14 @@ export const CNN_LAYERS = 'conv2d:32:3:relu,maxpool:2,conv2d:64:3:relu,maxpool:2
 export function parseLayers(spec: string): Layer[] {
   const tokens = spec.split(',').map((token) => token.trim());
   if (spec.trim() === '' || tokens.some((token) => token === '')) {
-    throw new ConfigError(`'${spec}' has an empty layer; write layers separated by commas, e.g. conv2d:32:3:relu,maxpool:2,flatten,dense:128:relu`);
+    throw new ConfigError(`${quote(spec)} has an empty layer; write layers separated by commas, e.g. conv2d:32:3:relu,maxpool:2,flatten,dense:128:relu`);
   }
+  if (tokens.length > LIMITS.layers) throw new ConfigError(`the definition has ${tokens.length} layers, more than descent builds (${LIMITS.layers})`);
   return tokens.map((token, i) => {
     try {
       return parseLayer(token);
     } catch (err) {
-      throw new ConfigError(`layer ${i + 1} '${token}': ${(err as Error).message}`);
+      throw new ConfigError(`layer ${i + 1} ${quote(token)}: ${(err as Error).message}`);
     }
   });
 }
@@ -79,9 +82,9 @@ function parseLayer(token: string): Layer {
     }
     case 'dropout': {
       expect(1, 'dropout:RATE with 0 ≤ RATE < 1, e.g. dropout:0.3');
-      if (fields.length > 1) throw new ConfigError(`unexpected ':${fields[1]}' after the rate`);
+      if (fields.length > 1) throw new ConfigError(`unexpected ${quote(`:${fields[1]}`)} after the rate`);
       const rate = Number(fields[0]);
-      if (fields[0] === '' || !(rate >= 0 && rate < 1)) throw new ConfigError(`rate '${fields[0]}' is not a number from 0 up to (not including) 1`);
+      if (fields[0] === '' || !(rate >= 0 && rate < 1)) throw new ConfigError(`rate ${quote(fields[0])} is not a number from 0 up to (not including) 1`);
       return new Dropout({ rate });
     }
     case 'flatten':
@@ -89,11 +92,13 @@ function parseLayer(token: string): Layer {
       return new Flatten();
     case 'reshape': {
       expect(1, 'reshape:DIMS, e.g. reshape:28x28x1');
-      if (fields.length > 1) throw new ConfigError(`unexpected ':${fields[1]}' after the shape`);
-      return new Reshape({ targetShape: fields[0].split(/x|×/).map((d) => count(d, 'a dimension')) });
+      if (fields.length > 1) throw new ConfigError(`unexpected ${quote(`:${fields[1]}`)} after the shape`);
+      const dims = fields[0].split(/x|×/);
+      if (dims.length > LIMITS.rank) throw new ConfigError(`shape ${quote(fields[0])} has more than ${LIMITS.rank} dimensions`);
+      return new Reshape({ targetShape: dims.map((d) => count(d, 'a dimension')) });
     }
     default:
-      throw new ConfigError(`unknown layer '${rawName}'; known: conv2d, maxpool, dense, dropout, flatten, reshape`);
+      throw new ConfigError(`unknown layer ${quote(rawName)}; known: conv2d, maxpool, dense, dropout, flatten, reshape`);
   }
 }
 
@@ -106,7 +111,7 @@ interface LayerOptions {
 function parseOptions(fields: string[], allowed: Array<keyof LayerOptions>): LayerOptions {
   const options: LayerOptions = {};
   const set = <K extends keyof LayerOptions>(key: K, value: LayerOptions[K], text: string): void => {
-    if (!allowed.includes(key)) throw new ConfigError(`option '${text}' does not apply to this layer`);
+    if (!allowed.includes(key)) throw new ConfigError(`option ${quote(text)} does not apply to this layer`);
     if (options[key] !== undefined) throw new ConfigError(`${key} is given twice`);
     options[key] = value;
   };
@@ -115,7 +120,7 @@ function parseOptions(fields: string[], allowed: Array<keyof LayerOptions>): Lay
     if ((key === undefined || key === 'activation') && isActivation(value)) set('activation', value, field);
     else if ((key === undefined || key === 'padding') && (value === 'valid' || value === 'same')) set('padding', value, field);
     else if (key === 'stride' || key === 'strides') set('stride', size(value), field);
-    else throw new ConfigError(`unknown option '${field}'; options are ${describeAllowed(allowed)}`);
+    else throw new ConfigError(`unknown option ${quote(field)}; options are ${describeAllowed(allowed)}`);
   }
   return options;
 }
@@ -131,14 +136,15 @@ function isActivation(value: string): value is 'relu' | 'linear' | 'softmax' {
 
 function count(text: string, what: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${what} '${text}' is not a positive whole number`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${what} ${quote(text)} is not a positive whole number`);
+  if (n > LIMITS.dimension) throw new ConfigError(`${what} ${n} is more than descent allows (${LIMITS.dimension})`);
   return n;
 }
 
 /** "3" → [3, 3]; "3x5" → [3, 5]. */
 function size(text: string): [number, number] {
   const parts = text.split(/x|×/);
-  if (parts.length > 2) throw new ConfigError(`size '${text}' is not N or NxM`);
+  if (parts.length > 2) throw new ConfigError(`size ${quote(text)} is not N or NxM`);
   const rows = count(parts[0], 'size');
   return [rows, parts.length === 2 ? count(parts[1], 'size') : rows];
 }
@@ -160,6 +166,11 @@ export interface DefineModelOptions {
    * must end with it (a complete definition, e.g. from Keras).
    */
   addOutput?: boolean;
+  /**
+   * Most parameters (weights and biases) the model may have, checked before any weight is made.
+   * Default LIMITS.parameters (2^28, 1 GiB of float32); pass less for definitions from others.
+   */
+  maxParameters?: number;
 }
 
 /**
@@ -168,7 +179,16 @@ export interface DefineModelOptions {
  * the layers end with one, and every shape checked. Errors name the layer: its position and how
  * it was written.
  */
-export function defineModel(layers: Layer[], { inputShape, classes, seed, source = 'the model definition', addOutput = true }: DefineModelOptions): Sequential {
+export function defineModel(layers: Layer[], options: DefineModelOptions): Sequential {
+  return new Sequential(checkDefinition(layers, options), { seed: options.seed, inputShape: options.inputShape });
+}
+
+/**
+ * Everything defineModel checks, without building: the completed layer list (reshape in front,
+ * output at the end), every shape, and the parameter count and per-sample sizes against their caps.
+ * Allocates no weight.
+ */
+export function checkDefinition(layers: Layer[], { inputShape, classes, source = 'the model definition', addOutput = true, maxParameters = LIMITS.parameters }: DefineModelOptions): Layer[] {
   const all = [...layers];
   const first = all[0];
   if (first && (first instanceof Conv2D || first instanceof MaxPooling2D) && inputShape.length === 2) {
@@ -202,7 +222,16 @@ export function defineModel(layers: Layer[], { inputShape, classes, seed, source
       throw new ConfigError(`${source}: ${position}: ${detail(err.message)}`);
     }
   });
-  return new Sequential(all, { seed, inputShape });
+  const plan = planModel(all, inputShape);
+  const largest = plan.outputShapes.findIndex((shape) => sizeOf(shape) > LIMITS.sampleElements);
+  if (largest >= 0) {
+    throw new ConfigError(`${source}: ${all[largest].describe()} makes ${sizeOf(plan.outputShapes[largest]).toLocaleString('en-US')} values per sample, more than descent allows (${LIMITS.sampleElements.toLocaleString('en-US')})`);
+  }
+  const parameters = plan.weights.reduce((n, weight) => n + sizeOf(weight.shape), 0);
+  if (parameters > maxParameters) {
+    throw new ConfigError(`${source}: the model would have ${parameters.toLocaleString('en-US')} parameters, more than descent builds here (${maxParameters.toLocaleString('en-US')})`);
+  }
+  return all;
 }
 
 /** The per-sample output shape, without making weights. */

@@ -85,8 +85,8 @@ export class Adam extends LearningRateOptimizer implements Optimizer {
   }
 
   setState(parameters: readonly Parameter[], state: OptimizerState): void {
+    writeSlots(parameters, { m: this.firstMoment, v: this.secondMoment }, state.slots); // checks the state first: a bad one changes nothing
     this.iterations = state.iterations;
-    writeSlots(parameters, { m: this.firstMoment, v: this.secondMoment }, state.slots);
   }
 
   dispose(): void {

@@ -71,8 +71,8 @@ export class RMSprop extends LearningRateOptimizer implements Optimizer {
   }
 
   setState(parameters: readonly Parameter[], state: OptimizerState): void {
+    writeSlots(parameters, this.usedSlots(), state.slots); // checks the state first: a bad one changes nothing
     this.iterations = state.iterations;
-    writeSlots(parameters, this.usedSlots(), state.slots);
   }
 
   dispose(): void {

@@ -56,8 +56,8 @@ export class Sgd extends LearningRateOptimizer implements Optimizer {
   }
 
   setState(parameters: readonly Parameter[], state: OptimizerState): void {
+    writeSlots(parameters, { velocity: this.velocity }, state.slots); // checks the state first: a bad one changes nothing
     this.iterations = state.iterations;
-    writeSlots(parameters, { velocity: this.velocity }, state.slots);
   }
 
   dispose(): void {

@@ -15,15 +15,27 @@ export function readSlots(parameters: readonly Parameter[], slots: SlotMaps): Re
   return out;
 }
 
-export function writeSlots(parameters: readonly Parameter[], slots: SlotMaps, saved: Record<string, number[][]>): void {
+/**
+ * Restores slot buffers from saved values. Everything is checked before any memory is taken, so a
+ * state that does not fit the parameters leaves the optimizer as it was.
+ */
+export function writeSlots(parameters: readonly Parameter[], slots: SlotMaps, saved: Record<string, ArrayLike<number>[]>): void {
+  for (const slotName of Object.keys(slots)) {
+    const values = Object.hasOwn(saved, slotName) ? saved[slotName] : undefined;
+    if (!Array.isArray(values) || values.length !== parameters.length) {
+      throw new ConfigError(`optimizer state has no '${slotName}' for every parameter (${parameters.length} parameters)`);
+    }
+    parameters.forEach(({ name, tensor }, i) => {
+      const length = values[i]?.length;
+      if (typeof length !== 'number' || (length !== 0 && length !== tensor.size)) {
+        throw new ConfigError(`optimizer state '${slotName}' for ${name} has ${typeof length === 'number' ? length : 'no'} values, expected ${tensor.size}`);
+      }
+    });
+  }
   for (const [slotName, map] of Object.entries(slots)) {
     const values = saved[slotName];
-    if (!values || values.length !== parameters.length) throw new ConfigError(`optimizer state has no '${slotName}' for every parameter`);
-    parameters.forEach(({ name, tensor }, i) => {
+    parameters.forEach(({ tensor }, i) => {
       if (values[i].length === 0) return;
-      if (values[i].length !== tensor.size) {
-        throw new ConfigError(`optimizer state '${slotName}' for ${name} has ${values[i].length} values, expected ${tensor.size}`);
-      }
       const storage = map.get(tensor) ?? kernels().alloc(tensor.size);
       storage.data.set(values[i]);
       map.set(tensor, storage);

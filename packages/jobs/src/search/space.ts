@@ -14,7 +14,7 @@
  * {filters}, {kernel_size} and {dropout} stand for the trial's values, e.g.
  *   --layers "conv2d:{filters}:{kernel_size}:relu,maxpool:2,flatten,dense:{units}:relu" --filters 16:64:16 --kernel-size 3,5
  */
-import { CNN_LAYERS, Random, UsageError, defineModel, parseLayers } from '@descent/engine';
+import { CNN_LAYERS, LIMITS, Random, UsageError, checkDefinition, excerpt, parseJsonText, parseLayers, quote, readRegularFile } from '@descent/engine';
 
 export const HYPERPARAMETERS = ['units', 'lr', 'dropout', 'hidden_layers', 'optimizer', 'layers', 'filters', 'kernel_size'] as const;
 export type HyperparameterName = (typeof HYPERPARAMETERS)[number];
@@ -94,13 +94,29 @@ export function parseDomain(name: HyperparameterName, text: string, origin: Orig
   return checkDomain(name, domain, origin);
 }
 
+/** Largest search-space file read (a space is a few hundred bytes). */
+const MAX_SPACE_BYTES = 1024 * 1024;
+
+/** Reads `descent tune --space FILE`: a regular file of at most 1 MiB, then its JSON (see spaceFromText). */
+export function readSpaceFile(file: string, base: SearchSpace = defaultSpace()): SearchSpace {
+  const fail = (problem: string) => new UsageError(`--space ${file}: ${problem === 'file not found' ? 'no such file' : problem}`);
+  return spaceFromText(readRegularFile(file, MAX_SPACE_BYTES, fail, 'search space').toString('utf8'), file, base);
+}
+
+/** Reads a JSON space from its text (nesting depth checked before parsing); `file` names it in errors. */
+export function spaceFromText(text: string, file: string, base: SearchSpace = defaultSpace()): SearchSpace {
+  const parsed = parseJsonText(text);
+  if ('problem' in parsed) throw new UsageError(`${file}: ${parsed.problem}`);
+  return spaceFromJson(parsed.value, file, base);
+}
+
 /** Reads a JSON space (see the header); `file` names it in errors. Keys not given stay as in `base`. */
 export function spaceFromJson(json: unknown, file: string, base: SearchSpace = defaultSpace()): SearchSpace {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`${file}: a search space is a JSON object, e.g. {"units": {"min": 32, "max": 512, "step": 32}}`);
   const space = { ...base };
   for (const [key, value] of Object.entries(json)) {
     if (!(HYPERPARAMETERS as readonly string[]).includes(key)) {
-      throw new UsageError(`${file}: unknown hyperparameter '${key}' (known: ${HYPERPARAMETERS.join(', ')})`);
+      throw new UsageError(`${file}: unknown hyperparameter ${quote(key)} (known: ${HYPERPARAMETERS.join(', ')})`);
     }
     const name = key as HyperparameterName;
     const origin = `${file}: ${name}`;
@@ -111,7 +127,7 @@ export function spaceFromJson(json: unknown, file: string, base: SearchSpace = d
     } else if (typeof value === 'object' && value !== null) {
       const range = value as Record<string, unknown>;
       const unknown = Object.keys(range).find((k) => !['min', 'max', 'step', 'sampling'].includes(k));
-      if (unknown) throw new UsageError(`${origin}: unknown key '${unknown}' (a range has min, max, step, sampling)`);
+      if (unknown) throw new UsageError(`${origin}: unknown key ${quote(unknown)} (a range has min, max, step, sampling)`);
       if (range.sampling !== undefined && range.sampling !== 'linear' && range.sampling !== 'log') throw new UsageError(`${origin}: sampling is 'linear' or 'log'`);
       space[name] = checkDomain(name, {
         kind: isInteger(name) ? 'int' : 'float',
@@ -184,7 +200,7 @@ function isInteger(name: HyperparameterName): boolean {
 
 function numberIn(text: string, origin: Origin): number {
   const n = text === '' ? NaN : Number(text);
-  if (!Number.isFinite(n)) throw new UsageError(`${origin}: '${text}' is not a number`);
+  if (!Number.isFinite(n)) throw new UsageError(`${origin}: ${quote(text)} is not a number`);
   return n;
 }
 
@@ -215,23 +231,25 @@ function checkDomain(name: HyperparameterName, domain: Domain, origin: Origin): 
 
 function checkValue(name: HyperparameterName, value: number | string, fail: (why: string) => never): void {
   if (name === 'optimizer') {
-    if (value !== 'adam' && value !== 'sgd') fail(`unknown optimizer '${value}' (adam or sgd)`);
+    if (value !== 'adam' && value !== 'sgd') fail(`unknown optimizer ${typeof value === 'string' ? quote(value) : excerpt(value)} (adam or sgd)`);
     return;
   }
   if (name === 'layers') {
     if (typeof value !== 'string') fail('a layer definition is a string, e.g. "conv2d:{filters}:{kernel_size}:relu,maxpool:2,flatten,dense:{units}:relu"');
     if (value === '') return;
-    // Checked with placeholders at small values: the grammar and the shapes (on 28×28 images).
+    // Checked with placeholders at small values: the grammar and the shapes (on 28×28 images); nothing is built.
     const probe = layersOf({ units: 8, filters: 2, kernel_size: 3, dropout: 0.5, lr: 1e-3, hidden_layers: 1, optimizer: 'adam', layers: value as string });
     try {
-      defineModel(parseLayers(probe!), { inputShape: [28, 28], classes: 10, seed: 1 }).dispose();
+      checkDefinition(parseLayers(probe!), { inputShape: [28, 28], classes: 10 });
     } catch (error) {
       fail((error as Error).message);
     }
     return;
   }
-  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`'${String(value)}' is not a number`);
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${excerpt(value)} is not a number`);
   const n = value as number;
+  if ((name === 'units' || name === 'filters') && n > LIMITS.dimension) fail(`${name} must be at most ${LIMITS.dimension}, got ${n}`);
+  if (name === 'hidden_layers' && n > LIMITS.layers) fail(`hidden layers must be at most ${LIMITS.layers}, got ${n}`);
   if (name === 'units' && !(Number.isInteger(n) && n >= 1)) fail(`units must be whole numbers ≥ 1, got ${n}`);
   if (name === 'hidden_layers' && !(Number.isInteger(n) && n >= 0)) fail(`hidden layers must be whole numbers ≥ 0, got ${n}`);
   if (name === 'lr' && !(n > 0)) fail(`a learning rate must be > 0, got ${n}`);

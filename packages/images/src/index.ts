@@ -1,0 +1,177 @@
+/**
+ * Turns a photo or drawing (PNG, JPEG, WebP, GIF, TIFF) into a Fashion-MNIST-like 28×28 input, with
+ * sharp. Used by `descent predict` and by anything that accepts uploaded images.
+ *
+ * Images come from anywhere, so limits are checked before decoding: the file must be a regular
+ * file of at most `maxBytes`, and its header may declare at most `maxPixels` pixels (sharp's
+ * limitInputPixels, checked before any pixel is decoded). Large images are shrunk while decoding
+ * (JPEG and WebP decode at a fraction of their size), so memory stays small whatever the input.
+ * Decoder warnings and errors, often several lines from libvips, become one short line.
+ *
+ * The preparation:
+ *   1. decode, apply EXIF rotation, put transparent areas on white, convert to grayscale;
+ *   2. take the background level from the border pixels (their median);
+ *   3. trim the margins that hold only background, then fit the item into 28×28 keeping its
+ *      proportions, padding with the background level (Fashion-MNIST was made the same way);
+ *   4. Fashion-MNIST is light on dark: invert when the background is light;
+ *   5. stretch the levels so the background becomes black (0), like the training images.
+ */
+import { DataError, closeFile, formatBytes, openRegularFile, readExactly } from '@descent/engine';
+import type { Sharp, SharpOptions } from 'sharp';
+
+export const IMAGE_SIZE = 28;
+/** 40 megapixels: more than most cameras' photos (a 7,300 × 5,500 image). */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+/** Largest image file read. */
+export const DEFAULT_MAX_IMAGE_BYTES = 64 * 2 ** 20;
+/** Images are worked on at most this size (longest side); the result is 28×28 anyway. */
+const WORKING_SIZE = 1024;
+/** How far (0–255) a pixel must differ from the background to count as part of the item when trimming. */
+const TRIM_THRESHOLD = 24;
+/** An image whose pixels all lie this close to its background (0–255) shows nothing to classify. */
+export const LOW_CONTRAST = TRIM_THRESHOLD;
+
+export interface ImageLimits {
+  /** Most pixels (width × height) an image may declare. Default 40 million. */
+  maxPixels?: number;
+  /** Largest file or buffer, in bytes. Default 64 MiB. */
+  maxBytes?: number;
+}
+
+export interface PrepareImageOptions extends ImageLimits {
+  /** Names the image in error messages when `input` is bytes (default "image"). */
+  name?: string;
+}
+
+export interface PreparedImage {
+  /** 28×28 bytes, row-major, light object on a dark background. */
+  pixels: Uint8Array;
+  /** Whether the image was inverted (its background was light). */
+  inverted: boolean;
+  /** The background level found on the border (0–255, before inversion). */
+  background: number;
+  /** The largest difference between a pixel and the background (0–255): near 0, the image is blank. */
+  contrast: number;
+}
+
+/** A grayscale image as decoded (shrunk to at most 1024 pixels on its longest side). */
+export interface GrayImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** Reads an image file as bytes: a regular file of at most `maxBytes`; a DataError naming it otherwise. */
+export function readImageFile(file: string, { maxBytes = DEFAULT_MAX_IMAGE_BYTES }: ImageLimits = {}): Buffer {
+  const fail = (problem: string) => new DataError(file, problem === 'file not found' ? 'no such image file' : problem);
+  const opened = openRegularFile(file, fail);
+  try {
+    if (opened.size > maxBytes) throw fail(`is ${formatBytes(opened.size)}, more than an image may be (${formatBytes(maxBytes)})`);
+    return readExactly(opened, opened.size, 0, fail);
+  } finally {
+    closeFile(opened);
+  }
+}
+
+/**
+ * Decodes an image (a file, or its bytes) to grayscale: EXIF rotation applied, transparency on
+ * white, shrunk to at most 1024 pixels on its longest side. A DataError with one short line for
+ * anything that is not a decodable image within the limits.
+ */
+export async function decodeGray(input: string | Uint8Array, options: PrepareImageOptions = {}): Promise<GrayImage> {
+  const name = typeof input === 'string' ? input : options.name ?? 'image';
+  const bytes = typeof input === 'string' ? readImageFile(input, options) : input;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
+  if (bytes.length > maxBytes) throw new DataError(name, `is ${formatBytes(bytes.length)}, more than an image may be (${formatBytes(maxBytes)})`);
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  try {
+    const image = await open(bytes, { limitInputPixels: maxPixels });
+    const { data, info } = await image
+      .rotate()
+      .resize(WORKING_SIZE, WORKING_SIZE, { fit: 'inside', withoutEnlargement: true })
+      .flatten({ background: '#ffffff' })
+      .greyscale()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return { data: firstChannel(data, info.channels), width: info.width, height: info.height };
+  } catch (err) {
+    throw new DataError(name, describeDecodeError(err, maxPixels));
+  }
+}
+
+/** Decodes and prepares an image (a file, or its bytes) as a 28×28 Fashion-MNIST-like input. */
+export async function prepareImage(input: string | Uint8Array, options: PrepareImageOptions = {}): Promise<PreparedImage> {
+  const gray = await decodeGray(input, options);
+  const background = borderMedian(gray.data, gray.width, gray.height);
+  let contrast = 0;
+  for (const v of gray.data) contrast = Math.max(contrast, Math.abs(v - background));
+  const raw = { raw: { width: gray.width, height: gray.height, channels: 1 as const } };
+  const level = { r: background, g: background, b: background };
+  // Fashion-MNIST items fill their frame: cut the margins that only hold background.
+  let trimmed: { data: Buffer; info: { width: number; height: number; channels: number } };
+  try {
+    trimmed = await (await open(gray.data, raw)).trim({ background: level, threshold: TRIM_THRESHOLD }).raw().toBuffer({ resolveWithObject: true });
+  } catch {
+    trimmed = { data: Buffer.from(gray.data), info: { width: gray.width, height: gray.height, channels: 1 } }; // nothing but background
+  }
+  const { data, info } = await (await open(firstChannel(trimmed.data, trimmed.info.channels), { raw: { width: trimmed.info.width, height: trimmed.info.height, channels: 1 } }))
+    .resize(IMAGE_SIZE, IMAGE_SIZE, { fit: 'contain', background: level })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const small = firstChannel(data, info.channels);
+  const inverted = background >= 128;
+  const pixels = new Uint8Array(IMAGE_SIZE * IMAGE_SIZE);
+  const floor = inverted ? 255 - background : background;
+  const range = Math.max(1, 255 - floor);
+  for (let i = 0; i < pixels.length; i++) {
+    const v = inverted ? 255 - small[i] : small[i];
+    pixels[i] = Math.round((Math.max(0, v - floor) * 255) / range);
+  }
+  return { pixels, inverted, background, contrast };
+}
+
+/**
+ * A decoder's message as one short line: libvips reports each warning on its own line, often
+ * the same one many times; keep each distinct line once, in order, and cut the result.
+ */
+export function foldDecoderMessage(message: string, maxLength = 160): string {
+  const lines = message
+    .split(/\r?\n/)
+    .map((line) => line.replace(/[\u0000-\u001f\u007f]/g, ' ').trim())
+    .filter((line) => line.length > 0);
+  const distinct = [...new Set(lines)];
+  const text = distinct.join('; ') || 'unknown error';
+  return text.length > maxLength ? `${text.slice(0, maxLength - 1)}…` : text;
+}
+
+/** The median of the pixels on the image's outer edge. */
+export function borderMedian(data: Uint8Array, width: number, height: number): number {
+  const values: number[] = [];
+  for (let x = 0; x < width; x++) values.push(data[x], data[(height - 1) * width + x]);
+  for (let y = 1; y < height - 1; y++) values.push(data[y * width], data[y * width + width - 1]);
+  values.sort((a, b) => a - b);
+  return values[Math.floor(values.length / 2)];
+}
+
+function describeDecodeError(err: unknown, maxPixels: number): string {
+  const message = foldDecoderMessage(String((err as Error)?.message ?? err));
+  if (/pixel limit/i.test(message)) {
+    return `the image has more than ${maxPixels.toLocaleString('en-US')} pixels, more than descent decodes; make it smaller first`;
+  }
+  return `cannot decode the image (${message}); use a PNG, JPEG, WebP, GIF or TIFF file`;
+}
+
+let sharpModule: ((input?: Buffer | Uint8Array, options?: SharpOptions) => Sharp) | undefined;
+
+/** sharp is loaded on first use: it is a native module that commands without images never need. */
+async function open(input: Buffer | Uint8Array, options: SharpOptions): Promise<Sharp> {
+  sharpModule ??= (await import('sharp')).default;
+  return sharpModule(input, options);
+}
+
+function firstChannel(data: Buffer, channels: number): Buffer {
+  if (channels === 1) return data;
+  const out = Buffer.alloc(data.length / channels);
+  for (let i = 0; i < out.length; i++) out[i] = data[i * channels];
+  return out;
+}
