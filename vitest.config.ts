@@ -11,6 +11,7 @@ export default defineConfig({
       { test: { name: 'cli', include: ['packages/cli/test/**/*.test.ts'], testTimeout: 120_000 } },
       { test: { name: 'bench', include: ['packages/bench/test/**/*.test.ts'], testTimeout: 180_000 } },
       { test: { name: 'fuzz', include: ['packages/fuzz/test/**/*.test.ts'], testTimeout: 120_000 } },
+      { test: { name: 'web', include: ['packages/web/test/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000, expect: { poll: { timeout: 20_000 } } } },
       { test: { name: 'e2e', include: ['test/**/*.test.ts'], testTimeout: 180_000, hookTimeout: 180_000 } },
     ],
   },

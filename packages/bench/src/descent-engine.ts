@@ -1,7 +1,7 @@
 /** The descent side of every worker task: the bench model, one epoch, inference, accuracy. */
 import {
-  adam, backendFallbackReason, backendName, conv2d, dense, dropout, flatten, maxPooling2d, onBackendWarning, sequential, setBackend,
-  type BackendName, type Layer, type Sequential,
+  adam, backendFallbackReason, backendName, conv2d, dense, dropout, flatten, maxPooling2d, onBackendWarning, sequential, setBackend, setThreads,
+  threadCount, threadsReady, type BackendName, type Layer, type Sequential,
 } from '@descent/engine';
 import { accuracyOf, countClipped, loadSplits, peakRssBytes } from './data.js';
 import { ENGINE_INFO, INFERENCE_BATCH, MODEL, type AccuracyRun, type AccuracyTask, type BenchLayer, type BenchModel, type EpochRun, type EpochTask } from './types.js';
@@ -11,12 +11,27 @@ export interface BackendInUse {
   fallbackReason?: string;
 }
 
-/** Switch descent's kernels. A wasm backend that fell back is recorded rather than printed. */
-export function useDescentBackend(name: BackendName): BackendInUse {
+/**
+ * Switch descent's kernels, on `threads` threads (1 unless given: the engine's own default is one
+ * per core). A wasm backend that fell back is recorded rather than printed.
+ */
+export function useDescentBackend(name: BackendName, threads = 1): BackendInUse {
   onBackendWarning(() => {});
+  setThreads(threads);
   setBackend(name);
   const backend = backendName();
   return backend === name ? { backend } : { backend, fallbackReason: backendFallbackReason() ?? 'unknown' };
+}
+
+/** The engine's backend on its pinned threads, with every worker started before anything is timed. */
+async function useEngine(engine: EpochTask['engine']): Promise<BackendInUse> {
+  const { backend, threads } = ENGINE_INFO[engine];
+  const inUse = useDescentBackend(backend as BackendName, threads);
+  await threadsReady();
+  if (inUse.fallbackReason === undefined && backend === 'wasm' && threadCount() !== (threads ?? 1)) {
+    return { ...inUse, fallbackReason: `ran on ${threadCount()} thread(s), not ${threads}` };
+  }
+  return inUse;
 }
 
 /** descent's layer for a bench layer; the first one gets the model's input shape. */
@@ -55,7 +70,7 @@ export function buildDescentModel(benchModel: BenchModel, seed: number, adamForm
 
 /** Trains one epoch from a fresh model, then times inference on the whole test set. */
 export async function descentEpoch(task: EpochTask): Promise<EpochRun> {
-  const inUse = useDescentBackend(ENGINE_INFO[task.engine].backend as BackendName);
+  const inUse = await useEngine(task.engine);
   const { train, test } = loadSplits(task.files);
   const model = buildDescentModel(task.model, task.seed);
 
@@ -93,7 +108,7 @@ function timeInference(model: Sequential, test: Parameters<Sequential['predict']
 }
 
 export async function descentAccuracy(task: AccuracyTask): Promise<AccuracyRun> {
-  const inUse = useDescentBackend(ENGINE_INFO[task.engine].backend as BackendName);
+  const inUse = await useEngine(task.engine);
   const { train, test } = loadSplits(task.files);
   const model = buildDescentModel(task.model, task.seed);
   const started = performance.now();

@@ -5,7 +5,8 @@
  * They are the products of one training step of the MNIST MLP (784 → 128 → 10, batch 32),
  * a larger batch of the first layer, and 1024³ as the classic square case.
  *
- * Engines: descent's WASM kernels and its reference TS kernels (called directly through the
+ * Engines: descent's WASM kernels on one thread and on two (the same kernels, rows or columns of
+ * C split between two threads) and its reference TS kernels (called directly through the
  * Kernels interface: no tensors, no autodiff), @tensorflow/tfjs-backend-wasm and
  * @tensorflow/tfjs's cpu backend (tf.matMul with transposeA/B, then dataSync and dispose, the
  * way a tfjs op is used), and @tensorflow/tfjs-node when it loads. Timing is benny
@@ -14,9 +15,12 @@
  */
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import * as b from 'benny';
 import type * as TF from '@tensorflow/tfjs';
-import { createReferenceKernels, kernels as activeKernels, setBackend, type Kernels } from '@descent/engine';
+import {
+  createReferenceKernels, createWasmKernels, kernels as activeKernels, setBackend, setThreads, threadCount, threadsReady, type Kernels,
+} from '@descent/engine';
 
 export interface GemmShape {
   /** 'M×K×N', with Aᵀ / Bᵀ marking a transposed operand. */
@@ -30,7 +34,7 @@ export interface GemmShape {
   role: string;
 }
 
-export const KERNEL_ENGINES = ['descent-wasm', 'descent-ts', 'tfjs-wasm', 'tfjs-cpu', 'tfjs-node'] as const;
+export const KERNEL_ENGINES = ['descent-wasm', 'descent-wasm-2t', 'descent-wasm-relaxed', 'descent-ts', 'tfjs-wasm', 'tfjs-cpu', 'tfjs-node'] as const;
 export type KernelEngine = (typeof KERNEL_ENGINES)[number];
 
 export interface KernelSuiteRow {
@@ -178,13 +182,28 @@ export async function runKernelSuite(options: KernelSuiteOptions): Promise<Kerne
   const notes: string[] = [];
   const engines: Array<{ engine: KernelEngine; prepare: Prepare; before?: () => Promise<void> }> = [];
 
-  // descent: the WASM kernels through the engine's own backend switch (so a fall back shows).
+  // descent: the WASM kernels through the engine's own backend switch (so a fall back shows),
+  // on one thread and on two.
   const previous = activeKernels();
   const wasm = setBackend('wasm');
   let descentWasm: string;
   if (wasm.name === 'wasm') {
     descentWasm = (wasm as Kernels & { variant?: string }).variant ?? 'simd';
-    engines.push({ engine: 'descent-wasm', prepare: descentPrepare(wasm) });
+    const useThreads = (threads: number) => async (): Promise<void> => {
+      setThreads(threads);
+      await threadsReady();
+      if (threadCount() !== threads) throw new Error(`the kernels run on ${threadCount()} thread(s), not ${threads}`);
+    };
+    engines.push({ engine: 'descent-wasm', prepare: descentPrepare(wasm), before: useThreads(1) });
+    engines.push({ engine: 'descent-wasm-2t', prepare: descentPrepare(wasm), before: useThreads(2) });
+    // The relaxed-SIMD build (fused multiply-adds), on one thread, for comparison: Node 20 takes it
+    // only with V8's flag, set here after the engine's own backend was made with the plain build.
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+    try {
+      engines.push({ engine: 'descent-wasm-relaxed', prepare: descentPrepare(createWasmKernels({ variant: 'relaxed-simd' })) });
+    } catch (error) {
+      notes.push(`descent-wasm-relaxed: not available: ${firstLine(error)}`);
+    }
   } else {
     descentWasm = 'not available: fell back to the reference kernels';
     notes.push(`descent-wasm: ${descentWasm}`);
@@ -256,6 +275,7 @@ export async function runKernelSuite(options: KernelSuiteOptions): Promise<Kerne
       }
     }
   } finally {
+    setThreads('auto');
     setBackend(previous);
   }
   const seconds = new Map<string, { seconds: number; samples: number }>();
@@ -297,10 +317,22 @@ export async function runKernelSuite(options: KernelSuiteOptions): Promise<Kerne
   };
 }
 
-/** A markdown table: one row per shape, GFLOP/s per engine, and descent-wasm ÷ tfjs-wasm. */
+/** descent's speed-up from one thread to two on a shape (NaN if either was not measured). */
+export function twoThreadSpeedup(result: KernelSuiteResult, shape: string): number {
+  const gflops = (engine: KernelEngine) => result.rows.find((r) => r.shape === shape && r.engine === engine)?.gflops ?? NaN;
+  return gflops('descent-wasm-2t') / gflops('descent-wasm');
+}
+
+/** descent's relaxed-SIMD build against its SIMD build, one thread each, on a shape (NaN if either was not measured). */
+export function relaxedSpeedup(result: KernelSuiteResult, shape: string): number {
+  const gflops = (engine: KernelEngine) => result.rows.find((r) => r.shape === shape && r.engine === engine)?.gflops ?? NaN;
+  return gflops('descent-wasm-relaxed') / gflops('descent-wasm');
+}
+
+/** A markdown table: one row per shape, GFLOP/s per engine, descent-wasm ÷ tfjs-wasm, 2 threads ÷ 1, relaxed ÷ SIMD. */
 export function formatKernelSuite(result: KernelSuiteResult): string {
   const engines = KERNEL_ENGINES.filter((e) => result.rows.some((r) => r.engine === e));
-  const header = ['shape (M×K×N)', ...engines.map((e) => `${e} GFLOP/s`), 'descent-wasm ÷ tfjs-wasm'];
+  const header = ['shape (M×K×N)', ...engines.map((e) => `${e} GFLOP/s`), 'descent-wasm ÷ tfjs-wasm', 'descent 2 threads ÷ 1', 'descent relaxed SIMD ÷ SIMD'];
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];
   for (const s of result.shapes) {
     const cells = [s.label];
@@ -310,9 +342,15 @@ export function formatKernelSuite(result: KernelSuiteResult): string {
     }
     const mine = result.rows.find((r) => r.shape === s.label && r.engine === 'descent-wasm');
     cells.push(mine && Number.isFinite(mine.ratioToTfjsWasm) ? `${mine.ratioToTfjsWasm.toFixed(2)}×` : '–');
+    const speedup = twoThreadSpeedup(result, s.label);
+    cells.push(Number.isFinite(speedup) ? `${speedup.toFixed(2)}×` : '–');
+    const relaxed = relaxedSpeedup(result, s.label);
+    cells.push(Number.isFinite(relaxed) ? `${relaxed.toFixed(2)}×` : '–');
     lines.push(`| ${cells.join(' | ')} |`);
   }
-  const footer = [`descent WASM build: ${result.descentWasm}; Node ${result.node}; median time per product.`];
+  const footer = [
+    `descent WASM build: ${result.descentWasm}; descent-wasm-2t: the same kernels with C split between 2 threads; descent-wasm-relaxed: the relaxed-SIMD build (fused multiply-adds, other floats), one thread; Node ${result.node}; median time per product.`,
+  ];
   for (const note of result.notes) footer.push(`- ${note}`);
   return `${lines.join('\n')}\n\n${footer.join('\n')}`;
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { readIdxLabels, resolveDataset, type DatasetFiles } from '@descent/engine';
 import { FIXTURE_DIR } from './data.js';
 import { formatConvSuite, runConvSuite } from './conv-suite.js';
-import { formatKernelSuite, runKernelSuite } from './kernel-suite.js';
+import { formatKernelSuite, runKernelSuite, twoThreadSpeedup } from './kernel-suite.js';
 import { machineInfo, machineTag } from './machine.js';
 import { renderMarkdown } from './report.js';
 import { runAccuracySuite } from './suites/accuracy.js';
@@ -16,7 +16,7 @@ import { CNN_STEP_GOAL, runCnnParitySuite, runCnnSuite } from './suites/cnn.js';
 import type { SuiteContext } from './suites/context.js';
 import { runEpochSuite } from './suites/epoch.js';
 import { runStepsSuite } from './suites/steps.js';
-import { CNN, ENGINE_LABELS, MLP, MODEL, describeModel, SUITES, type BenchResult, type EngineId, type SuiteName, type TargetCheck } from './types.js';
+import { CNN, ENGINE_LABELS, MLP, MODEL, describeModel, SUITES, type BenchResult, type EngineId, type EpochEngineResult, type SuiteName, type TargetCheck } from './types.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -116,6 +116,7 @@ export function checkTargets(result: BenchResult): TargetCheck[] {
       met: descent.inferenceMs! <= 40,
     });
   }
+  checks.push(...threadTargets(result, engine));
   if (result.parity) {
     for (const { label, points } of result.parity.differences) {
       checks.push({ name: `accuracy parity with ${label}: |mean difference|`, goal: '<= 0.5 points', measured: `${Math.abs(points).toFixed(2)} points`, met: Math.abs(points) <= 0.5 });
@@ -154,6 +155,11 @@ function cnnTargets(result: BenchResult): TargetCheck[] {
     const [ours, theirs] = [descent.secondsPerEpoch!.median, tfjsNode.secondsPerEpoch!.median];
     checks.push({ name: `CNN epoch: descent (wasm) vs ${ENGINE_LABELS['tfjs-node-1t']}`, goal: 'faster', measured: `${ours.toFixed(1)} s vs ${theirs.toFixed(1)} s`, met: ours < theirs });
   }
+  const twoThreads = engine('descent-wasm-2t');
+  if (twoThreads) {
+    const ours = twoThreads.secondsPerEpoch!.median;
+    checks.push({ name: 'CNN epoch: descent (wasm), 2 threads', goal: '<= 12 s', measured: `${ours.toFixed(1)} s`, met: ours <= 12 });
+  }
   if (descent) {
     checks.push({ name: 'CNN peak RSS: descent (wasm), one epoch', goal: '<= 300 MB', measured: `${(descent.peakRssMiB! * 2 ** 20 / 1e6).toFixed(0)} MB`, met: descent.peakRssMiB! * 2 ** 20 <= 300e6 });
   }
@@ -184,6 +190,48 @@ function cnnTargets(result: BenchResult): TargetCheck[] {
       measured: `${Math.round(worst.ofGemm * 100)}% (${worst.pass})`,
       met: worst.ofGemm >= 0.75,
     });
+  }
+  return checks;
+}
+
+/**
+ * The targets of descent on two threads: an epoch ≥ 1.6× faster than on one and ≥ 4× faster than
+ * Keras on one; inference on the test set within 1.5× of Keras (on two threads, its default
+ * here), or ≤ 15 ms without Keras; GEMM speed-up ≥ 1.8× on 256×784×128 and 1024³.
+ */
+function threadTargets(result: BenchResult, engine: (id: EngineId) => EpochEngineResult | undefined): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const one = engine('descent-wasm'), two = engine('descent-wasm-2t');
+  const seconds = (row: EpochEngineResult): number => row.secondsPerEpoch!.median;
+  if (one && two) {
+    const speedup = seconds(one) / seconds(two);
+    checks.push({ name: 'epoch: descent (wasm) 2 threads vs 1 thread', goal: '>= 1.6x faster', measured: `${speedup.toFixed(2)}x`, met: speedup >= 1.6 });
+  }
+  const keras = engine('keras-1t');
+  if (two && keras) {
+    const speedup = seconds(keras) / seconds(two);
+    checks.push({ name: `epoch: descent (wasm) 2 threads vs ${ENGINE_LABELS['keras-1t']}`, goal: '>= 4.0x faster', measured: `${speedup.toFixed(2)}x`, met: speedup >= 4 });
+  }
+  if (two) {
+    const images = `${result.dataset.testSamples.toLocaleString('en-US')} test images`;
+    const kerasInference = engine('keras-2t')?.inferenceMs;
+    const ms = two.inferenceMs!;
+    checks.push(
+      kerasInference === undefined
+        ? { name: `inference on ${images}, descent (wasm) 2 threads`, goal: '<= 15 ms', measured: `${ms.toFixed(1)} ms`, met: ms <= 15 }
+        : {
+          name: `inference on ${images}, descent (wasm) 2 threads vs ${ENGINE_LABELS['keras-2t']}`,
+          goal: '<= 1.5x its time',
+          measured: `${ms.toFixed(1)} / ${kerasInference.toFixed(1)} ms = ${(ms / kerasInference).toFixed(2)}x`,
+          met: ms <= 1.5 * kerasInference,
+        },
+    );
+  }
+  for (const shape of ['256×784×128', '1024×1024×1024']) {
+    const speedup = result.kernels ? twoThreadSpeedup(result.kernels, shape) : NaN;
+    if (Number.isFinite(speedup)) {
+      checks.push({ name: `GEMM ${shape}: descent 2 threads vs 1 thread`, goal: '>= 1.8x faster', measured: `${speedup.toFixed(2)}x`, met: speedup >= 1.8 });
+    }
   }
   return checks;
 }

@@ -11,7 +11,7 @@ import type { KernelSuiteResult } from './kernel-suite.js';
  * TensorFlow itself (Keras, tfjs-node), then TensorFlow.js. A `-<n>t` suffix pins the engine to n
  * threads; without one it runs with its own default.
  */
-export const ENGINES = ['descent-wasm', 'descent-ts', 'keras-1t', 'keras-2t', 'tfjs-node-1t', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'] as const;
+export const ENGINES = ['descent-wasm', 'descent-wasm-2t', 'descent-ts', 'keras-1t', 'keras-2t', 'tfjs-node-1t', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'] as const;
 export type EngineId = (typeof ENGINES)[number];
 
 export interface EngineInfo {
@@ -25,7 +25,8 @@ export interface EngineInfo {
 }
 
 export const ENGINE_INFO: Readonly<Record<EngineId, EngineInfo>> = {
-  'descent-wasm': { label: 'descent (wasm)', runtime: 'descent', backend: 'wasm' },
+  'descent-wasm': { label: 'descent (wasm), 1 thread', runtime: 'descent', backend: 'wasm', threads: 1 },
+  'descent-wasm-2t': { label: 'descent (wasm), 2 threads', runtime: 'descent', backend: 'wasm', threads: 2 },
   'descent-ts': { label: 'descent (ts)', runtime: 'descent', backend: 'ts' },
   'keras-1t': { label: 'Keras (TensorFlow), 1 thread', runtime: 'keras', threads: 1 },
   'keras-2t': { label: 'Keras (TensorFlow), 2 threads', runtime: 'keras', threads: 2 },

@@ -16,7 +16,7 @@ import { findKerasPython } from '../src/keras-python.js';
 import { bindingPath, tfjsNodeDir } from '../src/setup/tfjs-node.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-const ENGINES = ['descent-wasm', 'descent-ts', 'keras-1t', 'keras-2t', 'tfjs-node-1t', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
+const ENGINES = ['descent-wasm', 'descent-wasm-2t', 'descent-ts', 'keras-1t', 'keras-2t', 'tfjs-node-1t', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
 /**
  * Every suite but cnn-parity, which is the parity suite's code on the CNN (1 epoch on the fixture
  * would add ~10 s and prove nothing the parity and cnn suites do not).
@@ -102,7 +102,7 @@ describe('npm run bench -- --quick', () => {
   it('measured the GEMM kernels on every engine with finite positive figures', () => {
     const { rows, shapes, notes } = result.kernels;
     expect(shapes.length).toBeGreaterThan(0);
-    for (const engine of ['descent-wasm', 'descent-ts', 'tfjs-wasm', 'tfjs-cpu']) {
+    for (const engine of ['descent-wasm', 'descent-wasm-2t', 'descent-ts', 'tfjs-wasm', 'tfjs-cpu']) {
       expect(rows.filter((row: { engine: string }) => row.engine === engine).length, engine).toBeGreaterThan(0);
     }
     if (ABSENT['tfjs-node']) expect(notes.some((note: string) => /^tfjs-node: not available: \S/.test(note))).toBe(true);

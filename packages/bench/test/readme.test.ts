@@ -40,10 +40,10 @@ describe('the README block', () => {
   it('lists descent, then Keras and tfjs-node, then TensorFlow.js, with what each measured', () => {
     const rows = headlineTable(result)!.split('\n').slice(2);
     expect(rows.map((row) => row.split(' | ')[0].slice(2))).toEqual([
-      'descent (wasm)', ENGINE_LABELS['keras-1t'], ENGINE_LABELS['keras-2t'], ENGINE_LABELS['tfjs-node-1t'], ENGINE_LABELS['tfjs-node'], ENGINE_LABELS['tfjs-wasm'], ENGINE_LABELS['tfjs-cpu'],
+      ENGINE_LABELS['descent-wasm'], ENGINE_LABELS['descent-wasm-2t'], ENGINE_LABELS['keras-1t'], ENGINE_LABELS['keras-2t'], ENGINE_LABELS['tfjs-node-1t'], ENGINE_LABELS['tfjs-node'], ENGINE_LABELS['tfjs-wasm'], ENGINE_LABELS['tfjs-cpu'],
     ]);
-    expect(rows[1]).toBe(`| ${ENGINE_LABELS['keras-1t']} | 1.50 | 3.00x | 10.0 | – | 4.95e-7 (Adam 'keras') |`);
-    expect(rows[4]).toMatch(/^\| @tensorflow\/tfjs-node, default threads \| not available \|/);
+    expect(rows[2]).toBe(`| ${ENGINE_LABELS['keras-1t']} | 1.50 | 3.00x | 10.0 | – | 4.95e-7 (Adam 'keras') |`);
+    expect(rows[5]).toMatch(/^\| @tensorflow\/tfjs-node, default threads \| not available \|/);
   });
 
   it('replaces only the marked block, and leaves a README without markers alone', () => {

@@ -4,8 +4,9 @@ import { dirname, join, resolve } from 'node:path';
 import { Option } from 'commander';
 import {
   DATASET_NAMES, DescentError, FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, loadDataset, loadModel, onBackendWarning, setBackend,
-  type BackendName, type DatasetName, type LoadedDataset, type LoadedModel,
+  setThreads, type BackendName, type DatasetName, type LoadedDataset, type LoadedModel, type ThreadCount,
 } from '@descent/engine';
+import { threadCount } from './flags.js';
 import type { Output } from './output.js';
 
 export const BACKENDS: readonly BackendName[] = ['wasm', 'ts'];
@@ -17,10 +18,15 @@ export const backendOption = () => new Option('--backend <name>', 'kernels to co
 /** --json, described as what the command prints: `one` JSON object, or one per line. */
 export const jsonOption = (what: 'one' | 'lines' = 'lines') =>
   new Option('--json', what === 'one' ? 'print the result as one JSON object instead of text' : 'print JSON objects, one per line, instead of text');
+export const threadsOption = () =>
+  new Option('--threads <n>', "threads the wasm kernels may use: a number, or 'auto' for one per core (results are the same for any number)")
+    .argParser(threadCount)
+    .default('auto');
 
-/** Selects the kernels; a fallback notice from the engine goes to stderr. */
-export function useBackend(name: BackendName, output: Output): void {
+/** Selects the kernels and their threads; a fallback notice from the engine goes to stderr. */
+export function useBackend(name: BackendName, output: Output, threads: ThreadCount = 'auto'): void {
   onBackendWarning((message) => output.error(message));
+  setThreads(threads);
   setBackend(name);
 }
 

@@ -16,6 +16,14 @@ export function nonNegativeInteger(value: string): number {
   return n;
 }
 
+/** `--threads`: 'auto' (one per core) or a positive integer. */
+export function threadCount(value: string): number | 'auto' {
+  if (value.trim() === 'auto') return 'auto';
+  const n = integerOf(value);
+  if (n === undefined || n < 1 || n > 64) throw new InvalidArgumentError("Expected 'auto' or a number of threads from 1 to 64.");
+  return n;
+}
+
 /** A seed for the generator: a whole number that fits in 32 bits. */
 export function seed(value: string): number {
   const n = integerOf(value);

@@ -44,15 +44,18 @@ export function record(op: string, inputs: readonly Tensor[], output: Tensor, ba
 
 /**
  * Add a gradient into `input.grad`, computed by `compute(out, accumulate)`.
- * If the input has no gradient yet, `out` is a fresh zeroed buffer and `accumulate` is false.
+ * If the input has no gradient yet, `out` is a fresh zeroed buffer and `accumulate` is false
+ * (not zeroed when `overwrites`: compute then writes every element of `out` itself).
  * Otherwise: kernels that can add in place (`canAccumulate`) write straight into the existing
  * gradient with `accumulate` true; the rest compute into a temporary that is then added.
  * Inputs that do not require a gradient are skipped entirely.
  */
-export function addGrad(input: Tensor, compute: (out: Storage, accumulate: boolean) => void, canAccumulate = false): void {
+export function addGrad(
+  input: Tensor, compute: (out: Storage, accumulate: boolean) => void, canAccumulate = false, overwrites = false,
+): void {
   if (!input.requiresGrad) return;
   if (!input.grad) {
-    input.grad = Tensor.zeros(input.shape);
+    input.grad = overwrites ? Tensor.empty(input.shape) : Tensor.zeros(input.shape);
     compute(input.grad.storage, false);
   } else if (canAccumulate) {
     compute(input.grad.storage, true);

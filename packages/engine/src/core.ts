@@ -11,9 +11,13 @@ export type { Creator, NestedArray } from './tensor.js';
 export { backward, noGrad, isRecording, record, addGrad, topologicalOrder } from './autodiff.js';
 export { Random } from './random.js';
 export {
-  kernels, setBackend, backendName, backendFallbackReason, onBackendWarning, createReferenceKernels,
+  kernels, setBackend, backendName, backendFallbackReason, onBackendWarning, createReferenceKernels, createWasmKernels,
+  setThreads, threadCount, threadsReady, defaultThreads, setThreadHost, serveKernels, ThreadError, webWorkerThreadHost,
 } from './backend/index.js';
-export type { BackendName, Kernels, Storage, ByteStorage, FloatArray, Window2d } from './backend/index.js';
+export type {
+  BackendName, Kernels, Storage, ByteStorage, FloatArray, Window2d, ThreadCount, ThreadHost, WorkerInit, WorkerHandle,
+  WebWorkerLike, WebWorkerThreadHostOptions, WasmKernels, WasmKernelsOptions,
+} from './backend/index.js';
 
 export { matmul } from './ops/matmul.js';
 export type { MatmulOptions } from './ops/matmul.js';

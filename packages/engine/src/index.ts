@@ -6,6 +6,12 @@
  *   model.compile({ optimizer: adam(), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
  *   const history = await model.fit(train, train.labels, { epochs: 5, batchSize: 32 });
  */
+import { setThreadHost } from './backend/index.js';
+import { nodeThreadHost } from './backend/threads-node.js';
+
+// This entry runs in Node: kernels may start worker_threads (a browser installs Web Workers: webWorkerThreadHost).
+setThreadHost(nodeThreadHost);
+
 // Everything browser-safe, then what needs Node: reading and writing files, finding data sets.
 export * from './core.js';
 export * from './data/node.js';

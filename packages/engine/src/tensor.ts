@@ -45,6 +45,14 @@ export class Tensor {
     return new Tensor(shape, kernels().alloc(sizeOf(shape)), requiresGrad);
   }
 
+  /**
+   * A tensor whose values are left as the memory held them: for an op's output that its kernel
+   * writes entirely (it saves zeroing the buffer first).
+   */
+  static empty(shape: readonly number[]): Tensor {
+    return new Tensor(shape, kernels().alloc(sizeOf(shape), false));
+  }
+
   /** The same values under another shape of the same size, sharing the buffer. */
   static view(source: Tensor, shape: readonly number[]): Tensor {
     if (sizeOf(shape) !== source.size) {

@@ -470,6 +470,34 @@ describe.each(backends)('%s kernels match the float64 reference', (_name, make) 
       compare('rmsprop', [w, g, ms], (k, [W, G, S]) => k.rmspropUpdate(W, G, S, null, null, 0.001, 0.9, 0, 1e-7), { rtol: 1e-5, atol: 1e-7 });
       compare('rmsprop centered, momentum', [w, g, ms, mg, mom], (k, [W, G, S, A, P]) => k.rmspropUpdate(W, G, S, A, P, 0.001, 0.9, 0.9, 1e-7), { rtol: 1e-5, atol: 1e-7 });
     });
+
+    it('store moments and velocities that fall below the smallest normal float32 as 0, and keep NaN', () => {
+      const tiny = 2 ** -126;
+      // Slot values whose update lands just below, at, and above 2⁻¹²⁶ (g = 0: the slot only decays), and NaN.
+      const slots = [tiny / 0.9 * 0.99, -tiny / 0.9 * 0.99, tiny / 0.9 * 1.01, 1e-3, NaN, 2 ** -140, 0, tiny * 4];
+      const n = slots.length;
+      const run = (update: (W: Storage, G: Storage, S: Storage) => void): number[] => {
+        const W = put(kernels, new Array(n).fill(0.5)), G = put(kernels, new Array(n).fill(0)), S = put(kernels, slots);
+        update(W, G, S);
+        const result = read(S);
+        for (const s of [W, G, S]) kernels.free(s);
+        return result;
+      };
+      const expected = (decay: number) => slots.map((s) => {
+        const x = Math.fround(Math.fround(decay) * Math.fround(s));
+        return Math.abs(x) < tiny ? 0 : x;
+      });
+      const check = (got: number[], want: number[], label: string): void => {
+        for (let i = 0; i < n; i++) {
+          if (Number.isNaN(want[i])) expect(Number.isNaN(got[i]), `${label}[${i}] stays NaN`).toBe(true);
+          else expect(Math.abs(got[i] - want[i]), `${label}[${i}]: got ${got[i]}, want ${want[i]}`).toBeLessThanOrEqual(Math.abs(want[i]) * 1e-6);
+          if (want[i] === 0) expect(got[i], `${label}[${i}] is 0`).toBe(0);
+        }
+      };
+      check(run((W, G, S) => kernels.adamUpdate(W, G, S, put(kernels, new Array(n).fill(1)), 1e-3, 0.9, 0.999, 1e-7)), expected(0.9), 'adam m');
+      check(run((W, G, S) => kernels.adamUpdate(W, G, put(kernels, new Array(n).fill(0)), S, 1e-3, 0.9, 0.999, 1e-7)), expected(0.999), 'adam v');
+      check(run((W, G, S) => kernels.sgdUpdate(W, G, S, 0.01, 0.9, false)), expected(0.9), 'sgd velocity');
+    });
   });
 });
 

@@ -7,7 +7,7 @@
  */
 export * from './spec.js';
 export { JobError, type JobRunner, type RunOptions } from './runner.js';
-export { LocalRunner, type LocalRunnerOptions } from './local.js';
+export { LocalRunner, defaultJobThreads, type LocalRunnerOptions } from './local.js';
 export { runTrainingJob, buildClassifier, type RunHooks } from './train.js';
 export * from './search/hyperband.js';
 export * from './search/space.js';

@@ -19,6 +19,11 @@ export interface LocalRunnerOptions {
   /** Worker threads (default: one per core). */
   workers?: number;
   backend?: BackendName;
+  /**
+   * Threads each job's WASM kernels may use (default: its share of the cores, cores / workers,
+   * at least 1). Jobs already run side by side, so more would only make them take turns.
+   */
+  threads?: number;
 }
 
 interface Pending {
@@ -39,13 +44,16 @@ const THREAD_FILE = new URL('./thread.js', import.meta.url);
 
 export class LocalRunner implements JobRunner {
   readonly capacity: number;
+  /** Threads each job's kernels use. */
+  readonly threads: number;
   private readonly backend: BackendName;
   private readonly slots: Slot[] = [];
   private readonly waiting: Pending[] = [];
   private closed = false;
 
-  constructor({ workers = availableParallelism(), backend = 'wasm' }: LocalRunnerOptions = {}) {
+  constructor({ workers = availableParallelism(), backend = 'wasm', threads }: LocalRunnerOptions = {}) {
     this.capacity = Math.max(1, workers);
+    this.threads = threads ?? defaultJobThreads(this.capacity);
     this.backend = backend;
   }
 
@@ -98,7 +106,7 @@ export class LocalRunner implements JobRunner {
 
   private startThread(): Slot {
     const cancel = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(THREAD_FILE, { workerData: { backend: this.backend, cancel } });
+    const worker = new Worker(THREAD_FILE, { workerData: { backend: this.backend, cancel, threads: this.threads } });
     const slot: Slot = { worker, cancel };
     worker.on('message', (message: ThreadReply) => {
       const job = slot.job;
@@ -132,4 +140,9 @@ export class LocalRunner implements JobRunner {
     void slot.worker.terminate();
     this.dispatch();
   }
+}
+
+/** A job's share of the cores when `workers` jobs run side by side (at least one thread). */
+export function defaultJobThreads(workers: number): number {
+  return Math.max(1, Math.floor(availableParallelism() / Math.max(1, workers)));
 }

@@ -115,6 +115,8 @@ export interface JobResult {
   seconds: number;
   /** Set when cancelled: where to resume from. */
   checkpoint: JobCheckpoint | null;
+  /** Threads the job's WASM kernels could use (set by the thread that ran it). */
+  threads?: number;
 }
 
 export interface BatchProgress {

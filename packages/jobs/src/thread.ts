@@ -4,13 +4,14 @@
  * are read once per thread and kept for the jobs that follow.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DescentError, loadDataset, setBackend, type BackendName, type LoadedDataset } from '@descent/engine';
+import { DescentError, loadDataset, setBackend, setThreads, threadCount, type BackendName, type LoadedDataset } from '@descent/engine';
 import type { TrainingJobSpec } from './spec.js';
 import { runTrainingJob } from './train.js';
 import type { ThreadReply, ThreadRequest } from './local.js';
 
 const port = parentPort!;
-const { backend, cancel } = workerData as { backend: BackendName; cancel: Int32Array };
+const { backend, cancel, threads } = workerData as { backend: BackendName; cancel: Int32Array; threads: number };
+setThreads(threads);
 setBackend(backend);
 const datasets = new Map<string, LoadedDataset>();
 
@@ -38,7 +39,7 @@ port.on('message', (message: ThreadRequest) => {
         // Set by the runner at any moment; read after every batch, so a cancel takes effect within one batch.
         cancelled: () => Atomics.load(cancel, 0) === 1,
       });
-      send({ type: 'done', id: spec.id, result });
+      send({ type: 'done', id: spec.id, result: { ...result, threads: threadCount() } });
     } catch (error) {
       const expected = error instanceof DescentError;
       send({ type: 'failed', id: spec.id, message: error instanceof Error ? error.message : String(error), exitCode: expected ? error.exitCode : null, stack: error instanceof Error ? error.stack ?? null : null });

@@ -4,7 +4,7 @@
 // load dist/thread.js).
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LocalRunner, trainingJob, type JobCheckpoint, type JobEvent, type TrainingJobSpec } from '../dist/index.js';
+import { LocalRunner, defaultJobThreads, trainingJob, type JobCheckpoint, type JobEvent, type TrainingJobSpec } from '../dist/index.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/fashion-mnist', import.meta.url));
 const runner = new LocalRunner({ workers: 2 });
@@ -80,6 +80,19 @@ describe('LocalRunner', () => {
     expect(a.weights).not.toEqual(first.weights);
     const fresh = await runner.run(job('fresh', { epochs: 1, checkpoints: false, seed: 4 }));
     expect(fresh.weights).not.toEqual(first.weights);
+  });
+
+  it('gives each job its share of the cores, or the kernel threads asked for, with the same weights', async () => {
+    const shared = await runner.run(job('threads', { epochs: 1, checkpoints: false }));
+    expect(shared.threads).toBe(defaultJobThreads(2));
+    const own = new LocalRunner({ workers: 1, threads: 3 });
+    try {
+      const three = await own.run(job('threads', { epochs: 1, checkpoints: false }));
+      expect(three.threads).toBe(3);
+      expect(three.weights).toEqual(shared.weights);
+    } finally {
+      await own.close();
+    }
   });
 
   it('trains a convolutional model from a layer definition', async () => {

@@ -8,8 +8,9 @@
  *   columnSums   out[n] = Σ_i x[i,n], or out += …          (the bias gradient)
  *
  * The gradients of a dense layer are plain `gemm` calls: dx = dy·wᵀ, dw = xᵀ·dy.
+ * `denseBlock` computes rows r0..r1 and columns c0..c1 of `dense`'s output, to the bit.
  */
-import { gemmInto, INIT_BIAS } from './gemm_f32_4x8_simd';
+import { blockInto, INIT_BIAS } from './gemm_f32_4x8_simd';
 
 /** `scratch` must hold gemmScratchBytes(n, k) bytes. */
 export function dense(
@@ -17,7 +18,17 @@ export function dense(
   x: usize, w: usize, bias: usize, out: usize, relu: bool,
   scratch: usize,
 ): void {
-  gemmInto(m, n, k, x, false, w, false, out, INIT_BIAS, bias, relu, scratch);
+  blockInto(m, n, k, x, false, w, false, out, INIT_BIAS, bias, relu, scratch, 0, m, 0, n);
+}
+
+/** Rows r0..r1, columns c0..c1 of `dense`; `scratch` must hold gemmScratchBytes(c1 - c0, k) bytes. */
+export function denseBlock(
+  m: i32, n: i32, k: i32,
+  x: usize, w: usize, bias: usize, out: usize, relu: bool,
+  scratch: usize,
+  r0: i32, r1: i32, c0: i32, c1: i32,
+): void {
+  blockInto(m, n, k, x, false, w, false, out, INIT_BIAS, bias, relu, scratch, r0, r1, c0, c1);
 }
 
 export function biasAdd(m: i32, n: i32, x: usize, bias: usize, out: usize): void {

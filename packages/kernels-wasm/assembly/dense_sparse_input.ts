@@ -104,12 +104,25 @@ export function weightGradSparseInput(
   x: usize, dz: usize, dw: usize, accumulate: bool,
   scratch: usize,
 ): void {
-  if (k <= 0 || n <= 0) return;
+  weightGradSparseInputRows(k, n, m, x, dz, dw, accumulate, scratch, 0, k);
+}
+
+/**
+ * Rows k0..k1 of `weightGradSparseInput`'s dw (one row per input feature), to the bit: each row
+ * is computed on its own, so threads can share the rows.
+ */
+export function weightGradSparseInputRows(
+  k: i32, n: i32, m: i32,
+  x: usize, dz: usize, dw: usize, accumulate: bool,
+  scratch: usize,
+  k0: i32, k1: i32,
+): void {
+  if (k1 <= k0 || n <= 0) return;
   layout(scratch, m);
   const ldz = <usize>n << 2;
   const n4 = n & ~3;
   if (n4 < n) packColumnTail(dz, m, n, n4, tailColumns);
-  for (let kk = 0; kk < k; kk++) {
+  for (let kk = k0; kk < k1; kk++) {
     const entries = listNonzeros(x + (<usize>kk << 2), <usize>k << 2, m, ldz);
     const row = dw + ((<usize>kk * n) << 2);
     if (entries == listEntries && accumulate) continue;

@@ -65,6 +65,12 @@
  *         and only the first N mod 8 columns are copied to (or from) C;
  *   K: chunks of KC accumulate into C, so only the first chunk starts from zero or bias and
  *         only the last applies ReLU.
+ *
+ * Blocks, for threads: `gemmBlock` and `denseBlock` compute rows r0..r1 and columns c0..c1 of
+ * the same product. Every element of C still takes the same multiply-adds in the same order
+ * (K chunks, then k ascending, each in its own lane), whatever block it falls in, so any split
+ * of C into blocks gives exactly the floats one call gives. Nothing is shared between calls but
+ * the operands: packing and the tail tile live in the caller's scratch, one per thread.
  */
 import { madd, min32 } from './simd';
 
@@ -76,13 +82,20 @@ export const INIT_ZERO: i32 = 0;
 export const INIT_C: i32 = 1;
 export const INIT_BIAS: i32 = 2;
 
-/** 4×8 scratch tile for the column tail, and the bias of that tail padded to 8. */
-const TILE: usize = memory.data(4 * 8 * 4, 16);
-const BIAS_TAIL: usize = memory.data(8 * 4, 16);
+/** The 4×8 tile for the column tail, and the bias of that tail padded to 8, after the packing. */
+const TILE_BYTES: i32 = 4 * 8 * 4;
+const BIAS_TAIL_BYTES: i32 = 8 * 4;
 
-/** Bytes of scratch `gemm` and `dense` need for packing (the caller passes a pointer to it). */
+/**
+ * Bytes of scratch `gemm` and `dense` need (the caller passes a pointer to it): the packed
+ * operands, then the column-tail tile and its bias.
+ */
 export function gemmScratchBytes(n: i32, k: i32): i32 {
-  return packedBBytes(n, k) + MC * min32(k, KC) * 4;
+  return packedBBytes(n, k) + packedABytes(k) + TILE_BYTES + BIAS_TAIL_BYTES;
+}
+
+function packedABytes(k: i32): i32 {
+  return MC * min32(k, KC) * 4;
 }
 
 /** The packed B panels of one K chunk. */
@@ -101,40 +114,79 @@ export function gemm(
   c: usize, accumulate: bool,
   scratch: usize,
 ): void {
-  gemmInto(m, n, k, a, transposeA, b, transposeB, c, accumulate ? INIT_C : INIT_ZERO, 0, false, scratch);
+  gemmInto(m, n, k, a, transposeA ? m : k, transposeA, b, transposeB ? k : n, transposeB, c, n, accumulate ? INIT_C : INIT_ZERO, 0, false, scratch);
 }
 
 /**
- * The blocked product behind `gemm` and `dense`: C = init + op(A)·op(B), then ReLU if asked,
- * where init is zero, C itself, or bias[N] broadcast over rows.
+ * Rows r0..r1 and columns c0..c1 of C[M,N] = op(A)·op(B) (or C += …): what `gemm` computes
+ * there, to the bit. `scratch` must hold gemmScratchBytes(c1 - c0, k) bytes.
  */
-export function gemmInto(
+export function gemmBlock(
+  m: i32, n: i32, k: i32,
+  a: usize, transposeA: bool,
+  b: usize, transposeB: bool,
+  c: usize, accumulate: bool,
+  scratch: usize,
+  r0: i32, r1: i32, c0: i32, c1: i32,
+): void {
+  blockInto(m, n, k, a, transposeA, b, transposeB, c, accumulate ? INIT_C : INIT_ZERO, 0, false, scratch, r0, r1, c0, c1);
+}
+
+/**
+ * The block r0..r1 × c0..c1 of the product: operand pointers move to the block's first row of
+ * op(A) and first column of op(B); the leading dimensions stay those of the whole matrices.
+ */
+export function blockInto(
   m: i32, n: i32, k: i32,
   a: usize, transA: bool,
   b: usize, transB: bool,
   c: usize, init: i32, bias: usize, relu: bool,
   scratch: usize,
+  r0: i32, r1: i32, c0: i32, c1: i32,
+): void {
+  const aBlock = a + ((transA ? <usize>r0 : <usize>r0 * k) << 2);
+  const bBlock = b + ((transB ? <usize>c0 * k : <usize>c0) << 2);
+  const cBlock = c + ((<usize>r0 * n + c0) << 2);
+  gemmInto(
+    r1 - r0, c1 - c0, k, aBlock, transA ? m : k, transA, bBlock, transB ? k : n, transB,
+    cBlock, n, init, bias + (<usize>c0 << 2), relu, scratch,
+  );
+}
+
+/**
+ * The blocked product behind `gemm` and `dense`: C = init + op(A)·op(B), then ReLU if asked,
+ * where init is zero, C itself, or bias[N] broadcast over rows. lda, ldb and ldc are the row
+ * lengths (in floats) of A, B and C as stored.
+ */
+export function gemmInto(
+  m: i32, n: i32, k: i32,
+  a: usize, lda: i32, transA: bool,
+  b: usize, ldb: i32, transB: bool,
+  c: usize, ldcFloats: i32, init: i32, bias: usize, relu: bool,
+  scratch: usize,
 ): void {
   if (m <= 0 || n <= 0) return;
+  const ldc = <usize>ldcFloats << 2;
   if (k <= 0) {
-    emptyProduct(m, n, c, init, bias, relu);
+    emptyProduct(m, n, c, ldc, init, bias, relu);
     return;
   }
-  const ldc = <usize>n << 2;
   const bPack = scratch;
   const aPack = scratch + <usize>packedBBytes(n, k);
+  const tile = aPack + <usize>packedABytes(k);
+  const biasTail = tile + TILE_BYTES;
   for (let k0 = 0; k0 < k; k0 += KC) {
     const kc = min32(KC, k - k0);
     // Later K chunks add onto what the earlier ones stored; ReLU only after the last one.
     const chunkInit = k0 == 0 ? init : INIT_C;
     const chunkRelu = relu && k0 + kc >= k;
-    packB(b, transB, n, k, k0, kc, bPack);
+    packB(b, ldb, transB, n, k0, kc, bPack);
     const bPanelBytes = <usize>kc << 5;
     const aPanelBytes = <usize>kc << 4;
 
     for (let i0 = 0; i0 < m; i0 += MC) {
       const iEnd = min32(i0 + MC, m);
-      packA(a, transA, m, k, i0, iEnd, k0, kc, aPack);
+      packA(a, lda, transA, i0, iEnd, k0, kc, aPack);
       for (let j0 = 0; j0 < n; j0 += 8) {
         const nr = min32(8, n - j0);
         const bPanel = bPack + <usize>(j0 >> 3) * bPanelBytes;
@@ -149,14 +201,14 @@ export function gemmInto(
             microkernel4x8(kc, aPanel, bPanel, c0, c1, c2, c3, chunkInit, bias + (<usize>j0 << 2), chunkRelu);
           } else {
             const cTile = c + <usize>i * ldc + (<usize>j0 << 2);
-            if (chunkInit == INIT_C) copyTileIn(cTile, ldc, mr, nr);
+            if (chunkInit == INIT_C) copyTileIn(tile, cTile, ldc, mr, nr);
             if (chunkInit == INIT_BIAS) {
-              v128.store(BIAS_TAIL, f32x4.splat(0));
-              v128.store(BIAS_TAIL, f32x4.splat(0), 16);
-              memory.copy(BIAS_TAIL, bias + (<usize>j0 << 2), <usize>nr << 2);
+              v128.store(biasTail, f32x4.splat(0));
+              v128.store(biasTail, f32x4.splat(0), 16);
+              memory.copy(biasTail, bias + (<usize>j0 << 2), <usize>nr << 2);
             }
-            microkernel4x8(kc, aPanel, bPanel, TILE, TILE + 32, TILE + 64, TILE + 96, chunkInit, BIAS_TAIL, chunkRelu);
-            copyTileOut(cTile, ldc, mr, nr);
+            microkernel4x8(kc, aPanel, bPanel, tile, tile + 32, tile + 64, tile + 96, chunkInit, biasTail, chunkRelu);
+            copyTileOut(tile, cTile, ldc, mr, nr);
           }
           aPanel += aPanelBytes;
         }
@@ -218,16 +270,17 @@ function microkernel4x8(
 
 /**
  * Copies rows i0..iEnd of op(A), columns k0..k0+kc, into 4-row panels: panel q holds rows
- * i0+4q..i0+4q+3 as kc groups of 4 floats (one per row, zero for rows past iEnd).
+ * i0+4q..i0+4q+3 as kc groups of 4 floats (one per row, zero for rows past iEnd). A's rows
+ * as stored are `ldaFloats` long.
  */
-function packA(a: usize, transA: bool, m: i32, k: i32, i0: i32, iEnd: i32, k0: i32, kc: i32, dst: usize): void {
+function packA(a: usize, ldaFloats: i32, transA: bool, i0: i32, iEnd: i32, k0: i32, kc: i32, dst: usize): void {
   const zero = f32x4.splat(0);
+  const lda = <usize>ldaFloats << 2;
   for (let i = i0; i < iEnd; i += 4) {
     const mr = min32(4, iEnd - i);
     if (transA) {
       // A is [K,M]: the 4 values for one k are already adjacent.
-      let src = a + ((<usize>k0 * m + i) << 2);
-      const lda = <usize>m << 2;
+      let src = a + ((<usize>k0 * ldaFloats + i) << 2);
       if (mr == 4) {
         for (let kk = 0; kk < kc; kk++) {
           v128.store(dst, v128.load(src));
@@ -244,8 +297,7 @@ function packA(a: usize, transA: bool, m: i32, k: i32, i0: i32, iEnd: i32, k0: i
       }
     } else {
       // A is [M,K]: 4×4 transposes turn 4 row segments into 4 panel groups.
-      const lda = <usize>k << 2;
-      const r0 = a + ((<usize>i * k + k0) << 2);
+      const r0 = a + ((<usize>i * ldaFloats + k0) << 2);
       let kk = 0;
       if (mr == 4) {
         const r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda;
@@ -268,16 +320,19 @@ function packA(a: usize, transA: bool, m: i32, k: i32, i0: i32, iEnd: i32, k0: i
   }
 }
 
-/** Copies op(B) rows k0..k0+kc into 8-wide panels (see the header), zero padding past N. */
-function packB(b: usize, transB: bool, n: i32, k: i32, k0: i32, kc: i32, pack: usize): void {
+/**
+ * Copies op(B) rows k0..k0+kc, columns 0..n, into 8-wide panels (see the header), zero padding
+ * past n. B's rows as stored are `ldbFloats` long.
+ */
+function packB(b: usize, ldbFloats: i32, transB: bool, n: i32, k0: i32, kc: i32, pack: usize): void {
   const zero = f32x4.splat(0);
+  const ldb = <usize>ldbFloats << 2;
   let dst = pack;
   for (let j0 = 0; j0 < n; j0 += 8) {
     const nr = min32(8, n - j0);
     if (!transB) {
       // B is [K,N]: each panel row is 8 consecutive floats of a row of B.
-      let src = b + ((<usize>k0 * n + j0) << 2);
-      const ldb = <usize>n << 2;
+      let src = b + ((<usize>k0 * ldbFloats + j0) << 2);
       if (nr == 8) {
         for (let kk = 0; kk < kc; kk++) {
           v128.store(dst, v128.load(src));
@@ -297,8 +352,7 @@ function packB(b: usize, transB: bool, n: i32, k: i32, k0: i32, kc: i32, pack: u
     } else {
       // B is [N,K]: panel row kk gathers column k0+kk of 8 rows of B; 4×4 transposes do it
       // four k at a time.
-      const ldb = <usize>k << 2;
-      const r0 = b + ((<usize>j0 * k + k0) << 2);
+      const r0 = b + ((<usize>j0 * ldbFloats + k0) << 2);
       let kk = 0;
       if (nr == 8) {
         const r1 = r0 + ldb, r2 = r1 + ldb, r3 = r2 + ldb;
@@ -341,22 +395,22 @@ function transposeStore4x4(dst: usize, stride: usize, x0: v128, x1: v128, x2: v1
   v128.store(dst + 3 * stride, f32x4.shuffle(t2, t3, 2, 3, 6, 7));
 }
 
-function copyTileIn(c: usize, ldc: usize, mr: i32, nr: i32): void {
+function copyTileIn(tile: usize, c: usize, ldc: usize, mr: i32, nr: i32): void {
   for (let r = 0; r < mr; r++) {
-    memory.copy(TILE + (<usize>r << 5), c + <usize>r * ldc, <usize>nr << 2);
+    memory.copy(tile + (<usize>r << 5), c + <usize>r * ldc, <usize>nr << 2);
   }
 }
 
-function copyTileOut(c: usize, ldc: usize, mr: i32, nr: i32): void {
+function copyTileOut(tile: usize, c: usize, ldc: usize, mr: i32, nr: i32): void {
   for (let r = 0; r < mr; r++) {
-    memory.copy(c + <usize>r * ldc, TILE + (<usize>r << 5), <usize>nr << 2);
+    memory.copy(c + <usize>r * ldc, tile + (<usize>r << 5), <usize>nr << 2);
   }
 }
 
 /** K = 0: the product is empty, so C stays, or becomes the bias (then ReLU), or zero. */
-function emptyProduct(m: i32, n: i32, c: usize, init: i32, bias: usize, relu: bool): void {
+function emptyProduct(m: i32, n: i32, c: usize, ldc: usize, init: i32, bias: usize, relu: bool): void {
   for (let i = 0; i < m; i++) {
-    const row = c + ((<usize>i * n) << 2);
+    const row = c + <usize>i * ldc;
     for (let j = 0; j < n; j++) {
       const p = row + (<usize>j << 2);
       let v: f32 = init == INIT_C ? load<f32>(p) : init == INIT_BIAS ? load<f32>(bias + (<usize>j << 2)) : 0;

@@ -2,11 +2,17 @@
  * The kernels' exports. Every kernel takes byte offsets into this module's memory and
  * explicit sizes; nothing here allocates. The host runs the allocator from `heapBase()` up
  * and grows the exported memory itself.
+ *
+ * The threads builds import a shared memory instead: one instance per thread, all over the
+ * same memory. A kernel writes only where its caller points it (its output and its scratch);
+ * the little state it keeps between calls is in globals, which each instance has its own of.
  */
 export { fill, copy, addInto, multiply, scale, axpy, sum, dot, normalizeBytes } from './elementwise';
-export { gemm, gemmScratchBytes } from './gemm_f32_4x8_simd';
-export { dense, biasAdd, columnSums } from './dense';
-export { denseSparseInput, weightGradSparseInput, sparseInputScratchBytes, countZeros } from './dense_sparse_input';
+export { gemm, gemmBlock, gemmScratchBytes } from './gemm_f32_4x8_simd';
+export { dense, denseBlock, biasAdd, columnSums } from './dense';
+export {
+  denseSparseInput, weightGradSparseInput, weightGradSparseInputRows, sparseInputScratchBytes, countZeros,
+} from './dense_sparse_input';
 export { reluForward, reluBackward, softmax, logSoftmax, softmaxBackward, logSoftmaxBackward } from './activations';
 export {
   softmaxCrossEntropyForward, softmaxCrossEntropyBackward,
@@ -31,4 +37,9 @@ export function heapBase(): usize {
 /** 1 when built with relaxed SIMD (fused multiply-add in the GEMM), else 0. */
 export function relaxedSimd(): i32 {
   return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+}
+
+/** 1 for a threads build (imported shared memory), else 0. */
+export function sharedMemory(): i32 {
+  return ASC_FEATURE_THREADS ? 1 : 0;
 }

@@ -8,7 +8,9 @@
  * Shapes are written M×K×N: C[M,N] = op(A)[M,K]·op(B)[K,N].
  */
 import { decodeBase64 } from './base64.js';
-import { relaxedSimdWasmBase64, simdWasmBase64 } from './generated/kernels-wasm.js';
+import {
+  maximumSharedPages, relaxedSimdThreadsWasmBase64, relaxedSimdWasmBase64, simdThreadsWasmBase64, simdWasmBase64,
+} from './generated/kernels-wasm.js';
 
 /** Byte offset into the kernels' memory. */
 export type Ptr = number;
@@ -22,6 +24,8 @@ export interface KernelExports {
   heapBase(): Ptr;
   /** 1 for the relaxed-SIMD build, 0 for the plain SIMD build. */
   relaxedSimd(): number;
+  /** 1 for a threads build (its memory is imported and shared), else 0. */
+  sharedMemory(): number;
 
   // elementwise.ts
   fill(out: Ptr, n: number, value: number): void;
@@ -42,11 +46,26 @@ export interface KernelExports {
     a: Ptr, transposeA: Flag, b: Ptr, transposeB: Flag,
     c: Ptr, accumulate: Flag, scratch: Ptr,
   ): void;
+  /**
+   * Rows r0..r1 and columns c0..c1 of gemm's C, exactly as gemm computes them;
+   * `scratch` holds gemmScratchBytes(c1 - c0, k) bytes.
+   */
+  gemmBlock(
+    m: number, n: number, k: number,
+    a: Ptr, transposeA: Flag, b: Ptr, transposeB: Flag,
+    c: Ptr, accumulate: Flag, scratch: Ptr,
+    r0: number, r1: number, c0: number, c1: number,
+  ): void;
   gemmScratchBytes(n: number, k: number): number;
 
   // dense.ts
   /** out[m,n] = act(x[m,k]·w[k,n] + bias[n]); `scratch` as for gemm. */
   dense(m: number, n: number, k: number, x: Ptr, w: Ptr, bias: Ptr, out: Ptr, relu: Flag, scratch: Ptr): void;
+  /** Rows r0..r1 and columns c0..c1 of dense's out; `scratch` holds gemmScratchBytes(c1 - c0, k) bytes. */
+  denseBlock(
+    m: number, n: number, k: number, x: Ptr, w: Ptr, bias: Ptr, out: Ptr, relu: Flag, scratch: Ptr,
+    r0: number, r1: number, c0: number, c1: number,
+  ): void;
   biasAdd(m: number, n: number, x: Ptr, bias: Ptr, out: Ptr): void;
   columnSums(m: number, n: number, x: Ptr, out: Ptr, accumulate: Flag): void;
 
@@ -55,6 +74,10 @@ export interface KernelExports {
   denseSparseInput(m: number, n: number, k: number, x: Ptr, w: Ptr, bias: Ptr, out: Ptr, relu: Flag, scratch: Ptr): void;
   /** dw[k,n] (+)= xᵀ·dz with x stored [m,k], dz [m,n]; `scratch` as for denseSparseInput. */
   weightGradSparseInput(k: number, n: number, m: number, x: Ptr, dz: Ptr, dw: Ptr, accumulate: Flag, scratch: Ptr): void;
+  /** Rows k0..k1 of weightGradSparseInput's dw, exactly as it computes them. */
+  weightGradSparseInputRows(
+    k: number, n: number, m: number, x: Ptr, dz: Ptr, dw: Ptr, accumulate: Flag, scratch: Ptr, k0: number, k1: number,
+  ): void;
   sparseInputScratchBytes(n: number, k: number, m: number): number;
   /** Number of elements of x[0..n) equal to zero. */
   countZeros(x: Ptr, n: number): number;
@@ -151,15 +174,26 @@ export function simdSupported(): boolean {
   return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
 
-const bytesCache = new Map<KernelVariant, Uint8Array<ArrayBuffer>>();
-const moduleCache = new Map<KernelVariant, WebAssembly.Module>();
+/** Which binary: the SIMD or relaxed-SIMD build, each with its own memory or over a shared one. */
+type Build = KernelVariant | `${KernelVariant}-threads`;
 
-/** The embedded .wasm binary of a build. */
-export function kernelsWasmBytes(variant: KernelVariant = 'simd'): Uint8Array<ArrayBuffer> {
-  let bytes = bytesCache.get(variant);
+const BASE64: Readonly<Record<Build, string>> = {
+  simd: simdWasmBase64,
+  'relaxed-simd': relaxedSimdWasmBase64,
+  'simd-threads': simdThreadsWasmBase64,
+  'relaxed-simd-threads': relaxedSimdThreadsWasmBase64,
+};
+
+const bytesCache = new Map<Build, Uint8Array<ArrayBuffer>>();
+const moduleCache = new Map<Build, WebAssembly.Module>();
+
+/** The embedded .wasm binary of a build (`shared`: the threads build, which imports a shared memory). */
+export function kernelsWasmBytes(variant: KernelVariant = 'simd', { shared = false } = {}): Uint8Array<ArrayBuffer> {
+  const build: Build = shared ? `${variant}-threads` : variant;
+  let bytes = bytesCache.get(build);
   if (!bytes) {
-    bytes = decodeBase64(variant === 'simd' ? simdWasmBase64 : relaxedSimdWasmBase64);
-    bytesCache.set(variant, bytes);
+    bytes = decodeBase64(BASE64[build]);
+    bytesCache.set(build, bytes);
   }
   return bytes;
 }
@@ -175,18 +209,56 @@ export function preferredVariant(): KernelVariant {
 }
 
 /**
- * A fresh kernels instance with its own memory. Compiles synchronously (the binary is small)
- * and caches the compiled module. Throws if the runtime has no WebAssembly SIMD.
+ * Why this runtime cannot share one kernels memory between threads, or undefined if it can.
+ * Browsers offer SharedArrayBuffer (and shared WebAssembly memory) only to cross-origin
+ * isolated pages.
  */
-export function instantiateKernels(variant: KernelVariant = preferredVariant()): KernelExports {
+export function sharedMemoryUnavailableReason(): string | undefined {
+  if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') {
+    return 'SharedArrayBuffer is not available (a browser page needs cross-origin isolation for it)';
+  }
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch (error) {
+    return `shared WebAssembly memory is not available (${error instanceof Error ? error.message : String(error)})`;
+  }
+  if (!WebAssembly.validate(kernelsWasmBytes('simd', { shared: true }))) {
+    return 'this runtime rejects the threads build of the kernels (WebAssembly threads)';
+  }
+  return undefined;
+}
+
+/** A shared memory for the threads builds: `initialPages` of 64 KiB, growable to their maximum. */
+export function createSharedMemory(initialPages = 1): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: initialPages, maximum: maximumSharedPages, shared: true });
+}
+
+/** The compiled module of a build, compiled once per thread and cached (it can be sent to a worker). */
+export function kernelsModule(variant: KernelVariant, { shared = false } = {}): WebAssembly.Module {
+  const build: Build = shared ? `${variant}-threads` : variant;
+  let module = moduleCache.get(build);
+  if (!module) {
+    module = new WebAssembly.Module(kernelsWasmBytes(variant, { shared }));
+    moduleCache.set(build, module);
+  }
+  return module;
+}
+
+/**
+ * A kernels instance. Without `memory`: its own memory. With a shared `memory` (from
+ * createSharedMemory): the threads build over that memory, so instances on several threads
+ * work on the same buffers. `module` (from kernelsModule, possibly sent from another thread)
+ * saves compiling again. Compiles synchronously (the binary is small). Throws if the runtime has
+ * no WebAssembly SIMD.
+ */
+export function instantiateKernels(
+  variant: KernelVariant = preferredVariant(),
+  { memory, module }: { memory?: WebAssembly.Memory; module?: WebAssembly.Module } = {},
+): KernelExports {
   if (!simdSupported()) {
     throw new Error('this JavaScript runtime does not support WebAssembly SIMD');
   }
-  let module = moduleCache.get(variant);
-  if (!module) {
-    module = new WebAssembly.Module(kernelsWasmBytes(variant));
-    moduleCache.set(variant, module);
-  }
-  const instance = new WebAssembly.Instance(module, {});
+  const compiled = module ?? kernelsModule(variant, { shared: memory !== undefined });
+  const instance = new WebAssembly.Instance(compiled, memory ? { env: { memory } } : {});
   return instance.exports as unknown as KernelExports;
 }

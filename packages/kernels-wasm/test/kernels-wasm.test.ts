@@ -4,10 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeBase64 } from '../src/base64.js';
-import { instantiateKernels, kernelsWasmBytes, simdSupported, type KernelExports } from '../src/index.js';
+import {
+  createSharedMemory, instantiateKernels, kernelsWasmBytes, sharedMemoryUnavailableReason, simdSupported, type KernelExports,
+} from '../src/index.js';
 
 const KERNELS: Array<keyof KernelExports> = [
-  'heapBase', 'relaxedSimd', 'fill', 'copy', 'addInto', 'multiply', 'scale', 'axpy', 'sum', 'dot', 'normalizeBytes',
+  'heapBase', 'relaxedSimd', 'sharedMemory', 'gemmBlock', 'denseBlock', 'weightGradSparseInputRows', 'fill', 'copy', 'addInto', 'multiply', 'scale', 'axpy', 'sum', 'dot', 'normalizeBytes',
   'gemm', 'gemmScratchBytes', 'dense', 'biasAdd', 'columnSums', 'reluForward', 'reluBackward', 'softmax', 'logSoftmax',
   'softmaxBackward', 'logSoftmaxBackward', 'softmaxCrossEntropyForward', 'softmaxCrossEntropyBackward',
   'crossEntropyFromProbsForward', 'crossEntropyFromProbsBackward', 'countCorrect', 'sgdUpdate', 'adamUpdate',
@@ -51,5 +53,20 @@ describe('@descent/kernels-wasm', () => {
     new Float32Array(one.memory.buffer, base, 4).set([1, 2, 3, 4]);
     expect(one.sum(base, 4)).toBe(10);
     expect(two.sum(base, 4)).toBe(0);
+  });
+
+  it('has threads builds that import one shared memory, which instances then share', () => {
+    expect(sharedMemoryUnavailableReason()).toBeUndefined();
+    const imports = WebAssembly.Module.imports(new WebAssembly.Module(kernelsWasmBytes('simd', { shared: true })));
+    expect(imports).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
+    const memory = createSharedMemory();
+    expect(memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const one = instantiateKernels('simd', { memory }), two = instantiateKernels('simd', { memory });
+    expect(one.memory).toBe(memory);
+    expect(one.sharedMemory()).toBe(1);
+    expect(instantiateKernels('simd').sharedMemory()).toBe(0);
+    const base = (one.heapBase() + 15) & ~15;
+    new Float32Array(memory.buffer, base, 4).set([1, 2, 3, 4]);
+    expect(two.sum(base, 4)).toBe(10);
   });
 });

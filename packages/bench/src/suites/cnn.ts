@@ -12,7 +12,7 @@ import type { SuiteContext } from './context.js';
 import { runEpochSuite } from './epoch.js';
 import { runStepsSuite } from './steps.js';
 
-export const CNN_EPOCH_ENGINES: readonly EngineId[] = ['descent-wasm', 'keras-1t', 'keras-2t', 'tfjs-node-1t', 'tfjs-node'];
+export const CNN_EPOCH_ENGINES: readonly EngineId[] = ['descent-wasm', 'descent-wasm-2t', 'keras-1t', 'keras-2t', 'tfjs-node-1t', 'tfjs-node'];
 /** A quick run measures one engine of each runtime. */
 export const CNN_QUICK_EPOCH_ENGINES: readonly EngineId[] = ['descent-wasm', 'keras-1t', 'tfjs-node-1t'];
 export const CNN_ACCURACY_ENGINES: readonly EngineId[] = ['descent-wasm', 'keras-2t'];

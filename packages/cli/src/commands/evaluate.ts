@@ -1,8 +1,8 @@
 /** `descent evaluate MODEL_DIR`: test-set loss and accuracy, per-class precision and recall, confusion matrix. */
 import { Option, type Command } from 'commander';
-import type { BackendName, DatasetName } from '@descent/engine';
+import type { BackendName, DatasetName, ThreadCount } from '@descent/engine';
 import {
-  backendOption, checkModelFits, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, useBackend, warnIfOtherDataset,
+  backendOption, threadsOption, checkModelFits, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, useBackend, warnIfOtherDataset,
 } from '../common.js';
 import { evaluateClassifier, predictProbabilities, type ClassifierEvaluation } from '../evaluation.js';
 import { positiveInteger } from '../flags.js';
@@ -15,6 +15,7 @@ interface EvaluateFlags {
   data?: string;
   dataset?: DatasetName;
   backend: BackendName;
+  threads: ThreadCount;
   json?: boolean;
   [extension: string]: unknown;
 }
@@ -30,6 +31,7 @@ export const evaluateModule: CliModule = {
       .addOption(dataOption())
       .addOption(datasetOption('dataset to test on (default: the one the model was trained on)'))
       .addOption(backendOption().default('wasm'))
+      .addOption(threadsOption())
       .addOption(jsonOption('one'));
     for (const extension of context.evaluateExtensions) extension.options?.(command);
     command.action(async (modelDir: string, flags: EvaluateFlags, _cmd: Command) => evaluate(modelDir, flags, context));
@@ -39,7 +41,7 @@ export const evaluateModule: CliModule = {
 async function evaluate(modelDir: string, flags: EvaluateFlags, context: CliContext): Promise<void> {
   const output = new Output({ json: flags.json === true });
   for (const extension of context.evaluateExtensions) extension.validate?.(flags);
-  useBackend(flags.backend, output);
+  useBackend(flags.backend, output, flags.threads);
   const loaded = await openModel(modelDir, output);
   const dataset = datasetFor(loaded, flags.dataset);
   let data: EvaluateRun['data'] | undefined;

@@ -7,9 +7,9 @@
 import { readdirSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { DescentError, UsageError, fitLiveLine, type BackendName, type DatasetName, type LoadedModel } from '@descent/engine';
+import { DescentError, UsageError, fitLiveLine, type BackendName, type DatasetName, type LoadedModel, type ThreadCount } from '@descent/engine';
 import {
-  backendOption, checkModelFits, checkWritableFile, classNamesOf, createFolderFor, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, statOrUndefined,
+  backendOption, threadsOption, checkModelFits, checkWritableFile, classNamesOf, createFolderFor, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, statOrUndefined,
   useBackend, warnIfOtherDataset,
 } from '../common.js';
 import { argMax } from '../evaluation.js';
@@ -45,6 +45,7 @@ interface PredictFlags {
   data?: string;
   dataset?: DatasetName;
   backend: BackendName;
+  threads: ThreadCount;
   json?: boolean;
   [extension: string]: unknown;
 }
@@ -68,6 +69,7 @@ export const predictModule: CliModule = {
       .addOption(dataOption())
       .addOption(datasetOption('dataset of the class names and of --index (default: the one the model was trained on)'))
       .addOption(backendOption().default('wasm'))
+      .addOption(threadsOption())
       .addOption(jsonOption());
     for (const extension of context.predictExtensions) extension.options?.(command);
     command.action(async (modelDir: string | undefined, images: string[], flags: PredictFlags, _cmd: Command) => predict(modelDir, images, flags, context));
@@ -84,7 +86,7 @@ async function predict(modelArgument: string | undefined, imageArguments: string
   if (flags.csv !== undefined) checkWritableFile(flags.csv, `--csv ${flags.csv}`);
   for (const extension of context.predictExtensions) extension.validate?.(flags);
   const files = images.length > 0 ? imageFiles(images) : [];
-  useBackend(flags.backend, output);
+  useBackend(flags.backend, output, flags.threads);
   const loaded = await openModel(modelDir, output);
   const dataset = datasetFor(loaded, flags.dataset);
 

@@ -10,10 +10,10 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
-  DataError, UsageError, type BackendName, type DatasetName, type LoadedDataset, type Sequential,
+  DataError, UsageError, type BackendName, type ThreadCount, type DatasetName, type LoadedDataset, type Sequential,
   type TrainingMetadata,
 } from '@descent/engine';
-import { backendOption, checkModelFits, checkWritableFile, createFolderFor, checkWritableFolder, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, statOrUndefined, useBackend, warnIfOtherDataset } from '../common.js';
+import { backendOption, threadsOption, checkModelFits, checkWritableFile, createFolderFor, checkWritableFolder, dataOption, datasetFor, datasetOption, jsonOption, openModel, readDataset, statOrUndefined, useBackend, warnIfOtherDataset } from '../common.js';
 import { IMAGE_SIZE } from '../image.js';
 import type { CliModule, PredictRun, TrainRun } from '../module.js';
 import { rankTrials } from '@descent/jobs';
@@ -34,6 +34,7 @@ export interface ReportFlags {
   data?: string;
   dataset?: DatasetName;
   backend: BackendName;
+  threads?: ThreadCount;
   title?: string;
   bench?: string;
   db?: string;
@@ -56,6 +57,7 @@ export const reportModule: CliModule = {
       .addOption(dataOption())
       .addOption(datasetOption('dataset to draw and test on (default: the one the model was trained on)'))
       .addOption(backendOption().default('wasm'))
+      .addOption(threadsOption())
       .option('--title <text>', 'title of the page')
       .option('--bench <file>', 'draw seconds per epoch per engine from a bench result file instead (default --out: the file\'s folder)')
       .option('--model <name>', 'draw a model recorded in the store (--db) from its stored test-set predictions (default --out: ./<name>-report)')
@@ -131,7 +133,7 @@ export const reportModule: CliModule = {
 };
 
 async function modelReport(modelDir: string, flags: ReportFlags, output: Output, search?: { dir: string; charts: ChartPlan[]; details: string[] }): Promise<void> {
-  useBackend(flags.backend, output);
+  useBackend(flags.backend, output, flags.threads);
   const loaded = await openModel(modelDir, output);
   const outDir = resolve(flags.out ?? join(search?.dir ?? modelDir, 'report'));
   const label = flags.out !== undefined ? `--out ${flags.out}` : `${shortPath(outDir)} (the default --out)`;

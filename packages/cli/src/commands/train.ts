@@ -16,11 +16,11 @@ import {
   loadModelArtifacts, modelFromArtifacts, readIdxLabels, resolveDataset, restoreOptimizer, saveModel,
   type BackendName, type Callback, type DatasetName, type EarlyStoppingState, type EpochLogs, type FitOptions,
   type HistoryData, type LoadedArtifacts, type LoadedDataset, type ModelCheckpointState, type ReduceLROnPlateauState, type Sequential,
-  type TrainingMetadata,
+  type ThreadCount, type TrainingMetadata, threadCount,
 } from '@descent/engine';
 import {
   backendOption, checkWritableFile, checkWritableFolder, classNamesOf, createFolderFor, dataOption, datasetOption, jsonOption, openModel, readDataset,
-  useBackend,
+  threadsOption, useBackend,
 } from '../common.js';
 import { evaluateClassifier } from '../evaluation.js';
 import { IMAGE_SIZE } from '../image.js';
@@ -74,6 +74,7 @@ interface TrainFlags {
   validationSplit: number;
   seed: number;
   backend: BackendName;
+  threads: ThreadCount;
   out?: string;
   earlyStopping?: number;
   checkpoint?: boolean;
@@ -107,6 +108,7 @@ export const trainModule: CliModule = {
       .option('--validation-split <f>', 'fraction of training images held out for validation (the last ones)', fraction, 0)
       .option('--seed <n>', 'seed for initial weights, shuffling and dropout', seed, 42)
       .addOption(backendOption().default('wasm'))
+      .addOption(threadsOption())
       .option('--out <dir>', 'folder to save the model in (default: ./models/<dataset>-<date>-<time>)')
       .option('--early-stopping <patience>', 'stop after this many epochs without improvement (val_loss, or loss without validation) and restore the best weights', nonNegativeInteger)
       .option('--checkpoint', 'save the model after every epoch (with validation: only when val_loss improves)')
@@ -167,7 +169,7 @@ async function runTraining(
     output.warn(`the run in ${flags.resume} used the ${resumed.metadata.backend} backend; resuming on ${settings.backend} continues it, but not bit for bit`);
   }
 
-  useBackend(settings.backend, output);
+  useBackend(settings.backend, output, flags.threads);
   // Data from an extension (the SQL store with --db) comes first: its number of classes sizes the model.
   const extensionData = await dataFromExtensions(context, flags, settings.dataset, output);
   // A new model is built (and its definition checked) before the IDX files are read.
@@ -443,7 +445,7 @@ function describeRun(
   output.note(`Training on ${data.name}: ${count(data.train.count)} images${split}, ${count(data.test.count)} test, from ${shortPath(data.dir)}`);
   const layers = model.layers.map((layer) => layer.describe()).join(' → ');
   const optimizer = describeOptimizer({ ...OPTIMIZER_DEFAULTS, ...settings });
-  output.note(`Model: ${layers} (${count(model.countParameters())} parameters); ${optimizer}, batch ${settings.batchSize}, seed ${settings.seed}, backend ${backendName()}`);
+  output.note(`Model: ${layers} (${count(model.countParameters())} parameters); ${optimizer}, batch ${settings.batchSize}, seed ${settings.seed}, backend ${backendName()}${backendName() === 'wasm' ? ` (${count(threadCount())} thread${threadCount() === 1 ? '' : 's'})` : ''}`);
   if (resumed) {
     const { position, epochsCompleted = 0 } = resumed.metadata;
     output.note(

@@ -33,6 +33,7 @@ import { isSearchFolder, readSearch, readTrials, writeSearch, writeTrial, type S
 import { parseLocation } from '@descent/store';
 import { SearchRecorder } from '../tune/store.js';
 import { SearchTable } from '../tune/table.js';
+import { kernelThreadsText, trialThreads, trialThreadsOption } from '../tune/threads.js';
 
 interface TuneFlags {
   algorithm: 'hyperband' | 'random';
@@ -57,6 +58,7 @@ interface TuneFlags {
   earlyStopping: number;
   seed: number;
   workers: number;
+  threads: number | 'auto';
   queue?: string;
   backend: BackendName;
   out?: string;
@@ -102,6 +104,7 @@ export const tuneModule: CliModule = {
       .option('--early-stopping <patience>', 'stop a trial after this many epochs without val_loss improving (0: off)', nonNegativeInteger, 5)
       .option('--seed <n>', 'seed of the search: the same seed gives the same results, whatever the number of workers', seed, 42)
       .option('--workers <n>', 'trials run at once on worker threads (default: one per core)', positiveInteger, availableParallelism())
+      .addOption(trialThreadsOption())
       .option('--queue <url>', 'send trials through a BullMQ queue in Redis to `descent worker` processes, e.g. redis://127.0.0.1:6379')
       .addOption(backendOption().default('wasm'))
       .option('--out <dir>', 'folder for the search (default: ./searches/<dataset>-<date>-<time>)')
@@ -159,6 +162,7 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
   if (flags.queue) parseRedisUrl(flags.queue);
   if (flags.db !== undefined) parseLocation(flags.db, { flag: '--db' });
   if (flags.queue && given('workers')) throw new UsageError('--workers: with --queue, each `descent worker` sets its own (--workers there)');
+  if (flags.queue && given('threads')) throw new UsageError('--threads: with --queue, each `descent worker` sets its own (--threads there)');
 
   // One run per search folder: a second `descent tune` with the same --out or --resume fails at once.
   const label = flags.resume ? `--resume ${flags.resume}` : `--out ${flags.out ?? shortPath(outDir)}`;
@@ -166,7 +170,7 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
   outDir = claim.dir;
   try {
     // An unreachable queue fails here (exit 1), before anything is loaded or written.
-    const runner: JobRunner = flags.queue ? await QueueRunner.connect(flags.queue) : new LocalRunner({ workers: flags.workers, backend: flags.backend });
+    const runner: JobRunner = flags.queue ? await QueueRunner.connect(flags.queue) : new LocalRunner({ workers: flags.workers, backend: flags.backend, threads: trialThreads(flags) });
     let data: LoadedDataset;
     try {
       useBackend(flags.backend, output);
@@ -186,7 +190,7 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
     if (!flags.resume) await writeSearch(outDir, search);
 
     const plan = planSearch(settings);
-    const where = flags.queue ? `the workers of ${flags.queue}` : `${flags.workers} worker thread${flags.workers === 1 ? '' : 's'}`;
+    const where = flags.queue ? `the workers of ${flags.queue}` : `${flags.workers} worker thread${flags.workers === 1 ? '' : 's'}${kernelThreadsText(flags)}`;
     describeSearch(output, settings, plan.slots.length, where, completed.length, outDir);
     const table = new SearchTable(output, settings, plan.slots.length);
     table.header();

@@ -9,12 +9,14 @@ import { DEFAULT_LOCK_SECONDS, serveQueue } from '@descent/jobs';
 import type { BackendName } from '@descent/engine';
 import { backendOption, dataOption, jsonOption } from '../common.js';
 import { positiveInteger } from '../flags.js';
+import { kernelThreadsText, trialThreads, trialThreadsOption } from '../tune/threads.js';
 import type { CliModule } from '../module.js';
 import { Output } from '../output.js';
 
 interface WorkerFlags {
   queue: string;
   workers: number;
+  threads: number | 'auto';
   data?: string;
   backend: BackendName;
   lockSeconds: number;
@@ -28,6 +30,7 @@ export const workerModule: CliModule = {
       .description('run training jobs (e.g. the trials of descent tune --queue) from a Redis queue, until stopped')
       .requiredOption('--queue <url>', 'the queue\'s Redis server, redis://HOST:PORT')
       .option('--workers <n>', 'jobs run at once, each on a worker thread (default: one per core)', positiveInteger, availableParallelism())
+      .addOption(trialThreadsOption())
       .addOption(dataOption())
       .addOption(backendOption().default('wasm'))
       .option('--lock-seconds <s>', 'seconds without news before a job of a dead worker goes to another', positiveInteger, DEFAULT_LOCK_SECONDS)
@@ -44,12 +47,13 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
   };
   const worker = await serveQueue(flags.queue, {
     workers: flags.workers,
+    threads: trialThreads(flags),
     backend: flags.backend,
     dataDir: flags.data ? resolve(flags.data) : undefined,
     lockSeconds: flags.lockSeconds,
     onJob: say,
   });
-  output.note(`Worker ${process.pid}: taking jobs from ${flags.queue} on ${flags.workers} thread${flags.workers === 1 ? '' : 's'}; Ctrl-C to stop`);
+  output.note(`Worker ${process.pid}: taking jobs from ${flags.queue} on ${flags.workers} thread${flags.workers === 1 ? '' : 's'}${kernelThreadsText(flags)}; Ctrl-C to stop`);
   output.record({ event: 'ready', pid: process.pid, queue: flags.queue, workers: flags.workers });
   await new Promise<void>((done) => {
     const stop = (): void => {

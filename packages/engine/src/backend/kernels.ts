@@ -67,8 +67,11 @@ export interface Kernels {
   readonly precision: 'float32' | 'float64';
 
   // ---- memory -------------------------------------------------------------------------
-  /** A zero-filled buffer of `length` elements. */
-  alloc(length: number): Storage;
+  /**
+   * A zero-filled buffer of `length` elements; with `zeroed` false its values are whatever the
+   * memory held (for an output that a kernel then writes entirely).
+   */
+  alloc(length: number, zeroed?: boolean): Storage;
   /** Give a buffer back; it may be handed out again by a later `alloc` of the same length. */
   free(storage: Storage): void;
   allocBytes(length: number): ByteStorage;

@@ -16,8 +16,12 @@ class ArrayStorage implements Storage {
   }
 }
 
+/** The smallest normal float32, 2⁻¹²⁶. */
+const FLOAT32_MIN_NORMAL = 2 ** -126;
+
 export function createReferenceKernels(precision: 'float32' | 'float64' = 'float32'): Kernels {
   const FloatArrayOf = precision === 'float64' ? Float64Array : Float32Array;
+  const flush = precision === 'float64' ? (x: number): number => x : (x: number): number => (Math.abs(x) < FLOAT32_MIN_NORMAL ? 0 : x);
   let bytesHeld = 0;
 
   return {
@@ -221,6 +225,8 @@ export function createReferenceKernels(precision: 'float32' | 'float64' = 'float
       return correct;
     },
 
+    // Optimizer slots below the smallest normal float32 become 0, as in the WASM kernels (see
+    // kernels-wasm/assembly/optimizers.ts); in float64 nothing is flushed.
     sgdUpdate(w, g, velocity, lr, momentum, nesterov) {
       const W = w.data, G = g.data;
       if (velocity === null) {
@@ -229,15 +235,15 @@ export function createReferenceKernels(precision: 'float32' | 'float64' = 'float
       }
       const V = velocity.data;
       for (let i = 0; i < W.length; i++) {
-        V[i] = momentum * V[i] - lr * G[i];
+        V[i] = flush(momentum * V[i] - lr * G[i]);
         W[i] += nesterov ? momentum * V[i] - lr * G[i] : V[i];
       }
     },
     adamUpdate(w, g, m, v, lrT, beta1, beta2, epsilon) {
       const W = w.data, G = g.data, M = m.data, V = v.data;
       for (let i = 0; i < W.length; i++) {
-        M[i] = beta1 * M[i] + (1 - beta1) * G[i];
-        V[i] = beta2 * V[i] + (1 - beta2) * G[i] * G[i];
+        M[i] = flush(beta1 * M[i] + (1 - beta1) * G[i]);
+        V[i] = flush(beta2 * V[i] + (1 - beta2) * G[i] * G[i]);
         W[i] -= (lrT * M[i]) / (Math.sqrt(V[i]) + epsilon);
       }
     },

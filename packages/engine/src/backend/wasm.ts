@@ -14,9 +14,20 @@
  * kernels for the forward X·W and the weight gradient Xᵀ·dZ, which give the same floats (see
  * kernels-wasm/assembly/dense_sparse_input.ts). Whether a call takes them is decided from the
  * zeros in its first rows; `sparseInput` holds the thresholds and counts the calls.
+ *
+ * Threads: where SharedArrayBuffer exists and a ThreadHost is installed (threads.ts), the
+ * memory is shared and the big kernels (products, optimizer updates, pixel scaling, softmax over
+ * many rows) are split between a pool of workers and the caller (thread-tasks.ts). Small calls
+ * stay on the caller's thread: `parallel` gives a call as many threads as its work pays for.
+ * The split never changes a float, so results are the same for any number of threads.
  */
-import { instantiateKernels, simdSupported, type KernelExports } from '@descent/kernels-wasm';
+import {
+  createSharedMemory, instantiateKernels, kernelsModule, preferredVariant, sharedMemoryUnavailableReason, simdSupported,
+  type KernelExports, type KernelVariant,
+} from '@descent/kernels-wasm';
 import type { ByteStorage, Kernels, Storage } from './kernels.js';
+import { TASK } from './thread-tasks.js';
+import { MAX_THREADS, ThreadPool, threadHost } from './threads.js';
 import { createWasmConvKernels, type DirectConvPolicy, type SparseGradientPolicy, type WinogradPolicy } from './wasm-conv.js';
 
 const ALIGN = 16;
@@ -104,17 +115,17 @@ export class WasmHeap {
 }
 
 class WasmStorage implements Storage {
-  private view: Float32Array;
+  /** Made when first read: most buffers of a step are only ever passed to kernels. */
+  private view: Float32Array | undefined;
   freed = false;
 
-  constructor(readonly memory: WebAssembly.Memory, readonly ptr: number, readonly length: number) {
-    this.view = new Float32Array(memory.buffer, ptr, length);
-  }
+  constructor(readonly memory: WebAssembly.Memory, readonly ptr: number, readonly length: number) {}
 
   get data(): Float32Array {
     // memory.grow detaches the old buffer: re-create the view over the new one.
-    if (this.view.buffer !== this.memory.buffer) this.view = new Float32Array(this.memory.buffer, this.ptr, this.length);
-    return this.view;
+    let view = this.view;
+    if (view === undefined || view.buffer !== this.memory.buffer) view = this.view = new Float32Array(this.memory.buffer, this.ptr, this.length);
+    return view;
   }
 }
 
@@ -160,6 +171,24 @@ export interface SparseInputPolicy {
 /** Rows sampled to decide: enough for a stable fraction, few enough to cost nothing. */
 const SAMPLE_ROWS = 16;
 
+/**
+ * How much work pays for another thread: a share of a split call does at least this much.
+ * Handing a task to a spinning worker costs about a microsecond (see the bench's profile), so a
+ * share should be worth several: about 10 µs of multiply-adds, or of Adam's elements.
+ */
+export interface ThreadPolicy {
+  /** Multiply-adds per share of a matrix product. */
+  minProductWork: number;
+  /** Elements per share of an optimizer update. */
+  minUpdateElements: number;
+  /** Bytes per share of pixel scaling. */
+  minBytes: number;
+  /** Row elements per share of a row-wise softmax. */
+  minRowElements: number;
+  /** Calls that were split between threads (for tests and the profile). */
+  splitCalls: number;
+}
+
 /** The WASM Kernels plus what tests and benchmarks need to look inside. */
 export interface WasmKernels extends Kernels {
   readonly name: 'wasm';
@@ -177,34 +206,118 @@ export interface WasmKernels extends Kernels {
   readonly sparseGradient: SparseGradientPolicy;
   /** Whether convolutions' forward runs the direct kernel instead (off; kept for measuring). */
   readonly directConv: DirectConvPolicy;
+  /** Threads kernels may use now (1: only the caller's). */
+  readonly threads: number;
+  /**
+   * Use up to `count` threads (the caller's included). Returns the number now in use: 1 when
+   * this backend's memory is not shared (see `threadsUnavailable`).
+   */
+  setThreads(count: number): number;
+  /** Resolves when every worker of the pool has started (kernels run on those that have). */
+  threadsReady(): Promise<void>;
+  /** Why this backend cannot use more than one thread, if it cannot. */
+  readonly threadsUnavailable: string | undefined;
+  /** When a call is split between threads. */
+  readonly threadPolicy: ThreadPolicy;
+  /** µs per empty task handed to every thread and waited for, over `calls` in a row (0 on one thread). */
+  measureDispatch(calls: number): number;
+  /** Shares of split calls that worker threads (not the caller's) ran, since the pool started. */
+  readonly workerShares: number;
+}
+
+export interface WasmKernelsOptions {
+  /** Threads to start with (default 1). */
+  threads?: number;
+  /**
+   * The build: 'simd', or 'relaxed-simd' (fused multiply-adds: other floats than 'simd', and
+   * only where the runtime accepts it). Default: relaxed where accepted, else simd.
+   */
+  variant?: KernelVariant;
+}
+
+/** Why the memory cannot be shared between threads here, or undefined if it can. */
+function threadsUnavailableReason(): string | undefined {
+  if (!threadHost()) return 'no way to start threads is installed in this runtime';
+  return sharedMemoryUnavailableReason();
 }
 
 /**
  * Kernels over WebAssembly SIMD. Throws if the runtime has no WASM SIMD; the caller then
  * falls back to the reference kernels (and says so).
  */
-export function createWasmKernels(): WasmKernels {
+export function createWasmKernels({ threads: initialThreads = 1, variant = preferredVariant() }: WasmKernelsOptions = {}): WasmKernels {
   if (!simdSupported()) {
     throw new Error('this JavaScript runtime does not support WebAssembly SIMD');
   }
-  const wasm: KernelExports = instantiateKernels();
+  // Shared memory wherever threads can run, so the thread count can change without moving a tensor.
+  const threadsUnavailable = threadsUnavailableReason();
+  const sharedMemory = threadsUnavailable === undefined ? createSharedMemory() : undefined;
+  const wasm: KernelExports = instantiateKernels(variant, { memory: sharedMemory });
   const memory = wasm.memory;
   const heap = new WasmHeap(memory, wasm.heapBase());
   const zero = (ptr: number, size: number): void => wasm.fill(ptr, size >> 2, 0);
+  const leaveAsIs = (): void => {};
 
-  // GEMM packing scratch, kept at the largest size asked for so far.
+  let pool: ThreadPool | undefined;
+  let threads = 1;
+  function setThreads(count: number): number {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`threads must be a positive integer, got ${count}`);
+    const wanted = sharedMemory ? Math.min(count, MAX_THREADS) : 1;
+    if (wanted === threads && (wanted === 1 || (pool && !pool.isClosed))) return threads;
+    pool?.close();
+    pool = undefined;
+    threads = wanted;
+    if (wanted > 1) {
+      pool = new ThreadPool({
+        kernels: wasm, memory, module: kernelsModule(variant, { shared: true }), variant, threads: wanted, host: threadHost()!,
+      });
+    }
+    return threads;
+  }
+  const threadPolicy: ThreadPolicy = {
+    minProductWork: 1 << 17,
+    minUpdateElements: 1 << 14,
+    minBytes: 1 << 16,
+    minRowElements: 1 << 12,
+    splitCalls: 0,
+  };
+  /**
+   * Threads a call of `work` units gets, when each share should do at least `minWork` and the
+   * output has `units` independent pieces. 1 means: run it here, now, without the pool.
+   */
+  function sharesFor(work: number, minWork: number, units: number): number {
+    if (pool === undefined) return 1;
+    if (pool.isClosed) {
+      // A worker failed and the pool shut itself down: carry on with the caller's thread.
+      pool = undefined;
+      threads = 1;
+      return 1;
+    }
+    return Math.max(1, Math.min(threads, Math.floor(work / minWork), units));
+  }
+  function parallel(task: number, shares: number): void {
+    threadPolicy.splitCalls++;
+    pool!.run(task, shares);
+  }
+
+  // GEMM packing scratch, one block per thread, kept at the largest size asked for so far.
   let scratchPtr = 0;
   let scratchBytes = 0;
+  /** Bytes of one thread's block. */
+  let scratchStride = 0;
   const scratch = (n: number, k: number): number => ensureScratch(wasm.gemmScratchBytes(n, k));
   const sparseScratch = (n: number, k: number, m: number): number => ensureScratch(wasm.sparseInputScratchBytes(n, k, m));
   function ensureScratch(need: number): number {
-    if (need > scratchBytes) {
+    const stride = Math.ceil(need / ALIGN) * ALIGN;
+    if (stride > scratchStride || stride * threads > scratchBytes) {
       if (scratchBytes > 0) heap.release(scratchPtr, scratchBytes);
-      scratchPtr = heap.reserve(need);
-      scratchBytes = need;
+      scratchStride = Math.max(stride, scratchStride);
+      scratchBytes = scratchStride * threads;
+      scratchPtr = heap.reserve(scratchBytes);
     }
     return scratchPtr;
   }
+  setThreads(initialThreads);
 
   const sparseInput: SparseInputPolicy = {
     enabled: true,
@@ -224,6 +337,28 @@ export function createWasmKernels(): WasmKernels {
   const winograd: WinogradPolicy = { enabled: true, minChannels: 4, calls: 0 };
   const sparseGradient: SparseGradientPolicy = { enabled: true, minZeroFraction: 0.5, minPatch: 32, calls: 0 };
   const directConv: DirectConvPolicy = { enabled: false, calls: 0 };
+  /** The product C = op(A)·op(B) (+ bias, ReLU for dense) split by rows or columns of C. */
+  function productInParallel(
+    dense: boolean, m: number, n: number, k: number, a: Storage, transposeA: boolean, b: Storage, transposeB: boolean,
+    c: Storage, accumulate: boolean, bias: Storage | null, relu: boolean,
+  ): boolean {
+    // Splitting rows makes every thread pack all of op(B) (k·n); splitting columns, all of
+    // op(A) (m·k): split the longer side.
+    const byRows = n <= m;
+    const shares = sharesFor(m * n * k, threadPolicy.minProductWork, byRows ? Math.ceil(m / 4) : Math.ceil(n / 8));
+    if (shares <= 1) return false;
+    const s = scratch(n, k);
+    const args = pool!.args;
+    args[0] = dense ? 1 : 0;
+    args[1] = m; args[2] = n; args[3] = k;
+    args[4] = a.ptr; args[5] = transposeA ? 1 : 0;
+    args[6] = b.ptr; args[7] = transposeB ? 1 : 0;
+    args[8] = c.ptr; args[9] = accumulate ? 1 : 0;
+    args[10] = bias === null ? 0 : bias.ptr; args[11] = relu ? 1 : 0;
+    args[12] = s; args[13] = scratchStride;
+    parallel(byRows ? TASK.productRows : TASK.productColumns, shares);
+    return true;
+  }
 
   const kernels: WasmKernels = {
     name: 'wasm',
@@ -235,9 +370,25 @@ export function createWasmKernels(): WasmKernels {
     winograd,
     sparseGradient,
     directConv,
+    get threads() {
+      return pool?.isClosed ? 1 : threads;
+    },
+    setThreads,
+    threadsReady: () => pool?.ready() ?? Promise.resolve(),
+    threadsUnavailable,
+    threadPolicy,
+    get workerShares() {
+      return pool?.workerShares ?? 0;
+    },
+    measureDispatch(calls) {
+      if (pool === undefined || pool.isClosed) return 0;
+      const started = performance.now();
+      for (let i = 0; i < calls; i++) pool.run(TASK.nothing, threads);
+      return ((performance.now() - started) * 1000) / calls;
+    },
 
-    alloc(length) {
-      return new WasmStorage(memory, heap.alloc(length * 4, zero), length);
+    alloc(length, zeroed = true) {
+      return new WasmStorage(memory, heap.alloc(length * 4, zeroed ? zero : leaveAsIs), length);
     },
     free(storage) {
       if (!(storage instanceof WasmStorage) || storage.memory !== memory) {
@@ -270,7 +421,16 @@ export function createWasmKernels(): WasmKernels {
     axpy: (alpha, x, y) => wasm.axpy(alpha, x.ptr, y.ptr, y.length),
     sum: (x) => wasm.sum(x.ptr, x.length),
     dot: (a, b) => wasm.dot(a.ptr, b.ptr, a.length),
-    normalizeBytes: (src, length, factor, dst) => wasm.normalizeBytes(src.ptr, length, factor, dst.ptr),
+    normalizeBytes(src, length, factor, dst) {
+      const shares = sharesFor(length, threadPolicy.minBytes, Math.ceil(length / 16));
+      if (shares <= 1) {
+        wasm.normalizeBytes(src.ptr, length, factor, dst.ptr);
+        return;
+      }
+      const args = pool!.args;
+      args[0] = src.ptr; args[1] = length; args[2] = factor; args[3] = dst.ptr;
+      parallel(TASK.normalizeBytes, shares);
+    },
 
     gemm(m, n, k, a, transposeA, b, transposeB, c, accumulate) {
       // Xᵀ·dZ with X stored [k, m]: the weight gradient of a dense layer.
@@ -279,9 +439,19 @@ export function createWasmKernels(): WasmKernels {
         mostlyZeros(a, k, m, sparseInput.minZeroFractionGradient)
       ) {
         sparseInput.gradientCalls++;
-        wasm.weightGradSparseInput(m, n, k, a.ptr, b.ptr, c.ptr, accumulate, sparseScratch(n, m, k));
+        const s = sparseScratch(n, m, k);
+        const shares = sharesFor(m * n * k, threadPolicy.minProductWork, m);
+        if (shares <= 1) {
+          wasm.weightGradSparseInput(m, n, k, a.ptr, b.ptr, c.ptr, accumulate, s);
+          return;
+        }
+        const args = pool!.args;
+        args[0] = m; args[1] = n; args[2] = k; args[3] = a.ptr; args[4] = b.ptr; args[5] = c.ptr;
+        args[6] = accumulate ? 1 : 0; args[7] = s; args[8] = scratchStride;
+        parallel(TASK.sparseWeightGradRows, shares);
         return;
       }
+      if (productInParallel(false, m, n, k, a, transposeA, b, transposeB, c, accumulate, null, false)) return;
       const s = scratch(n, k);
       wasm.gemm(m, n, k, a.ptr, transposeA, b.ptr, transposeB, c.ptr, accumulate, s);
     },
@@ -290,16 +460,35 @@ export function createWasmKernels(): WasmKernels {
     denseForward(m, n, k, x, w, bias, out, relu) {
       if (sparseInput.enabled && n >= sparseInput.minColumns && k >= sparseInput.minFeatures && mostlyZeros(x, m, k, sparseInput.minZeroFractionForward)) {
         sparseInput.forwardCalls++;
-        wasm.denseSparseInput(m, n, k, x.ptr, w.ptr, bias.ptr, out.ptr, relu, sparseScratch(n, k, m));
+        const s = sparseScratch(n, k, m);
+        const shares = sharesFor(m * n * k, threadPolicy.minProductWork, m);
+        if (shares <= 1) {
+          wasm.denseSparseInput(m, n, k, x.ptr, w.ptr, bias.ptr, out.ptr, relu, s);
+          return;
+        }
+        const args = pool!.args;
+        args[0] = m; args[1] = n; args[2] = k; args[3] = x.ptr; args[4] = w.ptr; args[5] = bias.ptr; args[6] = out.ptr;
+        args[7] = relu ? 1 : 0; args[8] = s; args[9] = scratchStride;
+        parallel(TASK.sparseForwardRows, shares);
         return;
       }
+      if (productInParallel(true, m, n, k, x, false, w, false, out, false, bias, relu)) return;
       const s = scratch(n, k);
       wasm.dense(m, n, k, x.ptr, w.ptr, bias.ptr, out.ptr, relu, s);
     },
 
     reluForward: (x, out) => wasm.reluForward(x.ptr, out.ptr, out.length),
     reluBackward: (y, dy, dx, accumulate) => wasm.reluBackward(y.ptr, dy.ptr, dx.ptr, dx.length, accumulate),
-    softmax: (m, n, x, out) => wasm.softmax(m, n, x.ptr, out.ptr),
+    softmax(m, n, x, out) {
+      const shares = sharesFor(m * n, threadPolicy.minRowElements, m);
+      if (shares <= 1) {
+        wasm.softmax(m, n, x.ptr, out.ptr);
+        return;
+      }
+      const args = pool!.args;
+      args[0] = m; args[1] = n; args[2] = x.ptr; args[3] = out.ptr;
+      parallel(TASK.softmaxRows, shares);
+    },
     logSoftmax: (m, n, x, out) => wasm.logSoftmax(m, n, x.ptr, out.ptr),
     softmaxBackward: (m, n, y, dy, dx) => wasm.softmaxBackward(m, n, y.ptr, dy.ptr, dx.ptr),
     logSoftmaxBackward: (m, n, y, dy, dx) => wasm.logSoftmaxBackward(m, n, y.ptr, dy.ptr, dx.ptr),
@@ -324,10 +513,28 @@ export function createWasmKernels(): WasmKernels {
     countCorrect: (m, n, scores, labels) => wasm.countCorrect(m, n, scores.ptr, labels.ptr),
 
     sgdUpdate(w, g, velocity, lr, momentum, nesterov) {
-      wasm.sgdUpdate(w.ptr, g.ptr, velocity === null ? 0 : velocity.ptr, w.length, lr, momentum, nesterov);
+      const n = w.length;
+      const shares = sharesFor(n, threadPolicy.minUpdateElements, Math.ceil(n / 4));
+      if (shares <= 1) {
+        wasm.sgdUpdate(w.ptr, g.ptr, velocity === null ? 0 : velocity.ptr, n, lr, momentum, nesterov);
+        return;
+      }
+      const args = pool!.args;
+      args[0] = w.ptr; args[1] = g.ptr; args[2] = velocity === null ? 0 : velocity.ptr; args[3] = n;
+      args[4] = lr; args[5] = momentum; args[6] = nesterov ? 1 : 0;
+      parallel(TASK.sgd, shares);
     },
     adamUpdate(w, g, m, v, lrT, beta1, beta2, epsilon) {
-      wasm.adamUpdate(w.ptr, g.ptr, m.ptr, v.ptr, w.length, lrT, beta1, beta2, epsilon);
+      const n = w.length;
+      const shares = sharesFor(n, threadPolicy.minUpdateElements, Math.ceil(n / 4));
+      if (shares <= 1) {
+        wasm.adamUpdate(w.ptr, g.ptr, m.ptr, v.ptr, n, lrT, beta1, beta2, epsilon);
+        return;
+      }
+      const args = pool!.args;
+      args[0] = w.ptr; args[1] = g.ptr; args[2] = m.ptr; args[3] = v.ptr; args[4] = n;
+      args[5] = lrT; args[6] = beta1; args[7] = beta2; args[8] = epsilon;
+      parallel(TASK.adam, shares);
     },
     rmspropUpdate(w, g, ms, mg, mom, lr, rho, momentum, epsilon) {
       wasm.rmspropUpdate(w.ptr, g.ptr, ms.ptr, mg === null ? 0 : mg.ptr, mom === null ? 0 : mom.ptr, w.length, lr, rho, momentum, epsilon);

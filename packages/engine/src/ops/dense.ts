@@ -18,18 +18,19 @@ export function dense(x: Tensor, weights: Tensor, bias: Tensor, activation: 'rel
       `dense: input ${formatShape(x.shape)} does not fit kernel ${formatShape(weights.shape)} and bias ${formatShape(bias.shape)}`,
     );
   }
-  const out = Tensor.zeros([m, n]);
+  const out = Tensor.empty([m, n]);
   kernels().denseForward(m, n, k, x.storage, weights.storage, bias.storage, out.storage, activation === 'relu');
 
   return record('dense', [x, weights, bias], out, (dy) => {
     const K = kernels();
     let dz = dy;
     if (activation === 'relu') {
-      dz = Tensor.zeros([m, n]);
+      dz = Tensor.empty([m, n]);
       K.reluBackward(out.storage, dy.storage, dz.storage, false);
     }
-    addGrad(weights, (dW, acc) => K.gemm(k, n, m, x.storage, true, dz.storage, false, dW, acc), true);
-    addGrad(bias, (db, acc) => K.columnSums(m, n, dz.storage, db, acc), true);
-    addGrad(x, (dx, acc) => K.gemm(m, k, n, dz.storage, false, weights.storage, true, dx, acc), true);
+    // Each kernel writes all of its output when not accumulating: fresh gradients need no zeros.
+    addGrad(weights, (dW, acc) => K.gemm(k, n, m, x.storage, true, dz.storage, false, dW, acc), true, true);
+    addGrad(bias, (db, acc) => K.columnSums(m, n, dz.storage, db, acc), true, true);
+    addGrad(x, (dx, acc) => K.gemm(m, k, n, dz.storage, false, weights.storage, true, dx, acc), true, true);
   });
 }

@@ -28,25 +28,26 @@ export function matmul(a: Tensor, b: Tensor, { transposeA = false, transposeB = 
       `matmul: inner dimensions differ: ${formatShape(a.shape)}${transposeA ? 'ᵀ' : ''} · ${formatShape(b.shape)}${transposeB ? 'ᵀ' : ''} (${k} vs ${kB})`,
     );
   }
-  const out = Tensor.zeros([m, n]);
+  const out = Tensor.empty([m, n]);
   kernels().gemm(m, n, k, a.storage, transposeA, b.storage, transposeB, out.storage, false);
 
   return record('matmul', [a, b], out, (dC) => {
     const K = kernels();
     const dc = dC.storage;
-    // Each case writes dA in A's stored layout and dB in B's stored layout.
+    // Each case writes dA in A's stored layout and dB in B's stored layout, all of it when not
+    // accumulating (so fresh gradients need no zeros).
     if (!transposeA && !transposeB) {
-      addGrad(a, (dA, acc) => K.gemm(m, k, n, dc, false, b.storage, true, dA, acc), true); // dC·Bᵀ
-      addGrad(b, (dB, acc) => K.gemm(k, n, m, a.storage, true, dc, false, dB, acc), true); // Aᵀ·dC
+      addGrad(a, (dA, acc) => K.gemm(m, k, n, dc, false, b.storage, true, dA, acc), true, true); // dC·Bᵀ
+      addGrad(b, (dB, acc) => K.gemm(k, n, m, a.storage, true, dc, false, dB, acc), true, true); // Aᵀ·dC
     } else if (!transposeA && transposeB) {
-      addGrad(a, (dA, acc) => K.gemm(m, k, n, dc, false, b.storage, false, dA, acc), true); // dC·B
-      addGrad(b, (dB, acc) => K.gemm(n, k, m, dc, true, a.storage, false, dB, acc), true); // dCᵀ·A
+      addGrad(a, (dA, acc) => K.gemm(m, k, n, dc, false, b.storage, false, dA, acc), true, true); // dC·B
+      addGrad(b, (dB, acc) => K.gemm(n, k, m, dc, true, a.storage, false, dB, acc), true, true); // dCᵀ·A
     } else if (transposeA && !transposeB) {
-      addGrad(a, (dA, acc) => K.gemm(k, m, n, b.storage, false, dc, true, dA, acc), true); // B·dCᵀ
-      addGrad(b, (dB, acc) => K.gemm(k, n, m, a.storage, false, dc, false, dB, acc), true); // A·dC
+      addGrad(a, (dA, acc) => K.gemm(k, m, n, b.storage, false, dc, true, dA, acc), true, true); // B·dCᵀ
+      addGrad(b, (dB, acc) => K.gemm(k, n, m, a.storage, false, dc, false, dB, acc), true, true); // A·dC
     } else {
-      addGrad(a, (dA, acc) => K.gemm(k, m, n, b.storage, true, dc, true, dA, acc), true); // Bᵀ·dCᵀ
-      addGrad(b, (dB, acc) => K.gemm(n, k, m, dc, true, a.storage, true, dB, acc), true); // dCᵀ·Aᵀ
+      addGrad(a, (dA, acc) => K.gemm(k, m, n, b.storage, true, dc, true, dA, acc), true, true); // Bᵀ·dCᵀ
+      addGrad(b, (dB, acc) => K.gemm(n, k, m, dc, true, a.storage, true, dB, acc), true, true); // dCᵀ·Aᵀ
     }
   });
 }

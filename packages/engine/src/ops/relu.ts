@@ -9,10 +9,10 @@ import { kernels } from '../backend/index.js';
 import { Tensor } from '../tensor.js';
 
 export function relu(x: Tensor): Tensor {
-  const out = Tensor.zeros(x.shape);
+  const out = Tensor.empty(x.shape);
   kernels().reluForward(x.storage, out.storage);
 
   return record('relu', [x], out, (dy) => {
-    addGrad(x, (dx, acc) => kernels().reluBackward(out.storage, dy.storage, dx, acc), true);
+    addGrad(x, (dx, acc) => kernels().reluBackward(out.storage, dy.storage, dx, acc), true, true);
   });
 }

@@ -1,0 +1,144 @@
+/**
+ * Kernels split between threads. Each task is one function that every thread runs with the same
+ * arguments and its own share number; it computes its part of the output from the arguments and
+ * calls the ordinary kernel on that part. The caller's thread runs share 0.
+ *
+ * Why results do not depend on the number of threads: every task splits its OUTPUT (rows or
+ * columns of a product, rows of a weight gradient, runs of elements), never a sum. Each output
+ * element is computed by exactly one thread, by the same kernel code, with the same
+ * multiply-adds in the same order as when one thread computes all of them.
+ *
+ * Adding a kernel with a row split (say a convolution over batch rows):
+ *   1. a function below that reads its arguments, takes rows `part(rows, 1, share, shares)` and
+ *      calls the kernel on those rows (offsetting pointers, or passing the row range), with
+ *      scratch at `scratch + share * scratchStride` if it needs any;
+ *   2. an entry in TASK and TASKS;
+ *   3. in wasm.ts, fill `pool.args` in the same order and call `parallel(TASK.x, work, …)`.
+ * Shares can be empty (fewer rows than threads): the function must then do nothing.
+ */
+import type { KernelExports } from '@descent/kernels-wasm';
+
+/** A task's share: rows (or elements) first..end of its output. */
+export interface Part {
+  first: number;
+  end: number;
+}
+
+const part0: Part = { first: 0, end: 0 };
+
+/**
+ * The share-th of `shares` nearly equal parts of [0, count), cut at multiples of `align` (so
+ * SIMD loops and register tiles stay whole). Reuses one object: read it before the next call.
+ */
+export function part(count: number, align: number, share: number, shares: number): Part {
+  const units = Math.ceil(count / align);
+  part0.first = Math.min(count, Math.floor((units * share) / shares) * align);
+  part0.end = Math.min(count, Math.floor((units * (share + 1)) / shares) * align);
+  return part0;
+}
+
+export type Task = (wasm: KernelExports, args: Float64Array, share: number, shares: number) => void;
+
+/**
+ * A product's argument order (gemm, or dense with bias and ReLU): 0 dense?, 1 m, 2 n, 3 k, 4 a,
+ * 5 transposeA, 6 b, 7 transposeB, 8 c, 9 accumulate, 10 bias, 11 relu, 12 scratch,
+ * 13 scratch per thread.
+ */
+function product(wasm: KernelExports, args: Float64Array, r0: number, r1: number, c0: number, c1: number, share: number): void {
+  if (r0 >= r1 || c0 >= c1) return;
+  const scratch = args[12] + share * args[13];
+  if (args[0]) {
+    wasm.denseBlock(args[1], args[2], args[3], args[4], args[6], args[10], args[8], args[11], scratch, r0, r1, c0, c1);
+  } else {
+    wasm.gemmBlock(args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], scratch, r0, r1, c0, c1);
+  }
+}
+
+/** Rows of C, in multiples of the 4-row register tile. */
+const productRows: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[1], 4, share, shares);
+  product(wasm, args, first, end, 0, args[2], share);
+};
+
+/** Columns of C, in multiples of the 8-column register tile. */
+const productColumns: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[2], 8, share, shares);
+  product(wasm, args, 0, args[1], first, end, share);
+};
+
+/**
+ * The zero-skipping forward (0 m, 1 n, 2 k, 3 x, 4 w, 5 bias, 6 out, 7 relu, 8 scratch,
+ * 9 scratch per thread), by rows of x: each row is computed on its own.
+ */
+const sparseForwardRows: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  const n = args[1], k = args[2];
+  wasm.denseSparseInput(
+    end - first, n, k, args[3] + first * k * 4, args[4], args[5], args[6] + first * n * 4, args[7], args[8] + share * args[9],
+  );
+};
+
+/**
+ * The zero-skipping weight gradient (0 k, 1 n, 2 m, 3 x, 4 dz, 5 dw, 6 accumulate, 7 scratch,
+ * 8 scratch per thread), by rows of dw (input features).
+ */
+const sparseWeightGradRows: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  wasm.weightGradSparseInputRows(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7] + share * args[8], first, end);
+};
+
+/** Adam (0 w, 1 g, 2 m, 3 v, 4 n, 5 lrT, 6 beta1, 7 beta2, 8 epsilon) by runs of 4 elements. */
+const adam: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[4], 4, share, shares);
+  if (first >= end) return;
+  const o = first * 4;
+  wasm.adamUpdate(args[0] + o, args[1] + o, args[2] + o, args[3] + o, end - first, args[5], args[6], args[7], args[8]);
+};
+
+/** SGD (0 w, 1 g, 2 velocity or 0, 3 n, 4 lr, 5 momentum, 6 nesterov) by runs of 4 elements. */
+const sgd: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[3], 4, share, shares);
+  if (first >= end) return;
+  const o = first * 4;
+  wasm.sgdUpdate(args[0] + o, args[1] + o, args[2] === 0 ? 0 : args[2] + o, end - first, args[4], args[5], args[6]);
+};
+
+/** Bytes to floats (0 src, 1 n, 2 scale, 3 dst) by runs of 16 bytes. */
+const normalizeBytes: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[1], 16, share, shares);
+  if (first >= end) return;
+  wasm.normalizeBytes(args[0] + first, end - first, args[2], args[3] + first * 4);
+};
+
+/** Row-wise softmax (0 m, 1 n, 2 x, 3 out) by rows. */
+const softmaxRows: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  const offset = first * args[1] * 4;
+  wasm.softmax(end - first, args[1], args[2] + offset, args[3] + offset);
+};
+
+/** Nothing: what handing a task to the workers costs by itself (the bench's profile measures it). */
+const nothing: Task = () => {};
+
+/** Task numbers, as the control block carries them. */
+export const TASK = {
+  productRows: 0,
+  productColumns: 1,
+  sparseForwardRows: 2,
+  sparseWeightGradRows: 3,
+  adam: 4,
+  sgd: 5,
+  normalizeBytes: 6,
+  softmaxRows: 7,
+  nothing: 8,
+} as const;
+
+export const TASKS: readonly Task[] = [
+  productRows, productColumns, sparseForwardRows, sparseWeightGradRows, adam, sgd, normalizeBytes, softmaxRows, nothing,
+];
+
+/** Names for error messages, by task number. */
+export const TASK_NAMES: readonly string[] = Object.keys(TASK);

@@ -1,0 +1,339 @@
+/**
+ * The thread pool behind the WASM backend's parallel kernels: one shared WebAssembly memory,
+ * one kernels instance per thread, and a small control block of shared integers.
+ *
+ *   caller                                   worker w, looping in serveKernels
+ *   ───────────────────────────────          ────────────────────────────────────────────
+ *   write the task and its arguments
+ *   next = (generation, shares, 0)
+ *   mailbox[w] += 1 for the workers needed ─→ sees its mailbox change (spinning, or woken)
+ *   claim shares from `next` and run them    claim shares from `next` and run them
+ *   wait until done = shares     ←─────────  done += 1 per share run
+ *
+ * Shares are claimed, not assigned: each thread takes the next unclaimed one (a compare-and-
+ * swap on `next`) until none is left. So a worker that the operating system has not scheduled
+ * yet, or that sleeps, delays nothing: the caller runs its share too, and a call is never much
+ * slower than on one thread, even on a machine whose cores are busy with other work. Nothing is
+ * posted per call: a call costs a few atomic operations and, when a worker had gone to sleep,
+ * one notify. Workers spin for a while after each task (training calls kernels every few
+ * microseconds) and then sleep in Atomics.wait, so an idle pool costs no CPU.
+ *
+ * Every task splits its output between the shares and each output element is computed by one
+ * share exactly as one thread computes it, and a share computes the same whichever thread runs
+ * it (its scratch is the share's, not the thread's), so results never depend on the number of
+ * threads or on who ran what (see thread-tasks.ts). A share may be empty.
+ *
+ * This module is browser-safe: how workers are started is a ThreadHost's business (Node's is in
+ * threads-node.ts; a browser one starts Web Workers that call serveKernels).
+ */
+import type { KernelExports, KernelVariant } from '@descent/kernels-wasm';
+import { DescentError } from '../errors.js';
+import { TASK_NAMES, TASKS } from './thread-tasks.js';
+
+// ---- the control block: Int32 words, then float64 arguments, then an error message ----------
+// Words that different threads write sit on different 64-byte cache lines.
+
+/**
+ * The next share to claim, packed with the call it belongs to: generation (16 bits, counting
+ * calls), shares (8 bits), next share (8 bits). One word, so a claim is one compare-and-swap.
+ */
+export const NEXT = 0;
+/** Shares finished (run, or skipped after a failure) of the current call. */
+export const DONE = 16;
+export const TASK = 32;
+export const STOP = 33;
+/** Workers that have joined; a worker's slot is its join number (1, 2, …). */
+export const JOINED = 34;
+/** Non-zero while the caller sleeps on DONE. */
+export const CALLER_WAITING = 35;
+/** 1 + the slot of the first thread that failed (0: none; the caller is slot 0), and the byte length of its message. */
+export const FAILED = 36;
+export const ERROR_LENGTH = 37;
+/** Shares run by workers so far (the rest ran on the caller's thread). */
+export const WORKER_SHARES = 38;
+/** Most shares one call can have (the packing of NEXT). */
+export const MAX_SHARES = 255;
+/**
+ * Each worker's mailbox: a counter the caller bumps to hand it a task (so a worker wakes only
+ * for tasks it takes part in), and a flag it sets while asleep on it.
+ */
+export function mailbox(slot: number): number {
+  return 16 * (2 + slot);
+}
+export const MAX_THREADS = 64;
+const CONTROL_INTS = mailbox(MAX_THREADS);
+export const ARGS_OFFSET = CONTROL_INTS * 4;
+/** Float64 arguments of a task (pointers and sizes are exact in a float64). */
+export const ARG_COUNT = 32;
+export const ERROR_OFFSET = ARGS_OFFSET + ARG_COUNT * 8;
+export const ERROR_BYTES = 1024;
+const CONTROL_BYTES = ERROR_OFFSET + ERROR_BYTES;
+
+/** What a worker needs to serve kernels: everything is shared, nothing is copied per call. */
+export interface WorkerInit {
+  memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
+  variant: KernelVariant;
+  control: SharedArrayBuffer;
+  /** How long a worker spins for the next task before it sleeps. */
+  spinMicros: number;
+}
+
+/** A started worker. */
+export interface WorkerHandle {
+  terminate(): void;
+}
+
+/**
+ * How threads are started where the engine runs: worker_threads in Node (threads-node.ts),
+ * Web Workers in a browser. A worker calls serveKernels(init) from thread-worker.ts.
+ */
+export interface ThreadHost {
+  /** Logical cores of this machine. */
+  cores(): number;
+  /** Whether the calling thread may block in Atomics.wait (a browser's main thread may not). */
+  readonly canBlock: boolean;
+  /** Starts a worker; `onError` reports a worker that failed outside any task (e.g. while starting). */
+  start(init: WorkerInit, onError: (message: string) => void): WorkerHandle;
+}
+
+let host: ThreadHost | undefined;
+
+/** Installs the way workers are started (the Node entry does it on import). */
+export function setThreadHost(threadHost: ThreadHost | undefined): void {
+  host = threadHost;
+}
+
+export function threadHost(): ThreadHost | undefined {
+  return host;
+}
+
+/** A worker failed while running a kernel (or could not start); the pool has been shut down. */
+export class ThreadError extends DescentError {
+  override name = 'ThreadError';
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Writes a one-line message into the control block's error area (the failing thread reports with it). */
+export function writeError(control: SharedArrayBuffer, message: string): void {
+  const ints = new Int32Array(control, 0, CONTROL_INTS);
+  const bytes = encoder.encode(message.split('\n')[0].slice(0, ERROR_BYTES / 4));
+  new Uint8Array(control, ERROR_OFFSET, ERROR_BYTES).set(bytes.subarray(0, ERROR_BYTES));
+  Atomics.store(ints, ERROR_LENGTH, Math.min(bytes.length, ERROR_BYTES));
+}
+
+/**
+ * Spins until `ints[index]` differs from `value`, for about `spinMicros`, then sleeps in
+ * Atomics.wait with `ints[index + 1]` set, so a notifier knows to wake it. Returns the new value.
+ */
+export function awaitChange(ints: Int32Array, index: number, value: number, spinMicros: number): number {
+  let current = Atomics.load(ints, index);
+  if (current !== value) return current;
+  if (spinMicros > 0) {
+    const until = performance.now() + spinMicros / 1000;
+    do {
+      for (let i = 0; i < 256; i++) {
+        current = Atomics.load(ints, index);
+        if (current !== value) return current;
+      }
+    } while (performance.now() < until);
+  }
+  for (;;) {
+    Atomics.store(ints, index + 1, 1);
+    Atomics.wait(ints, index, value);
+    Atomics.store(ints, index + 1, 0);
+    current = Atomics.load(ints, index);
+    if (current !== value) return current;
+  }
+}
+
+/**
+ * Claims and runs shares of the current call until none is left (see the header); `slot` names
+ * this thread (0: the caller). A share that throws is counted as done, the first failure is
+ * recorded for the caller, and later shares are skipped.
+ */
+export function runShares(ints: Int32Array, wasm: KernelExports, args: Float64Array, slot: number): void {
+  for (;;) {
+    const next = Atomics.load(ints, NEXT);
+    const share = next & 0xff;
+    const shares = (next >>> 8) & 0xff;
+    if (share >= shares) return;
+    if (Atomics.compareExchange(ints, NEXT, next, next + 1) !== next) continue;
+    // This share is ours: the task and its arguments stay put until it is counted done.
+    if (slot !== 0) Atomics.add(ints, WORKER_SHARES, 1);
+    if (Atomics.load(ints, FAILED) === 0) {
+      try {
+        TASKS[ints[TASK]](wasm, args, share, shares);
+      } catch (caught) {
+        if (Atomics.compareExchange(ints, FAILED, 0, slot + 1) === 0) writeError(ints.buffer as SharedArrayBuffer, describeError(caught));
+      }
+    }
+    if (Atomics.add(ints, DONE, 1) + 1 === shares && Atomics.load(ints, CALLER_WAITING) !== 0) Atomics.notify(ints, DONE);
+  }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+export interface PoolOptions {
+  /** The caller's kernels instance, over `memory`. */
+  kernels: KernelExports;
+  memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
+  variant: KernelVariant;
+  /** Threads in all, the caller's included (≥ 2). */
+  threads: number;
+  host: ThreadHost;
+}
+
+/**
+ * Workers over one shared memory, and the caller's side of the control block. Tasks run on
+ * the caller plus the workers that have started (a worker that has not started yet just misses
+ * the task; the result is the same).
+ */
+export class ThreadPool {
+  readonly threads: number;
+  /** Arguments of the next task: the caller fills them, then calls run. */
+  readonly args: Float64Array;
+  private readonly control = new SharedArrayBuffer(CONTROL_BYTES);
+  private readonly ints = new Int32Array(this.control, 0, CONTROL_INTS);
+  private readonly workers: WorkerHandle[] = [];
+  private readonly kernels: KernelExports;
+  private readonly canBlock: boolean;
+  private readonly spinMicros: number;
+  /** Set when a worker failed outside a task: the next run shuts the pool down and throws. */
+  private startFailure: string | undefined;
+  private closed = false;
+  private readyWaiters: Array<() => void> = [];
+  /** Counts calls (in NEXT's top bits), so consecutive calls never publish the same word. */
+  private generation = 0;
+
+  constructor({ kernels, memory, module, variant, threads, host: threadHost }: PoolOptions) {
+    if (!(threads >= 2 && threads <= MAX_THREADS)) throw new RangeError(`a pool has 2 to ${MAX_THREADS} threads, not ${threads}`);
+    this.kernels = kernels;
+    this.threads = threads;
+    this.args = new Float64Array(this.control, ARGS_OFFSET, ARG_COUNT);
+    this.canBlock = threadHost.canBlock;
+    // Spinning pays when every thread has a core; with more threads than cores it steals the
+    // caller's time, so workers then sleep at once.
+    this.spinMicros = threads <= threadHost.cores() ? 200 : 0;
+    const init: WorkerInit = { memory, module, variant, control: this.control, spinMicros: this.spinMicros };
+    for (let i = 1; i < threads; i++) {
+      this.workers.push(threadHost.start(init, (message) => this.workerFailed(message)));
+    }
+  }
+
+  /** Workers that have started and take part in tasks. */
+  get joined(): number {
+    return Atomics.load(this.ints, JOINED);
+  }
+
+  /** Shares that workers (not the caller) have run so far. */
+  get workerShares(): number {
+    return Atomics.load(this.ints, WORKER_SHARES);
+  }
+
+  /** Resolves once every worker has started (or the pool failed or closed). */
+  ready(): Promise<void> {
+    if (this.joined >= this.workers.length || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.readyWaiters.push(resolve);
+      const poll = (): void => {
+        if (this.joined >= this.workers.length || this.closed || this.startFailure) {
+          this.readyWaiters = this.readyWaiters.filter((waiter) => waiter !== resolve);
+          resolve();
+        } else {
+          setTimeout(poll, 1);
+        }
+      };
+      setTimeout(poll, 1);
+    });
+  }
+
+  /**
+   * Runs TASKS[task] with `args` as filled in, as `shares` shares (at most one per thread that
+   * has started), on this thread and the workers. Returns when every share is done. If a share
+   * failed, on whichever thread ran it, shuts the pool down and throws a ThreadError saying
+   * where and why (kernels then run on the caller's thread alone).
+   */
+  run(task: number, shares: number): void {
+    if (this.startFailure !== undefined) this.fail(`a worker thread failed to start: ${this.startFailure}`);
+    const ints = this.ints;
+    const total = Math.min(shares, 1 + Atomics.load(ints, JOINED), MAX_SHARES);
+    if (total <= 1) {
+      TASKS[task](this.kernels, this.args, 0, 1);
+      return;
+    }
+    ints[TASK] = task;
+    Atomics.store(ints, DONE, 0);
+    this.generation = (this.generation + 1) & 0xffff;
+    Atomics.store(ints, NEXT, (this.generation << 16) | (total << 8));
+    for (let slot = 1; slot < total; slot++) this.post(slot);
+    runShares(ints, this.kernels, this.args, 0);
+    this.awaitShares(total);
+    const failed = Atomics.load(ints, FAILED);
+    if (failed !== 0) {
+      const length = Atomics.load(ints, ERROR_LENGTH);
+      const message = decoder.decode(new Uint8Array(this.control, ERROR_OFFSET, length).slice());
+      const where = failed === 1 ? 'the calling thread' : `worker thread ${failed - 1}`;
+      this.fail(`${where} (of ${this.threads}) failed in ${TASK_NAMES[task]}: ${message}`);
+    }
+  }
+
+  /** Stops every worker. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    Atomics.store(this.ints, STOP, 1);
+    for (let slot = 1; slot <= this.workers.length; slot++) {
+      Atomics.add(this.ints, mailbox(slot), 1);
+      Atomics.notify(this.ints, mailbox(slot));
+    }
+    for (const worker of this.workers) worker.terminate();
+    for (const waiter of this.readyWaiters) waiter();
+    this.readyWaiters = [];
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Hands the current task to the worker of `slot`, waking it if it sleeps. */
+  private post(slot: number): void {
+    const box = mailbox(slot);
+    Atomics.add(this.ints, box, 1);
+    if (Atomics.load(this.ints, box + 1) !== 0) Atomics.notify(this.ints, box);
+  }
+
+  /** Waits until every share of the call is done: spins briefly, then sleeps until the last one notifies. */
+  private awaitShares(shares: number): void {
+    const ints = this.ints;
+    // Shares are about equal, so the others finish soon after this thread's (a browser's main
+    // thread may not sleep: it spins).
+    let done = Atomics.load(ints, DONE);
+    for (let i = 0; done !== shares && (i < 20000 || !this.canBlock); i++) done = Atomics.load(ints, DONE);
+    while (done !== shares) {
+      Atomics.store(ints, CALLER_WAITING, 1);
+      Atomics.wait(ints, DONE, done, 100);
+      Atomics.store(ints, CALLER_WAITING, 0);
+      done = Atomics.load(ints, DONE);
+    }
+  }
+
+  private workerFailed(message: string): void {
+    this.startFailure ??= message;
+  }
+
+  private fail(message: string): never {
+    this.close();
+    throw new ThreadError(message);
+  }
+}
+
+/** The i-th of `shares` nearly equal parts of [0, units): its first unit. */
+export function partStart(units: number, share: number, shares: number): number {
+  return Math.floor((units * share) / shares);
+}

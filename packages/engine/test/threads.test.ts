@@ -1,0 +1,353 @@
+/**
+ * Kernels on several threads: the same floats as on one, bit for bit.
+ *
+ * Every kernel that the WASM backend splits between threads runs here with its policy forced
+ * to split every call, on 2 and 3 threads (3 on this 2-core machine still has to be right), over
+ * shapes that leave threads with no rows, one row and a row tail, and is compared bit for bit
+ * with the same backend on one thread. Then whole fixture trainings (both datasets' model
+ * shapes, with and without dropout) give bit-identical weights on 1, 2 and 3 threads. A worker
+ * that fails (a WASM trap in its share) surfaces as one clear error in the caller, the pool shuts
+ * down, later calls run on the caller's thread, and the process exits on its own.
+ */
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Random, adam, conv2d, dense, dropout, flatten, loadDataset, maxPooling2d, reshapeLayer, sequential, setBackend, setThreads, sgd, threadCount,
+  threadsReady, type ImageDataset, type Kernels, type Layer, type Storage,
+} from '../src/index.js';
+import { createWasmKernels, type WasmKernels } from '../src/backend/wasm.js';
+import { setThreadHost } from '../src/backend/threads.js';
+import { nodeThreadHost } from '../src/backend/threads-node.js';
+
+/** The engine's seeded generator, as a function. */
+function prng(seed: number): () => number {
+  const random = new Random(seed);
+  return () => random.next();
+}
+
+/** Values in [-1, 1), about `zeros` of them exactly 0 (so the zero-skipping kernels have work to skip). */
+function values(random: () => number, length: number, zeros = 0): Float32Array {
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) out[i] = random() < zeros ? 0 : 2 * random() - 1;
+  return out;
+}
+
+/** Splits every call it can, whatever its size. */
+function splitEverything(k: WasmKernels): WasmKernels {
+  Object.assign(k.threadPolicy, { minProductWork: 1, minUpdateElements: 1, minBytes: 1, minRowElements: 1 });
+  return k;
+}
+
+const one = createWasmKernels({ threads: 1 });
+const many: Array<[number, WasmKernels]> = [2, 3].map((threads) => [threads, splitEverything(createWasmKernels({ threads }))]);
+
+beforeAll(async () => {
+  for (const [threads, k] of many) {
+    await k.threadsReady();
+    expect(k.threads).toBe(threads);
+  }
+});
+
+afterAll(() => {
+  for (const [, k] of many) k.setThreads(1);
+});
+
+/** Runs `run` on one thread and on `k` with the same inputs; every output buffer must match bit for bit. */
+function sameBits(k: WasmKernels, label: string, inputs: ArrayLike<number>[], run: (kernels: Kernels, buffers: Storage[]) => number | void): void {
+  const results = [one, k].map((kernels) => {
+    const buffers = inputs.map((input) => {
+      const s = kernels.alloc(input.length);
+      s.data.set(input);
+      return s;
+    });
+    const result = run(kernels, buffers);
+    const bits = buffers.map((s) => Array.from(new Uint32Array(s.data.buffer, s.ptr, s.length)));
+    for (const s of buffers) kernels.free(s);
+    return { result, bits };
+  });
+  const [want, got] = results;
+  expect(got.result, `${label}: result`).toBe(want.result);
+  for (let b = 0; b < want.bits.length; b++) {
+    const i = want.bits[b].findIndex((bits, j) => bits !== got.bits[b][j]);
+    if (i >= 0) expect.fail(`${label}: buffer ${b} differs at ${i} (${want.bits[b][i].toString(16)} on one thread, ${got.bits[b][i].toString(16)} split)`);
+  }
+}
+
+describe.each(many)('kernels split over %i threads give the floats of one thread', (_threads, k) => {
+  it('products: every M 1–9 × N 1–17 × K {1, 5, 9}, all transposes, with and without accumulate', () => {
+    const random = prng(1);
+    const before = k.threadPolicy.splitCalls, workerSharesBefore = k.workerShares;
+    for (let m = 1; m <= 9; m++) {
+      for (let n = 1; n <= 17; n++) {
+        for (const kk of [1, 5, 9]) {
+          for (const [transposeA, transposeB, accumulate] of [[false, false, false], [true, false, true], [false, true, false], [true, true, true]] as const) {
+            sameBits(k, `gemm ${m}×${kk}×${n} tA=${transposeA} tB=${transposeB} acc=${accumulate}`,
+              [values(random, m * kk), values(random, kk * n), values(random, m * n)],
+              (kernels, [a, b, c]) => kernels.gemm(m, n, kk, a, transposeA, b, transposeB, c, accumulate));
+          }
+        }
+      }
+    }
+    expect(k.threadPolicy.splitCalls - before, 'calls split between threads').toBeGreaterThan(1000);
+    expect(k.workerShares - workerSharesBefore, 'shares that workers ran').toBeGreaterThan(0);
+  });
+
+  it('products past the K and M blocks, and the layer shapes, split by rows and by columns', () => {
+    const random = prng(2);
+    for (const [m, kk, n, transposeA, transposeB] of [
+      [32, 784, 128, false, false], [784, 32, 128, true, false], [32, 128, 10, false, false], [128, 32, 10, true, false],
+      [32, 10, 128, false, true], [32, 128, 784, false, true], [300, 260, 70, false, false], [70, 300, 260, true, true],
+    ] as const) {
+      sameBits(k, `gemm ${m}×${kk}×${n}`, [values(random, m * kk), values(random, kk * n), values(random, m * n)],
+        (kernels, [a, b, c]) => kernels.gemm(m, n, kk, a, transposeA, b, transposeB, c, false));
+    }
+  });
+
+  it('dense forward (bias, ReLU) on the dense and the zero-skipping kernels, and the zero-skipping weight gradient', () => {
+    const random = prng(3);
+    for (const sparse of [false, true]) {
+      Object.assign(k.sparseInput, { enabled: sparse, minColumns: 1, minZeroFractionForward: 0, minZeroFractionGradient: 0 });
+      Object.assign(one.sparseInput, k.sparseInput);
+      for (const [m, kk, n] of [[1, 3, 5], [2, 9, 17], [3, 64, 24], [5, 65, 31], [9, 784, 128], [32, 784, 128], [33, 100, 41]]) {
+        for (const relu of [false, true]) {
+          sameBits(k, `denseForward ${m}×${kk}×${n} relu=${relu} sparse=${sparse}`,
+            [values(random, m * kk, 0.5), values(random, kk * n), values(random, n), values(random, m * n)],
+            (kernels, [x, w, bias, out]) => kernels.denseForward(m, n, kk, x, w, bias, out, relu));
+        }
+        // The weight gradient xᵀ·dz: x stored [batch m, features kk], dw [kk, n].
+        for (const accumulate of [false, true]) {
+          sameBits(k, `weight gradient ${kk}×${m}×${n} acc=${accumulate} sparse=${sparse}`,
+            [values(random, m * kk, 0.5), values(random, m * n), values(random, kk * n)],
+            (kernels, [x, dz, dw]) => kernels.gemm(kk, n, m, x, true, dz, false, dw, accumulate));
+        }
+      }
+    }
+    Object.assign(k.sparseInput, { enabled: true });
+    Object.assign(one.sparseInput, { enabled: true });
+  });
+
+  it('Adam, SGD (plain, momentum, Nesterov), pixel scaling and softmax, over lengths around the split points', () => {
+    const random = prng(4);
+    for (const length of [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 17, 33, 1000, 4099]) {
+      sameBits(k, `adam ${length}`, [values(random, length), values(random, length), values(random, length), values(random, length).map(Math.abs)],
+        (kernels, [w, g, m, v]) => kernels.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7));
+      sameBits(k, `sgd ${length}`, [values(random, length), values(random, length)],
+        (kernels, [w, g]) => kernels.sgdUpdate(w, g, null, 0.01, 0, false));
+      for (const nesterov of [false, true]) {
+        sameBits(k, `sgd momentum ${length} nesterov=${nesterov}`, [values(random, length), values(random, length), values(random, length)],
+          (kernels, [w, g, velocity]) => kernels.sgdUpdate(w, g, velocity, 0.01, 0.9, nesterov));
+      }
+      for (const classes of [1, 3, 10]) {
+        sameBits(k, `softmax ${length}×${classes}`, [values(random, length * classes), new Float32Array(length * classes)],
+          (kernels, [x, out]) => kernels.softmax(length, classes, x, out));
+      }
+      const bytes = Uint8Array.from({ length: length * 4 }, () => Math.floor(random() * 256));
+      sameBits(k, `normalizeBytes ${bytes.length}`, [new Float32Array(bytes.length + 3)], (kernels, [dst]) => {
+        const src = kernels.allocBytes(bytes.length);
+        src.data.set(bytes);
+        kernels.normalizeBytes(src, bytes.length, 1 / 255, dst);
+        kernels.freeBytes(src);
+      });
+    }
+  });
+});
+
+describe('training gives the same weights, bit for bit, on 1, 2 and 3 threads', () => {
+  const fixture = join(import.meta.dirname, '../../../test/fixtures/fashion-mnist');
+  const fashion = loadDataset('fashion-mnist', { dir: fixture });
+  const digits = loadDataset('mnist');
+
+  /** The first `count` images of a split. */
+  function head(images: ImageDataset, count: number): ImageDataset {
+    const size = images.rows * images.cols;
+    return { ...images, count, images: images.images.subarray(0, count * size), labels: images.labels.subarray(0, count) };
+  }
+
+  async function train(data: ImageDataset, hidden: number[], dropoutRate: number, optimizer: 'adam' | 'sgd', conv: boolean): Promise<Buffer> {
+    const layers: Layer[] = conv
+      ? [reshapeLayer({ targetShape: [28, 28, 1], inputShape: [28, 28] }), conv2d({ filters: 8, kernelSize: 3, activation: 'relu' }), maxPooling2d({ poolSize: 2 }), flatten()]
+      : [flatten({ inputShape: [28, 28] })];
+    for (const units of hidden) {
+      layers.push(dense({ units, activation: 'relu' }));
+      if (dropoutRate > 0) layers.push(dropout({ rate: dropoutRate }));
+    }
+    layers.push(dense({ units: 10, activation: 'softmax' }));
+    const model = sequential(layers, { seed: 7 });
+    model.compile({ optimizer: optimizer === 'adam' ? adam() : sgd({ learningRate: 0.05, momentum: 0.9 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    await model.fit(data, data.labels, { epochs: 1, batchSize: 32, seed: 7, validationSplit: 0.1 });
+    // Inference on the whole set at once is split by rows too.
+    const predictions = model.predict(data, { batchSize: data.count });
+    const bytes = Buffer.concat([
+      ...model.getWeights().map(({ values: w }) => Buffer.from(w.buffer, w.byteOffset, w.byteLength)),
+      Buffer.from(predictions.data.buffer, predictions.data.byteOffset, predictions.data.byteLength),
+    ]);
+    predictions.dispose();
+    model.dispose();
+    return bytes;
+  }
+
+  afterAll(() => {
+    setThreads('auto');
+  });
+
+  it.each([
+    ['Fashion-MNIST fixture, 784-128-10, Adam', 'fashion', [128], 0, 'adam', false],
+    ['Fashion-MNIST fixture, 784-128-10 with dropout 0.3, Adam', 'fashion', [128], 0.3, 'adam', false],
+    ['MNIST digits, 784-512-512-10 (the digits tutorial), SGD with momentum', 'digits', [512, 512], 0, 'sgd', false],
+    ['MNIST digits, 784-512-512-10 with dropout 0.2, Adam', 'digits', [512, 512], 0.2, 'adam', false],
+  ] as const)('%s', async (_label, dataset, hidden, dropoutRate, optimizer, conv) => {
+    setBackend('wasm');
+    const data = dataset === 'fashion' ? (await fashion).train : head((await digits).train, 640);
+    const weights: Buffer[] = [];
+    for (const threads of [1, 2, 3]) {
+      setThreads(threads);
+      await threadsReady();
+      expect(threadCount()).toBe(threads);
+      weights.push(await train(data, [...hidden], dropoutRate, optimizer, conv));
+    }
+    expect(weights[1].equals(weights[0]), '2 threads = 1 thread').toBe(true);
+    expect(weights[2].equals(weights[0]), '3 threads = 1 thread').toBe(true);
+  });
+});
+
+describe('where threads cannot start', () => {
+  it('the kernels run on one thread and say why', () => {
+    setThreadHost(undefined);
+    try {
+      const k = createWasmKernels({ threads: 4 });
+      expect(k.threads).toBe(1);
+      expect(k.setThreads(2)).toBe(1);
+      expect(k.threadsUnavailable).toBe('no way to start threads is installed in this runtime');
+      expect(k.memory.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    } finally {
+      setThreadHost(nodeThreadHost);
+    }
+  });
+});
+
+/** Runs `script` (ES module, `engine` bound to the built engine) in a child process; returns its JSON line. */
+function child(script: string): Record<string, unknown> {
+  const entry = createRequire(import.meta.url).resolve('@descent/engine');
+  const output = execFileSync(process.execPath, ['--input-type=module', '-e', `const engine = await import(${JSON.stringify(entry)});\n${script}`], {
+    encoding: 'utf8', timeout: 60_000,
+  });
+  return JSON.parse(output) as Record<string, unknown>;
+}
+
+describe('the browser host', () => {
+  it('starts its workers from the script a browser loads, posts them the shared memory, and gives the floats of one thread', () => {
+    // Node has no Web Workers: each is a worker_thread that gives the browser entry a `self`
+    // receiving the posted WorkerInit, as a Web Worker's global scope does.
+    const browserEntry = createRequire(import.meta.url).resolve('@descent/engine/thread-worker-browser');
+    const result = child(`
+      const { Worker } = await import('node:worker_threads');
+      const { setThreadHost, setThreads, threadsReady, kernels, webWorkerThreadHost } = engine;
+      const shim = "import('node:worker_threads').then(({ parentPort }) => {" +
+        "globalThis.self = { addEventListener: (type, listener) => parentPort.once('message', (data) => listener({ data })) };" +
+        "return import(" + JSON.stringify(${JSON.stringify(browserEntry)}) + "); });";
+      setThreadHost(webWorkerThreadHost(() => {
+        const worker = new Worker(shim, { eval: true });
+        worker.unref();
+        return { postMessage: (init) => worker.postMessage(init), terminate: () => void worker.terminate(), addEventListener: (type, listener) => worker.on(type, (e) => listener({ message: String(e) })) };
+      }, { cores: 2, canBlock: true }));
+      const k = kernels();
+      Object.assign(k.threadPolicy, { minProductWork: 1 });
+      const product = () => {
+        const a = k.alloc(96 * 70), b = k.alloc(70 * 50), c = k.alloc(96 * 50);
+        for (let i = 0; i < a.length; i++) a.data[i] = Math.sin(i);
+        for (let i = 0; i < b.length; i++) b.data[i] = Math.cos(i);
+        k.gemm(96, 50, 70, a, false, b, false, c, false);
+        const bits = Array.from(new Uint32Array(c.data.buffer, c.ptr, c.length));
+        k.free(a); k.free(b); k.free(c);
+        return bits;
+      };
+      const oneThread = product();
+      setThreads(2);
+      await threadsReady();
+      const threads = k.threads;
+      let twoThreads = product();
+      for (let i = 0; i < 50 && k.workerShares === 0; i++) twoThreads = product();
+      console.log(JSON.stringify({ threads, same: JSON.stringify(oneThread) === JSON.stringify(twoThreads), workerShares: k.workerShares }));
+    `) as { threads: number; same: boolean; workerShares: number };
+    expect(result.threads).toBe(2);
+    expect(result.workerShares).toBeGreaterThan(0);
+    expect(result.same).toBe(true);
+  });
+});
+
+describe('a worker that fails', () => {
+  it('a WASM trap in a worker\'s share surfaces as one clear error in the caller; the pool shuts down, later calls run on the caller\'s thread, the process exits by itself', () => {
+    // Adam over a buffer whose first half is in memory (slow: 64 MiB) and whose second half lies
+    // past the end of memory: the caller claims the first share, a worker the second, which traps.
+    // Which thread claims which share is up to them, so the call is repeated (with a new pool)
+    // until the trap was a worker's.
+    const result = child(`
+      const { setThreads, threadsReady, threadCount, kernels, ThreadError } = engine;
+      const messages = [];
+      for (let attempt = 0; attempt < 10 && !messages.some((m) => m.includes('worker thread')); attempt++) {
+        setThreads(2);
+        await threadsReady();
+        const k = kernels();
+        const big = k.alloc(1 << 24);
+        const half = Math.floor((k.memory.buffer.byteLength - big.ptr) / 16) * 4;
+        const tooLong = { ptr: big.ptr, length: 2 * half, data: big.data };
+        try {
+          k.adamUpdate(tooLong, tooLong, tooLong, tooLong, 1e-3, 0.9, 0.999, 1e-7);
+          messages.push('no error');
+        } catch (error) {
+          messages.push((error instanceof ThreadError ? 'ThreadError: ' : 'other: ') + error.message);
+        }
+        k.free(big);
+      }
+      const threadsAfter = threadCount();
+      const k = kernels(), w = k.alloc(100000), g = k.alloc(100000), m = k.alloc(100000), v = k.alloc(100000);
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      console.log(JSON.stringify({ messages, threadsAfter, stillOne: threadCount() }));
+    `) as { messages: string[]; threadsAfter: number; stillOne: number };
+    for (const message of result.messages) {
+      expect(message).toMatch(/^ThreadError: (the calling thread|worker thread 1) \(of 2\) failed in adam: RuntimeError: memory access out of bounds$/);
+    }
+    expect(result.messages.at(-1)).toMatch(/worker thread 1/);
+    expect(result.threadsAfter).toBe(1);
+    expect(result.stillOne).toBe(1);
+  });
+
+  it('a worker that cannot start surfaces as one clear error at the next split call, and the process exits by itself', () => {
+    // A host whose workers die while starting (a forced failure).
+    const result = child(`
+      const { Worker } = await import('node:worker_threads');
+      const { setThreadHost, setThreads, kernels, threadCount, ThreadError } = engine;
+      let reported;
+      const failed = new Promise((resolve) => { reported = resolve; });
+      setThreadHost({
+        cores: () => 2,
+        canBlock: true,
+        start(init, onError) {
+          const worker = new Worker("throw new Error('forced failure while starting')", { eval: true });
+          worker.on('error', (error) => { onError(error.name + ': ' + error.message); reported(); });
+          worker.unref();
+          return { terminate: () => void worker.terminate() };
+        },
+      });
+      const k = kernels();
+      setThreads(2);
+      // The dead worker is unref'd: a timer keeps this process alive until its error has arrived.
+      const keepAlive = setTimeout(() => {}, 30_000);
+      await failed;
+      clearTimeout(keepAlive);
+      const w = k.alloc(100000), g = k.alloc(100000), m = k.alloc(100000), v = k.alloc(100000);
+      let message = 'no error';
+      try {
+        k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      } catch (error) {
+        message = (error instanceof ThreadError ? 'ThreadError: ' : 'other: ') + error.message;
+      }
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      console.log(JSON.stringify({ message, threadsAfter: threadCount() }));
+    `);
+    expect(result.message).toBe('ThreadError: a worker thread failed to start: Error: forced failure while starting');
+    expect(result.threadsAfter).toBe(1);
+  });
+});
