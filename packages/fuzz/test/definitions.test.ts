@@ -100,6 +100,8 @@ describe('tune search spaces', () => {
     ['{"hidden_layers": [100000]}', /hidden layers must be at most 1000, got 100000$/],
     ['{"lr": [{"a": [1, 2, 3]}]}', /^space\.json: lr: \{"a": \[1, 2, 3\]\} is not a number$/],
     [`{"units": ${'['.repeat(200_000)}${']'.repeat(200_000)}}`, /^space\.json: nests arrays or objects more than 64 deep$/],
+    // Found by npm run fuzz -- --target space (seed 392): the parser's message quoted a line break.
+    ['\u0001"lr":\n" ","dropout":0.2}', /^space\.json: is not valid JSON \(Unexpected token '\\u0001', .*\\n.*\)$/],
   ];
   for (const [text, pattern] of cases) {
     it(`${JSON.stringify(text).slice(0, 50)}: a short typed error`, async () => {

@@ -10,7 +10,7 @@
  * the field, and a short escaped excerpt of the value.
  */
 import { z } from 'zod';
-import { excerpt } from '../errors.js';
+import { escapeControl, excerpt } from '../errors.js';
 
 const MiB = 2 ** 20;
 
@@ -52,7 +52,8 @@ export function parseJsonText(text: string, maxDepth: number = LIMITS.jsonDepth)
   try {
     return { value: JSON.parse(text) };
   } catch (err) {
-    return { problem: `is not valid JSON (${String((err as Error).message).slice(0, 80)})` };
+    // The parser's message quotes the text, control characters and all: keep it on one line.
+    return { problem: `is not valid JSON (${escapeControl(String((err as Error).message).slice(0, 80))})` };
   }
 }
 
