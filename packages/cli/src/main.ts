@@ -95,7 +95,8 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) {
+/** Runs descent as the program: the command line from process.argv, the exit code on the process. */
+export async function runProgram(): Promise<void> {
   // A closed pipe (`descent explain | head`) ends the output quietly, as other command-line tools do;
   // a training run carries on to save its model, writing nothing more to stdout.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -109,3 +110,5 @@ if (isEntryPoint()) {
   if (caller) process.chdir(caller);
   process.exitCode = await main(process.argv.slice(2));
 }
+
+if (isEntryPoint()) await runProgram();
