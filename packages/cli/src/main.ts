@@ -17,6 +17,7 @@ import { evaluateModule } from './commands/evaluate.js';
 import { explainModule } from './commands/explain.js';
 import { predictModule } from './commands/predict.js';
 import { reportModule } from './commands/report.js';
+import { serveModule } from './commands/serve.js';
 import { storeModule } from './commands/store-options.js';
 import { summaryModule } from './commands/summary.js';
 import { trainModule } from './commands/train.js';
@@ -41,6 +42,7 @@ const MODULES: readonly CliModule[] = [
   workerModule,
   dbModule,
   storeModule,
+  serveModule,
 ];
 
 export function buildProgram(modules: readonly CliModule[] = MODULES): Command {

@@ -50,6 +50,8 @@ export { SparseTopKCategoricalAccuracy, sparseTopKCategoricalAccuracy, accuracyM
 export type { Metric, MetricSpec, SparseTopKOptions } from './nn/metrics.js';
 export type { ByteImages, Inputs, Targets, CompileOptions, FitOptions, TrainingPosition, LossFunction, LossName, SequentialOptions, EvaluationResult, ModelPlan } from './nn/model.js';
 export { EarlyStopping, ReduceLROnPlateau, TerminateOnNaN } from './nn/callbacks.js';
+export { argMax, evaluateClassifier, evaluationFromProbabilities, predictProbabilities } from './nn/evaluation.js';
+export type { ClassEvaluation, ClassifierEvaluation } from './nn/evaluation.js';
 export { ProgbarLogger, progressLine, fitFinishedLine, fitLiveLine, formatEta, formatPerStep, formatMetric, stdoutSink } from './nn/progress.js';
 export type { ProgressSink, ProgbarLoggerOptions, ProgressInfo } from './nn/progress.js';
 export type { Callback, EpochLogs, BatchLogs, EarlyStoppingOptions, EarlyStoppingState, StepView, TrainingParams, TerminateOnNaNOptions, ReduceLROnPlateauOptions, ReduceLROnPlateauState } from './nn/callbacks.js';

@@ -26,10 +26,15 @@ export interface OptimizerSpec {
   momentum?: number;
 }
 
-/** Where a worker finds the images: a dataset name and, optionally, the folder of its IDX files. */
+/**
+ * Where a worker finds the images: a dataset name and, optionally, the folder of its IDX files;
+ * or, with `store`, a dataset of that name in a descent store (a --db value), which the worker
+ * reads itself.
+ */
 export interface DataRef {
-  dataset: DatasetName;
+  dataset: DatasetName | (string & {});
   dir: string | null;
+  store?: string | null;
 }
 
 export type MetricName = 'val_accuracy' | 'val_loss' | 'accuracy' | 'loss';
@@ -76,6 +81,16 @@ export interface TrainingJobSpec {
   checkpoints: boolean;
   /** Continue exactly from a checkpoint of this same job. */
   resume: JobCheckpoint | null;
+  /** Also test the kept weights on the dataset's test split (result.test). */
+  evaluate?: boolean;
+}
+
+/** The kept weights on the test split: Keras's loss and accuracy, and confusion[true][predicted]. */
+export interface JobEvaluation {
+  loss: number;
+  accuracy: number;
+  confusion: number[][];
+  count: number;
 }
 
 /** Everything needed to continue a job so that it ends with the same weights as an uninterrupted run. */
@@ -117,6 +132,8 @@ export interface JobResult {
   checkpoint: JobCheckpoint | null;
   /** Threads the job's WASM kernels could use (set by the thread that ran it). */
   threads?: number;
+  /** With `evaluate`, when the job finished (not cancelled) and the dataset has test images. */
+  test?: JobEvaluation | null;
 }
 
 export interface BatchProgress {

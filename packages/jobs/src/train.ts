@@ -4,11 +4,11 @@
  * Worker threads (thread.ts) call this; so can anything that wants a job done in-process.
  */
 import {
-  EarlyStopping, History, TerminateOnNaN, captureTrainingState, defineModel, historyData, parseLayers, dense, dropout, emptyHistoryData, flatten, restoreOptimizer, sequential,
+  EarlyStopping, History, TerminateOnNaN, captureTrainingState, defineModel, evaluateClassifier, historyData, parseLayers, dense, dropout, emptyHistoryData, flatten, restoreOptimizer, sequential,
   adam, sgd, type Callback, type EpochLogs, type FitOptions, type ImageDataset, type Layer, type Sequential,
 } from '@descent/engine';
 import {
-  better, decodeWeights, encodeArrays, encodeWeights, type BestEpoch, type EncodedWeights, type JobCheckpoint, type JobEvent, type JobResult,
+  better, decodeWeights, encodeArrays, encodeWeights, type BestEpoch, type EncodedWeights, type JobCheckpoint, type JobEvaluation, type JobEvent, type JobResult,
   type ModelDefinition, type TrainingJobSpec,
 } from './spec.js';
 
@@ -30,7 +30,7 @@ export function buildClassifier(definition: ModelDefinition, inputShape: number[
   return sequential(layers, { seed });
 }
 
-export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset, hooks: RunHooks = {}): Promise<JobResult> {
+export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset, hooks: RunHooks = {}, test?: ImageDataset): Promise<JobResult> {
   const started = performance.now();
   const classes = train.classNames.length;
   const model = buildClassifier(spec.model, [train.rows, train.cols], classes, spec.seed);
@@ -120,7 +120,14 @@ export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset,
       return { id: spec.id, status: 'cancelled', history: historyData(history), best: keep.summary(), weights: saved.weights, seconds, checkpoint: saved };
     }
     const status = terminateOnNaN.terminatedAt !== undefined ? 'terminated-nan' : earlyStopping?.stoppedEpoch ? 'stopped-early' : 'complete';
-    return { id: spec.id, status, history: historyData(history), best: keep.summary(), weights: keep.best?.weights ?? encodeWeights(model), seconds, checkpoint: null };
+    const weights = keep.best?.weights ?? encodeWeights(model);
+    let evaluation: JobEvaluation | null = null;
+    if (spec.evaluate && test && test.count > 0) {
+      if (keep.best) model.setWeights(decodeWeights(weights));
+      const { loss, accuracy, confusion } = evaluateClassifier(model, test, undefined, classes);
+      evaluation = { loss, accuracy, confusion, count: test.count };
+    }
+    return { id: spec.id, status, history: historyData(history), best: keep.summary(), weights, seconds, checkpoint: null, test: evaluation };
   } finally {
     model.dispose();
     optimizer.dispose?.();

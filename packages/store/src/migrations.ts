@@ -183,6 +183,44 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX predictions_by_image ON predictions (image_id)`,
     ],
   },
+  {
+    version: 2,
+    name: 'users, tokens, training jobs',
+    up: (t) => [
+      // password_hash: scrypt$N$r$p$salt$key. scope: the highest scope the user may ask for.
+      `CREATE TABLE users (
+        id ${t.id},
+        name ${t.varchar(100)} NOT NULL UNIQUE,
+        password_hash ${t.varchar(300)} NOT NULL,
+        scope ${t.varchar(10)} NOT NULL,
+        created_at ${t.timestamp} NOT NULL
+      )${t.table}`,
+      // Only a token's SHA-256 is kept. kind: access, refresh or personal; parent_id links an
+      // access token to the refresh token issued with it (revoking one revokes both).
+      `CREATE TABLE tokens (
+        id ${t.id},
+        user_id ${t.ref},
+        kind ${t.varchar(10)} NOT NULL,
+        name ${t.varchar(200)},
+        scope ${t.varchar(10)} NOT NULL,
+        token_hash ${t.varchar(64)} NOT NULL UNIQUE,
+        parent_id ${t.ref},
+        created_at ${t.timestamp} NOT NULL,
+        expires_at ${t.timestamp} NULL,
+        revoked_at ${t.timestamp} NULL,
+        FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+      )${t.table}`,
+      `CREATE INDEX tokens_by_parent ON tokens (parent_id)`,
+      // A training run the server queued: the job spec it runs, and its last checkpoint (JSON).
+      `CREATE TABLE training_jobs (
+        run_id ${t.ref} NOT NULL PRIMARY KEY,
+        spec ${t.json} NOT NULL,
+        checkpoint ${t.json},
+        updated_at ${t.timestamp} NOT NULL,
+        FOREIGN KEY (run_id) REFERENCES training_runs (id) ON DELETE CASCADE
+      )${t.table}`,
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -426,10 +426,12 @@ export class Store {
 
   // ---- models ----
 
-  /** Records a model; a name already taken gets a suffix (-2, -3, …). Returns its id and name. */
-  async saveModel(model: ModelInput): Promise<{ id: number; name: string }> {
+  /** Records a model; a name already taken gets a suffix (-2, -3, …). Returns its id and name. Pass `tx` to write it within a transaction of your own. */
+  async saveModel(model: ModelInput, { tx: outer }: { tx?: Executor } = {}): Promise<{ id: number; name: string }> {
     const filesHash = modelFilesHash(model.modelJson, model.weights);
-    return this.driver.transaction(async (tx) => {
+    // Inside the caller's transaction when given one (the server saves a job's model and finishes the job together).
+    const within = <T>(work: (tx: Executor) => Promise<T>): Promise<T> => (outer ? work(outer) : this.driver.transaction(work));
+    return within(async (tx) => {
       const datasetId = model.dataset ? (await tx.all<{ id: number }>('SELECT id FROM datasets WHERE name = ?', [model.dataset]))[0]?.id ?? null : null;
       const name = await uniqueName(tx, model.name);
       const { lastId } = await tx.run(

@@ -174,7 +174,7 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
     let data: LoadedDataset;
     try {
       useBackend(flags.backend, output);
-      data = await readDataset(settings.data.dataset, settings.data.dir ?? undefined, output);
+      data = await readDataset(settings.data.dataset as DatasetName, settings.data.dir ?? undefined, output);
     } catch (error) {
       await runner.close();
       throw error;

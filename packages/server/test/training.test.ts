@@ -1,0 +1,195 @@
+// Training in the background and predictions: a job posted over the API trains on worker threads,
+// streams progress as Server-Sent Events, and saves a model that can be shown, downloaded (and
+// loaded by the engine), and asked for predictions in every accepted form. Malformed model
+// definitions, unknown models and bad images are 4xx JSON answers naming the field, with no rows.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import yauzl from 'yauzl';
+import { artifactsFromModelJson, modelFromArtifacts } from '@descent/engine';
+import { CLASSES, countRows, fixtureData, fixtureZip, form, imageOf, pngOf, readEvents, startServer, type TestServer } from './helpers.js';
+
+let t: TestServer;
+let jobId: number;
+let modelId: number;
+
+const definition = { dataset: 'clothes', model: { hidden: [32] }, epochs: 2, batch_size: 32, progress_every: 5, seed: 7 };
+
+beforeAll(async () => {
+  t = await startServer({ rateLimit: 0, workers: 2 });
+  expect((await t.request('/api/v1/datasets', { method: 'POST', json: { name: 'clothes', classes: CLASSES } })).status).toBe(201);
+  const upload = await t.request('/api/v1/datasets/clothes/zip', { method: 'POST', body: form({}, { file: [await fixtureZip(30, 10), 'clothes.zip'] }) });
+  expect(upload.status).toBe(201);
+});
+afterAll(async () => t?.close());
+
+describe('training jobs', () => {
+  it('refuses malformed model definitions with 400 naming the field, and queues nothing', async () => {
+    const runs = await countRows(t.store, 'training_runs');
+    const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+      [{ ...definition, model: { hidden: [0] } }, 'model.hidden.0', /must be >= 1/],
+      [{ ...definition, epochs: -1 }, 'epochs', /must be >= 1/],
+      [{ ...definition, epochs: 1.5 }, 'epochs', /integer/],
+      [{ ...definition, optimizer: 'rmsprop' }, 'optimizer', /allowed values: adam, sgd/],
+      [{ ...definition, learning_rate: 0 }, 'learning_rate', /must be > 0/],
+      [{ ...definition, model: { hidden: [32], dropout: 1 } }, 'model.dropout', /must be < 1/],
+      [{ ...definition, validation_split: 1 }, 'validation_split', /must be < 1/],
+      [{ ...definition, layers: 'conv' }, 'layers', /unknown field 'layers'/],
+      [{ ...definition, dataset: undefined }, 'dataset', /must have required property 'dataset'/],
+      [{ ...definition, momentum: 0.9 }, 'momentum', /sgd optimizer only/],
+    ];
+    for (const [body, field, message] of cases) {
+      const response = await t.request('/api/v1/jobs', { method: 'POST', json: body });
+      expect(response.status, field).toBe(400);
+      const error = await response.json() as Record<string, unknown>;
+      expect(error.field, JSON.stringify(error)).toBe(field);
+      expect(error.message).toMatch(message);
+    }
+    const missing = await t.request('/api/v1/jobs', { method: 'POST', json: { ...definition, dataset: 'nope' } });
+    expect(missing.status).toBe(404);
+    expect((await missing.json() as Record<string, unknown>).field).toBe('dataset');
+    expect((await t.request('/api/v1/jobs', { method: 'POST', token: t.tokens.predict, json: definition })).status).toBe(403);
+    expect(await countRows(t.store, 'training_runs')).toBe(runs);
+  });
+
+  it('trains in the background: progress events every N batches and each epoch, then a model', async () => {
+    const response = await t.request('/api/v1/jobs', { method: 'POST', json: definition });
+    expect(response.status).toBe(202);
+    const job = await response.json() as { id: number; status: string; links: { events: string } };
+    jobId = job.id;
+    expect(response.headers.get('location')).toBe(`/api/v1/jobs/${jobId}`);
+    const events = await readEvents(await t.request(job.links.events), () => false);
+    const kinds = events.map((e) => e.event);
+    expect(kinds[0]).toBe('status');
+    const batches = events.filter((e) => e.event === 'batch');
+    // 300 images, batch 32: 10 batches per epoch; every 5th and the last.
+    expect(batches.map((e) => [e.data.epoch, e.data.batch])).toEqual([[1, 5], [1, 10], [2, 5], [2, 10]]);
+    const epochs = events.filter((e) => e.event === 'epoch');
+    expect(epochs.map((e) => e.data.epoch)).toEqual([1, 2]);
+    expect(epochs[1].data.loss as number).toBeLessThan(epochs[0].data.loss as number);
+    const last = events[events.length - 1];
+    expect(last.event).toBe('status');
+    expect(last.data.status).toBe('complete');
+    modelId = last.data.model_id as number;
+
+    const done = await (await t.request(`/api/v1/jobs/${jobId}`)).json() as Record<string, unknown>;
+    expect(done).toMatchObject({ status: 'complete', epochs_done: 2, model_id: modelId, dataset: 'clothes' });
+    expect((done.history as { loss: number[] }).loss).toHaveLength(2);
+    const list = await (await t.request('/api/v1/jobs')).json() as { total: number; jobs: Array<{ id: number }> };
+    expect(list.jobs[0].id).toBe(jobId);
+  });
+
+  it('the same definition trains to the same weights (the seed decides)', async () => {
+    const second = await (await t.request('/api/v1/jobs', { method: 'POST', json: definition })).json() as { id: number; links: { events: string } };
+    const events = await readEvents(await t.request(second.links.events), () => false);
+    const otherModel = events[events.length - 1].data.model_id as number;
+    const a = Buffer.from(await (await t.request(`/api/v1/models/${modelId}/weights.bin`)).arrayBuffer());
+    const b = Buffer.from(await (await t.request(`/api/v1/models/${otherModel}/weights.bin`)).arrayBuffer());
+    expect(a.equals(b)).toBe(true);
+    expect((await t.request(`/api/v1/models/${otherModel}`, { method: 'DELETE' })).status).toBe(204);
+  });
+
+  it('cancels a job', async () => {
+    const job = await (await t.request('/api/v1/jobs', { method: 'POST', json: { ...definition, epochs: 500 } })).json() as { id: number };
+    const cancelled = await t.request(`/api/v1/jobs/${job.id}/cancel`, { method: 'POST' });
+    expect(cancelled.status).toBe(200);
+    expect(await cancelled.json()).toMatchObject({ status: 'cancelled', model_id: null });
+    expect((await t.request(`/api/v1/jobs/${job.id}/cancel`, { method: 'POST' })).status).toBe(409);
+  });
+});
+
+describe('models', () => {
+  it('shows the architecture, test metrics and the confusion matrix', async () => {
+    const model = await (await t.request(`/api/v1/models/${modelId}`, { token: t.tokens.predict })).json() as Record<string, unknown>;
+    expect(model.class_names).toEqual(CLASSES);
+    expect(model.test_accuracy).toBeGreaterThan(0.3);
+    const confusion = model.confusion as number[][];
+    expect(confusion).toHaveLength(10);
+    expect(confusion.flat().reduce((a, b) => a + b, 0)).toBe(100);
+    expect(confusion.map((row) => row.reduce((a, b) => a + b, 0))).toEqual(new Array(10).fill(10));
+    expect(JSON.stringify(model.architecture)).toContain('"class_name":"Dense"');
+    const list = await (await t.request('/api/v1/models', { token: t.tokens.predict })).json() as { models: Array<{ id: number }> };
+    expect(list.models.map((m) => m.id)).toContain(modelId);
+    expect((await t.request('/api/v1/models/999999')).status).toBe(404);
+  });
+
+  it('downloads model.json + weights.bin (and a zip of them) that the engine loads', async () => {
+    const json = await (await t.request(`/api/v1/models/${modelId}/model.json`)).json();
+    const weights = await (await t.request(`/api/v1/models/${modelId}/weights.bin`)).arrayBuffer();
+    const model = modelFromArtifacts(artifactsFromModelJson(json, weights));
+    expect(model.perSampleOutputShape).toEqual([10]);
+    model.dispose();
+    const zip = Buffer.from(await (await t.request(`/api/v1/models/${modelId}/model.zip`)).arrayBuffer());
+    const names = await new Promise<string[]>((resolve, reject) => yauzl.fromBuffer(zip, { lazyEntries: false }, (err, file) => {
+      if (err || !file) return reject(err);
+      const found: string[] = [];
+      file.on('entry', (entry: yauzl.Entry) => found.push(entry.fileName));
+      file.on('end', () => resolve(found));
+    }));
+    expect(names.sort()).toEqual(['descent-training.json', 'model.json', 'weights.bin']);
+  });
+});
+
+describe('predict', () => {
+  const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+
+  it('answers JSON base64, a list, a multipart file and a raw PNG body alike, and records each prediction', async () => {
+    const { test } = await fixtureData();
+    const png = pngOf(imageOf(test, 0));
+    const before = await countRows(t.store, 'predictions');
+    const single = await t.request(`/api/v1/models/${modelId}/predict`, { method: 'POST', token: t.tokens.predict, json: { image: b64(png) } });
+    expect(single.status).toBe(200);
+    expect(single.headers.get('server-timing')).toMatch(/^parse;dur=[\d.]+, decode;dur=[\d.]+, predict;dur=[\d.]+, store;dur=[\d.]+$/);
+    const answer = await single.json() as { label: number; class: string; probabilities: number[]; top: Array<{ label: number; class: string; probability: number }> };
+    expect(answer.probabilities).toHaveLength(10);
+    expect(answer.probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(answer.label).toBe(answer.probabilities.indexOf(Math.max(...answer.probabilities)));
+    expect(answer.class).toBe(CLASSES[answer.label]);
+    expect(answer.top).toHaveLength(3);
+    expect(answer.top[0]).toEqual({ label: answer.label, class: answer.class, probability: answer.probabilities[answer.label] });
+
+    const dataUrl = await (await t.request(`/api/v1/models/${modelId}/predict?top=1`, { method: 'POST', token: t.tokens.predict, json: { image: `data:image/png;base64,${b64(png)}` } })).json() as typeof answer;
+    expect(dataUrl.probabilities).toEqual(answer.probabilities);
+    expect(dataUrl.top).toHaveLength(1);
+    const list = await (await t.request(`/api/v1/models/${modelId}/predict`, { method: 'POST', json: { images: [b64(png), b64(pngOf(imageOf(test, 1)))] } })).json() as { predictions: Array<typeof answer> };
+    expect(list.predictions).toHaveLength(2);
+    expect(list.predictions[0].probabilities).toEqual(answer.probabilities);
+    const multipart = await (await t.request(`/api/v1/models/${modelId}/predict`, { method: 'POST', body: form({}, { image: [png, 'shoe.png'] }) })).json() as typeof answer;
+    expect(multipart.probabilities).toEqual(answer.probabilities);
+    const raw = await (await t.request(`/api/v1/models/${modelId}/predict`, { method: 'POST', body: png, headers: { 'content-type': 'image/png' } })).json() as typeof answer;
+    expect(raw.probabilities).toEqual(answer.probabilities);
+    expect(await countRows(t.store, 'predictions')).toBe(before + 6);
+    const [row] = await t.store.driver.all<{ predicted: number; input: string; pixels: Uint8Array; origin: string }>('SELECT predicted, input, pixels, origin FROM predictions ORDER BY id LIMIT 1 OFFSET ?', [before]);
+    expect(row).toMatchObject({ predicted: answer.label, input: 'image', origin: 'api' });
+    expect(Array.from(row.pixels)).toEqual(Array.from(imageOf(test, 0)));
+
+    const unrecorded = await t.request(`/api/v1/models/${modelId}/predict?record=false`, { method: 'POST', json: { image: b64(png) } });
+    expect(unrecorded.status).toBe(200);
+    expect(await countRows(t.store, 'predictions')).toBe(before + 6);
+  });
+
+  it('refuses unknown models, bad images and bad bodies with 4xx JSON naming the field, recording nothing', async () => {
+    const { test } = await fixtureData();
+    const png = Buffer.from(pngOf(imageOf(test, 0))).toString('base64');
+    const before = await countRows(t.store, 'predictions');
+    const cases: Array<[string, RequestInit & { json?: unknown }, number, string]> = [
+      ['/api/v1/models/424242/predict', { json: { image: png } }, 404, 'id'],
+      ['/api/v1/models/abc/predict', { json: { image: png } }, 400, 'id'],
+      [`/api/v1/models/${modelId}/predict`, { json: { image: 'not base64!' } }, 400, 'image'],
+      [`/api/v1/models/${modelId}/predict`, { json: { image: Buffer.from('hello').toString('base64') } }, 422, 'image'],
+      [`/api/v1/models/${modelId}/predict`, { json: {} }, 400, 'image'],
+      [`/api/v1/models/${modelId}/predict`, { json: { image: png, images: [png] } }, 400, 'image'],
+      [`/api/v1/models/${modelId}/predict`, { json: { images: new Array(65).fill(png) } }, 400, 'images'],
+      [`/api/v1/models/${modelId}/predict`, { json: { image: png, extra: 1 } }, 400, 'extra'],
+      [`/api/v1/models/${modelId}/predict?top=11`, { json: { image: png } }, 400, 'top'],
+      [`/api/v1/models/${modelId}/predict`, { body: Buffer.from(pngOf(new Uint8Array(5000 * 4000), 5000, 4000)), headers: { 'content-type': 'image/png' } }, 413, 'image'],
+      [`/api/v1/models/${modelId}/predict`, { body: '{"image": ', headers: { 'content-type': 'application/json' } }, 400, 'body'],
+      [`/api/v1/models/${modelId}/predict`, { body: 'x', headers: { 'content-type': 'text/plain' } }, 415, 'body'],
+    ];
+    for (const [path, init, status, field] of cases) {
+      const response = await t.request(path, { method: 'POST', ...init });
+      const body = await response.json() as Record<string, unknown>;
+      expect(response.status, `${path} ${JSON.stringify(body)}`).toBe(status);
+      expect(body.field, `${path} ${JSON.stringify(body)}`).toBe(field);
+    }
+    expect(await countRows(t.store, 'predictions')).toBe(before);
+  });
+});
