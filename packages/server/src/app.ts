@@ -17,6 +17,7 @@ import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
+import fastifyStatic from '@fastify/static';
 import swaggerUi from '@fastify/swagger-ui';
 import { DESCENT_VERSION } from '@descent/engine';
 import { LocalRunner } from '@descent/jobs';
@@ -48,6 +49,12 @@ export interface ServerOptions {
   images?: Partial<ImageLimits>;
   uploads?: Partial<UploadLimits>;
   tokens?: Partial<TokenLifetimes>;
+  /**
+   * A built web app to serve at / (its index.html for unknown non-API paths), with the headers that
+   * make the page cross-origin isolated (COOP same-origin, COEP require-corp), so the engine can use
+   * threads in the browser.
+   */
+  appDir?: string | null;
   /** Where JSON log lines go (default stdout); false: no log. */
   log?: Writable | false;
   logLevel?: string;
@@ -95,8 +102,9 @@ export async function createServer(options: ServerOptions): Promise<DescentServe
   const training = new TrainingService(store, runner, options.db, app.log);
 
   // One log line per request, with its id; the id is also in the reply's x-request-id header.
+  // CORP: what the API serves may be used by a cross-origin-isolated page of the same origin.
   app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
+    reply.header('x-request-id', request.id).header('cross-origin-resource-policy', 'same-origin');
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({
@@ -157,6 +165,18 @@ export async function createServer(options: ServerOptions): Promise<DescentServe
     },
   }, async () => ({ status: 'ok', version: DESCENT_VERSION, jobs: training.counts }));
 
+  if (options.appDir) {
+    await app.register(fastifyStatic, {
+      root: options.appDir,
+      prefix: '/',
+      wildcard: false,
+      setHeaders: (res) => {
+        res.setHeader('cross-origin-opener-policy', 'same-origin');
+        res.setHeader('cross-origin-embedder-policy', 'require-corp');
+        res.setHeader('cross-origin-resource-policy', 'same-origin');
+      },
+    });
+  }
   const context = { store, accounts };
   accountRoutes(app, { ...context, lifetimes, timings, loginRateLimit: { max: options.loginsPerMinute ?? 20, timeWindow: 60_000 } });
   datasetRoutes(app, { ...context, imageLimits, uploads, training });

@@ -28,7 +28,7 @@ const FINISHED: readonly JobStatusName[] = ['complete', 'stopped-early', 'termin
 export interface JobDefinition {
   dataset: string;
   name?: string;
-  model: { hidden: number[]; dropout: number };
+  model: { hidden: number[]; dropout: number; layers?: string };
   optimizer: 'adam' | 'sgd';
   learning_rate?: number;
   momentum?: number;
@@ -102,7 +102,7 @@ export class TrainingService {
     const spec = trainingJob({
       id: randomUUID(),
       data: { dataset: definition.dataset, dir: null },
-      model: { hidden: definition.model.hidden, dropout: definition.model.dropout },
+      model: { hidden: definition.model.layers ? [] : definition.model.hidden, dropout: definition.model.layers ? 0 : definition.model.dropout, layers: definition.model.layers ?? null },
       optimizer: { name: definition.optimizer, learningRate: definition.learning_rate ?? (definition.optimizer === 'sgd' ? 0.01 : 0.001), momentum: definition.momentum ?? 0 },
       epochs: definition.epochs,
       batchSize: definition.batch_size,

@@ -150,22 +150,15 @@ describe('descent serve across restarts', () => {
   });
 });
 
-async function countImages(): Promise<number> {
+/** Rows of a table, read by a connection of the test's own. */
+async function countIn(table: 'images' | 'models'): Promise<number> {
   const store = await openStore(db, { migrate: false });
   try {
-    const [{ n }] = await store.driver.all<{ n: number }>('SELECT COUNT(*) AS n FROM images');
+    const [{ n }] = await store.driver.all<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`);
     return Number(n);
   } finally {
     await store.close();
   }
 }
-
-async function countModels(): Promise<number> {
-  const store = await openStore(db, { migrate: false });
-  try {
-    const [{ n }] = await store.driver.all<{ n: number }>('SELECT COUNT(*) AS n FROM models');
-    return Number(n);
-  } finally {
-    await store.close();
-  }
-}
+const countImages = () => countIn('images');
+const countModels = () => countIn('models');

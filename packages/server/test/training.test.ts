@@ -33,6 +33,8 @@ describe('training jobs', () => {
       [{ ...definition, model: { hidden: [32], dropout: 1 } }, 'model.dropout', /must be < 1/],
       [{ ...definition, validation_split: 1 }, 'validation_split', /must be < 1/],
       [{ ...definition, layers: 'conv' }, 'layers', /unknown field 'layers'/],
+      [{ ...definition, model: { layers: 'conv2d:0:3:relu' } }, 'model.layers', /conv2d/],
+      [{ ...definition, model: { layers: 'dense:16:relu,sparkle:3' } }, 'model.layers', /sparkle/],
       [{ ...definition, dataset: undefined }, 'dataset', /must have required property 'dataset'/],
       [{ ...definition, momentum: 0.9 }, 'momentum', /sgd optimizer only/],
     ];
@@ -85,6 +87,19 @@ describe('training jobs', () => {
     const b = Buffer.from(await (await t.request(`/api/v1/models/${otherModel}/weights.bin`)).arrayBuffer());
     expect(a.equals(b)).toBe(true);
     expect((await t.request(`/api/v1/models/${otherModel}`, { method: 'DELETE' })).status).toBe(204);
+  });
+
+  it('trains a convolutional model from a layer spec', async () => {
+    const job = await (await t.request('/api/v1/jobs', { method: 'POST', json: { ...definition, epochs: 1, model: { layers: 'conv2d:4:3:relu,maxpool:2,flatten,dense:16:relu' } } })).json() as { id: number; links: { events: string } };
+    const events = await readEvents(await t.request(job.links.events), () => false);
+    const last = events[events.length - 1];
+    expect(last.data.status).toBe('complete');
+    const model = await (await t.request(`/api/v1/models/${last.data.model_id as number}`)).json() as { architecture: unknown };
+    expect(JSON.stringify(model.architecture)).toContain('"class_name":"Conv2D"');
+    const { test } = await fixtureData();
+    const answer = await t.request(`/api/v1/models/${last.data.model_id as number}/predict`, { method: 'POST', json: { image: Buffer.from(pngOf(imageOf(test, 0))).toString('base64') } });
+    expect(answer.status).toBe(200);
+    expect((await answer.json() as { probabilities: number[] }).probabilities).toHaveLength(10);
   });
 
   it('cancels a job', async () => {

@@ -1,7 +1,7 @@
 /**
  * The REST server and its accounts:
  *
- *   descent serve [--port 8080] [--host 127.0.0.1] [--db URL] [--workers N] [--rate-limit N]
+ *   descent serve [--port 8080] [--host 127.0.0.1] [--db URL] [--workers N] [--rate-limit N] [--app DIR]
  *   descent user add NAME [--scope predict|train|admin] [--password-stdin]
  *   descent user list
  *   descent token create --name NAME --scope predict|train|admin [--expires 30d] [--user NAME]
@@ -12,6 +12,8 @@
  * on stderr. SIGTERM or Ctrl-C: stop accepting requests, finish the ones in flight, checkpoint
  * running training jobs (they continue at the next start), exit 0.
  */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '@descent/engine';
 import { DEFAULT_DB, openStore, redact, type Store } from '@descent/store';
@@ -31,8 +33,9 @@ export const serveModule: CliModule = {
       .addOption(dbOption('database of datasets, models, users and jobs'))
       .option('--workers <n>', 'training jobs at once, each on its own thread (default: one per core)', positiveInteger)
       .option('--rate-limit <n>', 'requests per minute per token (0: no limit)', nonNegativeInteger, 60_000)
+      .option('--app <dir>', 'a built web app to serve at / (cross-origin isolated: COOP and COEP headers)')
       .addOption(new Option('--log-level <level>', 'log level of the JSON lines on stdout').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'))
-      .action(async (flags: { port: number; host: string; db?: string; workers?: number; rateLimit: number; logLevel: string }) => serve(flags));
+      .action(async (flags: ServeFlags) => serve(flags));
 
     const user = program.command('user').description('accounts that can sign in to the server (POST /oauth/token)');
     user
@@ -144,13 +147,27 @@ function port(value: string): number {
   return n;
 }
 
-async function serve(flags: { port: number; host: string; db?: string; workers?: number; rateLimit: number; logLevel: string }): Promise<void> {
+interface ServeFlags {
+  port: number;
+  host: string;
+  db?: string;
+  workers?: number;
+  rateLimit: number;
+  logLevel: string;
+  app?: string;
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  if (flags.app !== undefined && !existsSync(join(flags.app, 'index.html'))) throw new UsageError(`--app ${flags.app}: holds no index.html (build the web app first)`);
   const db = flags.db ?? DEFAULT_DB;
   const store = await openCliStore(db, { create: true });
   const { createServer } = await import('@descent/server');
   let server;
   try {
-    server = await createServer({ store, db, workers: flags.workers, rateLimit: flags.rateLimit, logLevel: flags.logLevel, log: flags.logLevel === 'silent' ? false : process.stdout });
+    server = await createServer({
+      store, db, workers: flags.workers, rateLimit: flags.rateLimit, logLevel: flags.logLevel, log: flags.logLevel === 'silent' ? false : process.stdout,
+      appDir: flags.app ? resolve(flags.app) : null,
+    });
   } catch (error) {
     await store.close();
     throw error;

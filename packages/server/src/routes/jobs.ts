@@ -7,7 +7,8 @@
  * accuracy, val_loss, val_accuracy, seconds). The stream ends after the job's final status.
  */
 import type { FastifyInstance } from 'fastify';
-import { DATASET_NAME } from '@descent/store';
+import { CNN_LAYERS, ConfigError, DescentError, defineModel, parseLayers } from '@descent/engine';
+import { DATASET_NAME, type DatasetSummary } from '@descent/store';
 import { errorReplies, HttpError } from '../errors.js';
 import type { ServerContext } from '../context.js';
 import type { JobDefinition, JobStreamEvent, TrainingService } from '../training.js';
@@ -25,6 +26,10 @@ export const jobDefinitionSchema = {
       properties: {
         hidden: { type: 'array', minItems: 0, maxItems: 8, items: { type: 'integer', minimum: 1, maximum: 4096 }, default: [128], description: 'units of each hidden layer' },
         dropout: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0, description: 'dropout rate after each hidden layer' },
+        layers: {
+          type: 'string', minLength: 1, maxLength: 2000,
+          description: "instead of hidden and dropout: a layer spec as `descent train --layers` takes it, e.g. 'conv2d:32:3:relu,maxpool:2,conv2d:64:3:relu,maxpool:2,flatten,dense:128:relu' ('cnn': the tutorial CNN); the softmax output is added",
+        },
       },
       additionalProperties: false,
       default: {},
@@ -62,6 +67,16 @@ const jobSchema = {
   },
 } as const;
 
+/** A layer spec the job could build (grammar and every shape), checked before the job is queued. */
+function checkLayers(spec: string, dataset: DatasetSummary): void {
+  try {
+    defineModel(parseLayers(spec), { inputShape: [dataset.height, dataset.width], classes: dataset.classNames.length, source: 'model.layers' }).dispose();
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof DescentError) throw new HttpError(400, (error as Error).message.startsWith('model.layers') ? (error as Error).message : `model.layers: ${(error as Error).message}`, 'model.layers');
+    throw error;
+  }
+}
+
 function links(id: number, modelId: number | null) {
   return { self: `/api/v1/jobs/${id}`, events: `/api/v1/jobs/${id}/events`, cancel: `/api/v1/jobs/${id}/cancel`, ...(modelId ? { model: `/api/v1/models/${modelId}` } : {}) };
 }
@@ -84,12 +99,14 @@ export function jobRoutes(app: FastifyInstance, { store, training }: ServerConte
   }, async (request, reply) => {
     const definition = request.body;
     if (definition.momentum !== undefined && definition.optimizer !== 'sgd') throw new HttpError(400, 'momentum: applies to the sgd optimizer only', 'momentum');
+    if (definition.model.layers === 'cnn') definition.model.layers = CNN_LAYERS;
     const dataset = await store.getDataset(definition.dataset);
     if (!dataset) throw new HttpError(404, `dataset: no dataset ${definition.dataset}`, 'dataset');
     const trainImages = dataset.counts.train.reduce((a, b) => a + b, 0);
     if (trainImages === 0) throw new HttpError(400, `dataset: ${dataset.name} has no training images yet`, 'dataset');
     if (dataset.classNames.length < 2) throw new HttpError(400, `dataset: ${dataset.name} needs at least 2 classes`, 'dataset');
     if (definition.validation_split > 0 && Math.floor(trainImages * (1 - definition.validation_split)) < 1) throw new HttpError(400, 'validation_split: leaves no training images', 'validation_split');
+    if (definition.model.layers) checkLayers(definition.model.layers, dataset);
     const id = await training.submit(definition, request.auth?.userName ?? request.auth?.name ?? null);
     return reply.code(202).header('location', `/api/v1/jobs/${id}`).send(await find(id));
   });
