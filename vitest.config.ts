@@ -6,6 +6,7 @@ export default defineConfig({
     projects: [
       { test: { name: 'engine', include: ['packages/engine/test/**/*.test.ts'], testTimeout: 60_000 } },
       { test: { name: 'kernels', include: ['packages/kernels-wasm/test/**/*.test.ts'], testTimeout: 60_000 } },
+      { test: { name: 'images', include: ['packages/images/test/**/*.test.ts'], testTimeout: 60_000 } },
       { test: { name: 'server', include: ['packages/server/test/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000 } },
       { test: { name: 'jobs', include: ['packages/jobs/test/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000 } },
       { test: { name: 'store', include: ['packages/store/test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 120_000 } },
