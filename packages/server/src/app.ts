@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
@@ -31,6 +31,7 @@ import { accountRoutes, type TokenLifetimes } from './routes/accounts.js';
 import { datasetRoutes, type UploadLimits } from './routes/datasets.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
+import { predictionRoutes } from './routes/predictions.js';
 import { Timings } from './timings.js';
 import { TrainingService } from './training.js';
 
@@ -92,7 +93,9 @@ export async function createServer(options: ServerOptions): Promise<DescentServe
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   });
-  installErrorHandler(app);
+  // Cross-origin isolation for the web app's pages (so the engine can use threads there).
+  const isolate = (reply: FastifyReply) => reply.header('cross-origin-opener-policy', 'same-origin').header('cross-origin-embedder-policy', 'require-corp');
+  installErrorHandler(app, options.appDir ? (_request, reply) => isolate(reply).sendFile('index.html') : undefined);
 
   const accounts = new Accounts(store);
   const timings = new Timings();
@@ -170,11 +173,7 @@ export async function createServer(options: ServerOptions): Promise<DescentServe
       root: options.appDir,
       prefix: '/',
       wildcard: false,
-      setHeaders: (res) => {
-        res.setHeader('cross-origin-opener-policy', 'same-origin');
-        res.setHeader('cross-origin-embedder-policy', 'require-corp');
-        res.setHeader('cross-origin-resource-policy', 'same-origin');
-      },
+      setHeaders: (reply) => void isolate(reply),
     });
   }
   const context = { store, accounts };
@@ -182,6 +181,7 @@ export async function createServer(options: ServerOptions): Promise<DescentServe
   datasetRoutes(app, { ...context, imageLimits, uploads, training });
   jobRoutes(app, { ...context, training });
   modelRoutes(app, { ...context, predictor, recorder, timings, imageLimits, bodyLimit });
+  predictionRoutes(app, context);
 
   await app.ready();
   await training.start();

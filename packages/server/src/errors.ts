@@ -4,7 +4,7 @@
  * unexpected is a 500 whose message says only that, with the request id to find it in the log.
  */
 import { STATUS_CODES } from 'node:http';
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DataError, DescentError } from '@descent/engine';
 
 export class HttpError extends Error {
@@ -68,7 +68,11 @@ export function describeError(error: unknown): { statusCode: number; message: st
   return { statusCode: 500, message: 'internal error', expected: false };
 }
 
-export function installErrorHandler(app: FastifyInstance): void {
+/**
+ * Replies with what the server has for every unknown path; `page` (the web app's index.html, for
+ * its own routes) may answer a GET outside the API first.
+ */
+export function installErrorHandler(app: FastifyInstance, page?: (request: FastifyRequest, reply: FastifyReply) => FastifyReply | undefined): void {
   app.setErrorHandler((error, request, reply) => {
     const { statusCode, message, field, expected } = describeError(error);
     if (!expected) request.log.error({ err: error }, 'request failed');
@@ -77,6 +81,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     void sendError(reply, statusCode, text, field);
   });
   app.setNotFoundHandler((request, reply) => {
+    const api = /^\/(api|oauth)(\/|$)/.test(request.url) || request.url === '/health';
+    if (page && !api && (request.method === 'GET' || request.method === 'HEAD') && page(request, reply)) return;
     void sendError(reply, 404, `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`);
   });
 }

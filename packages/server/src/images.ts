@@ -25,7 +25,11 @@ export async function decodeUpload(input: { name: string; bytes: Uint8Array }, l
   try {
     return (await prepareImage(input.bytes, { name: input.name, ...limits })).pixels;
   } catch (err) {
-    if (err instanceof DataError) throw new HttpError(422, `${field}: ${err.message}`, field);
+    if (!(err instanceof DataError)) throw err;
+    // The error names the input; a request field or a raw body says nothing more than `field` does.
+    const named = `${input.name}: `;
+    const problem = (input.name === field || input.name === 'body') && err.message.startsWith(named) ? err.message.slice(named.length) : err.message;
+    throw new HttpError(422, `${field}: ${problem}`, field);
     throw err;
   }
 }

@@ -73,13 +73,7 @@ export class Predictor {
     const weights = new Uint8Array(row.weights);
     const artifacts = artifactsFromModelJson(JSON.parse(row.model_json), weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength), `model ${id}`);
     const model = modelFromArtifacts(artifacts, { modelFile: `model ${id}` });
-    const classes = model.perSampleOutputShape[0];
-    let classNames = (row.training_json ? (JSON.parse(row.training_json) as { classNames?: unknown }).classNames : undefined) as string[] | undefined;
-    if (!Array.isArray(classNames) && row.dataset_id !== null) {
-      const names = await this.store.driver.all<{ name: string }>('SELECT name FROM classes WHERE dataset_id = ? ORDER BY label', [row.dataset_id]);
-      classNames = names.map((n) => n.name);
-    }
-    if (!Array.isArray(classNames) || classNames.length !== classes) classNames = Array.from({ length: classes }, (_, i) => String(i));
+    const classNames = await classNamesOf(this.store, row, model.perSampleOutputShape[0]);
     const shape = model.perSampleInputShape;
     const size = shape.reduce((a, b) => a * b, 1);
     const side = Math.round(Math.sqrt(size));
@@ -112,6 +106,19 @@ export class Predictor {
       out.dispose();
     }
   }
+}
+
+/**
+ * A model's class names: those its training recorded, else its dataset's, else "0", "1", ...
+ * (`classes` when known; otherwise the recorded names are taken as they are).
+ */
+export async function classNamesOf(store: Store, row: { training_json: string | null; dataset_id: number | null }, classes?: number): Promise<string[]> {
+  let names = (row.training_json ? (JSON.parse(row.training_json) as { classNames?: unknown }).classNames : undefined) as string[] | undefined;
+  if (!Array.isArray(names) && row.dataset_id !== null) {
+    names = (await store.driver.all<{ name: string }>('SELECT name FROM classes WHERE dataset_id = ? ORDER BY label', [row.dataset_id])).map((n) => n.name);
+  }
+  if (Array.isArray(names) && (classes === undefined || names.length === classes)) return names;
+  return Array.from({ length: classes ?? 0 }, (_, i) => String(i));
 }
 
 interface PendingBatch {

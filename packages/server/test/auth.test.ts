@@ -1,6 +1,9 @@
 // Accounts, tokens and scopes: the OAuth password and refresh grants, revocation, personal tokens,
 // and every way a token can be wrong (missing, malformed, expired, revoked, wrong scope): a 401 or
 // 403 JSON answer and nothing else happens. Rate limits per token, while /health keeps answering.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { timestamp } from '@descent/store';
@@ -168,6 +171,12 @@ describe('the web app session', () => {
     expect(cookie).toMatch(/^descent_session=dsa_[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=3600$/);
     const session = cookie.split(';')[0];
     expect((await t.request('/api/v1/datasets', { token: null, headers: { cookie: session } })).status).toBe(200);
+    const me = await t.request('/api/v1/session', { token: null, headers: { cookie: session } });
+    expect(me.headers.get('cache-control')).toBe('no-store');
+    const who = await me.json() as { user: string; scope: string; expires_at: string };
+    expect(who).toMatchObject({ user: 'ada', scope: 'train' });
+    expect(Date.parse(who.expires_at) - Date.now()).toBeGreaterThan(3500_000);
+    expect((await t.request('/api/v1/session', { token: null })).status).toBe(401);
     const crossSite = await t.request('/api/v1/datasets', { method: 'POST', token: null, headers: { cookie: session, origin: 'http://evil.example' }, json: { name: 'csrf' } });
     expect(crossSite.status).toBe(403);
     expect(await t.store.getDataset('csrf')).toBeUndefined();
@@ -193,6 +202,33 @@ describe('rate limits', () => {
   });
 });
 
+describe('the web app', () => {
+  it('serves a built app cross-origin isolated, its index.html for the app\'s own paths, and JSON 404s under /api', async () => {
+    const appDir = mkdtempSync(join(tmpdir(), 'server-app-'));
+    mkdirSync(join(appDir, 'assets'));
+    writeFileSync(join(appDir, 'index.html'), '<!doctype html><title>descent</title>');
+    writeFileSync(join(appDir, 'assets', 'app.js'), 'console.log(1)');
+    const served = await startServer({ appDir });
+    try {
+      for (const path of ['/', '/assets/app.js', '/models/3', '/predictions']) {
+        const response = await fetch(`${served.url}${path}`);
+        expect(response.status, path).toBe(200);
+        expect(response.headers.get('cross-origin-opener-policy'), path).toBe('same-origin');
+        expect(response.headers.get('cross-origin-embedder-policy'), path).toBe('require-corp');
+        expect(await response.text(), path).toBe(path.endsWith('.js') ? 'console.log(1)' : '<!doctype html><title>descent</title>');
+      }
+      const api = await fetch(`${served.url}/api/v1/nothing`);
+      expect(api.status).toBe(404);
+      expect(api.headers.get('cross-origin-resource-policy')).toBe('same-origin');
+      expect(await api.json()).toMatchObject({ statusCode: 404 });
+      expect((await fetch(`${served.url}/api/v1/models`)).status).toBe(401);
+    } finally {
+      await served.close();
+      rmSync(appDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the API document', () => {
   it('serves OpenAPI 3 made from the route schemas, and the docs page from bundled assets', async () => {
     const spec = await (await fetch(`${t.url}/api/openapi.json`)).json() as { openapi: string; paths: Record<string, Record<string, { security?: unknown[]; requestBody?: unknown }>> };
@@ -202,6 +238,14 @@ describe('the API document', () => {
     }
     expect(spec.paths['/api/v1/jobs'].post.requestBody).toBeDefined();
     expect(spec.paths['/health'].get.security).toEqual([]);
+    // Every route but /health, sign-in and the token endpoints needs a token.
+    const open = ['/health', '/oauth/token', '/oauth/revoke', '/api/v1/session'];
+    for (const [path, methods] of Object.entries(spec.paths)) {
+      for (const [method, route] of Object.entries(methods)) {
+        if (open.includes(path) && (path !== '/api/v1/session' || method === 'post')) continue;
+        expect(route.security, `${method} ${path}`).toEqual(expect.arrayContaining([{ bearer: [] }]));
+      }
+    }
     const page = await fetch(`${t.url}/api/docs/`);
     expect(page.status).toBe(200);
     const html = await page.text();

@@ -4,7 +4,7 @@
 import { gzipSync } from 'node:zlib';
 import { decode as decodePng } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeIdxImages, encodeIdxLabels } from '@descent/engine';
+import { encodeIdxImages, encodeIdxLabels, parseIdxImages } from '@descent/engine';
 import { CLASSES, countRows, fixtureData, fixtureZip, form, imageOf, pngOf, startServer, zipOf, type TestServer } from './helpers.js';
 
 let t: TestServer;
@@ -85,6 +85,15 @@ describe('datasets', () => {
     const body = await response.json() as { added: { train: number }; dataset: { classes: string[] } };
     expect(body.added.train).toBe(30);
     expect(body.dataset.classes).toEqual(classes);
+    // Downloaded back as IDX, a split is byte for byte what the engine writes for the same images.
+    const imagesBack = new Uint8Array(await (await t.request('/api/v1/datasets/digits/train-images.idx', { token: t.tokens.train })).arrayBuffer());
+    expect(Buffer.from(imagesBack).equals(Buffer.from(encodeIdxImages({ count: 30, rows: 28, cols: 28, pixels: train.images.slice(0, 30 * 784) })))).toBe(true);
+    const labelsBack = await t.request('/api/v1/datasets/digits/train-labels.idx', { token: t.tokens.train });
+    expect(labelsBack.headers.get('content-type')).toBe('application/octet-stream');
+    expect(Buffer.from(await labelsBack.arrayBuffer()).equals(Buffer.from(labels))).toBe(true);
+    expect(parseIdxImages(new Uint8Array(await (await t.request('/api/v1/datasets/digits/test-images.idx')).arrayBuffer()), 'test').count).toBe(0);
+    await expectError(await t.request('/api/v1/datasets/digits/valid-images.idx'), 400, 'file');
+    expect((await t.request('/api/v1/datasets/digits/train-images.idx', { token: t.tokens.predict })).status).toBe(403);
   });
 
   it('deletes a dataset with its images', async () => {
@@ -113,7 +122,7 @@ describe('hostile uploads: a 4xx JSON answer naming the field, and no rows', () 
     const big = new Uint8Array(70 * 1024).fill(7);
     await expectError(await t.request('/api/v1/datasets/clothes/images', { method: 'POST', body: form({ label: 'Bag' }, { image: [big, 'big.png'] }) }), 413, 'file');
     const wide = pngOf(new Uint8Array(600 * 600), 600, 600);
-    await expectError(await t.request('/api/v1/datasets/clothes/images', { method: 'POST', body: form({ label: 'Bag' }, { image: [wide, 'wide.png'] }) }), 413, 'image', /600×600 pixels, more than the 262144 allowed/);
+    await expectError(await t.request('/api/v1/datasets/clothes/images', { method: 'POST', body: form({ label: 'Bag' }, { image: [wide, 'wide.png'] }) }), 422, 'image', /^image: wide\.png: the image has more than 262,144 pixels/);
     await expectError(await t.request('/api/v1/datasets/clothes/images', { method: 'POST', body: form({ label: 'Bag' }, { image: [new TextEncoder().encode('GIF89a nonsense'), 'x.gif'] }) }), 422, 'image', /cannot decode/);
     const huge = await t.request('/api/v1/datasets/clothes/zip', { method: 'POST', body: new Uint8Array(3 * 1024 * 1024), headers: { 'content-type': 'application/zip' } });
     await expectError(huge, 413, 'body');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '@descent/store';
-import { CLASSES, CLI, fixtureZip, form, readEvents } from './helpers.js';
+import { CLASSES, CLI, FIXTURE, fixtureData, fixtureZip, form, readEvents } from './helpers.js';
 
 interface Served {
   child: ChildProcess;
@@ -21,7 +21,7 @@ let token: string;
 let current: Served | undefined;
 
 function serve(): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', db, '--workers', '2', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', db, '--workers', '2', '--log-level', 'warn', '--data', FIXTURE, '--no-app'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
   return new Promise((resolve, reject) => {
@@ -60,6 +60,11 @@ beforeAll(async () => {
   expect(made.status, made.stderr).toBe(0);
   token = made.stdout.trim();
   current = await serve();
+  // A database without datasets starts with Fashion-MNIST (here the fixture's images, from --data).
+  const { train, test } = await fixtureData();
+  const started = await (await api(current, '/api/v1/datasets/fashion-mnist')).json() as { counts: { train: number[]; test: number[] } };
+  expect(started.counts.train.reduce((a, b) => a + b)).toBe(train.count);
+  expect(started.counts.test.reduce((a, b) => a + b)).toBe(test.count);
   expect((await api(current, '/api/v1/datasets', { method: 'POST', json: { name: 'clothes', classes: CLASSES } })).status).toBe(201);
   expect((await api(current, '/api/v1/datasets/clothes/zip', { method: 'POST', body: form({}, { file: [await fixtureZip(40), 'c.zip'] }) })).status).toBe(201);
 });

@@ -181,6 +181,56 @@ describe('predict', () => {
     expect(await countRows(t.store, 'predictions')).toBe(before + 6);
   });
 
+  it('records a true label given as a name, an index or a query parameter, and lists the wrong ones with the image the model saw', async () => {
+    const { test } = await fixtureData();
+    const items = [0, 1, 2, 3].map((i) => ({ pixels: imageOf(test, i), png: b64(pngOf(imageOf(test, i))), truth: test.labels[i] }));
+    type Page = { total: number; items: Array<{ id: number; model_id: number; label: number; class: string | null; true_label: number | null; true_class: string | null; probability: number; image: string; created_by: string | null; origin: string }> };
+    const earlier = (await (await t.request(`/api/v1/predictions?model=${modelId}`, { token: t.tokens.predict })).json() as Page).total;
+    const single = await (await t.request(`/api/v1/models/${modelId}/predict`, { method: 'POST', token: t.tokens.predict, json: { image: items[0].png, true_label: CLASSES[items[0].truth] } })).json() as { label: number };
+    // The others: one says the truth, one claims a class the model did not predict (so it is wrong), one gives none.
+    const listed = await (await t.request(`/api/v1/models/${modelId}/predict`, { method: 'POST', token: t.tokens.predict, json: { images: [items[1].png, items[2].png, items[3].png], true_labels: [items[1].truth, null, null] } })).json() as { predictions: Array<{ label: number }> };
+    const claimed = (listed.predictions[1].label + 1) % 10;
+    const raw = await t.request(`/api/v1/models/${modelId}/predict?true_label=${claimed}`, { method: 'POST', token: t.tokens.predict, body: Buffer.from(pngOf(items[2].pixels)), headers: { 'content-type': 'image/png' } });
+    expect(raw.status).toBe(200);
+
+    const mine = await (await t.request(`/api/v1/predictions?model=${modelId}&limit=4`, { token: t.tokens.predict })).json() as Page;
+    expect(mine.total).toBe(earlier + 5); // what the 'predict' token made, only
+    expect(mine.items.map((p) => p.true_label)).toEqual([claimed, null, null, items[1].truth]);
+    expect(mine.items[0]).toMatchObject({ model_id: modelId, label: listed.predictions[1].label, true_class: CLASSES[claimed], origin: 'api', created_by: 'test predict' });
+    const wrong = await (await t.request(`/api/v1/predictions?model=${modelId}&wrong=true`, { token: t.tokens.predict })).json() as Page;
+    expect(wrong.items.map((p) => p.id)).toContain(mine.items[0].id);
+    for (const p of wrong.items) expect(p.true_label !== null && p.true_label !== p.label).toBe(true);
+    const byClass = await (await t.request(`/api/v1/predictions?class=${single.label}`, { token: t.tokens.predict })).json() as Page;
+    expect(byClass.items.length).toBeGreaterThan(0);
+    for (const p of byClass.items) expect(p.label).toBe(single.label);
+
+    // The image is the 28×28 the model saw; a 'train' token sees every prediction, a 'predict' token its own.
+    const png = await t.request(mine.items[0].image, { token: t.tokens.predict });
+    expect(png.headers.get('content-type')).toBe('image/png');
+    const { decode } = await import('fast-png');
+    expect(Array.from(decode(new Uint8Array(await png.arrayBuffer())).data)).toEqual(Array.from(items[2].pixels));
+    const all = await (await t.request('/api/v1/predictions?limit=1', { token: t.tokens.train })).json() as Page;
+    expect(all.total).toBeGreaterThan(mine.total);
+    const others = (await t.request('/api/v1/predictions?limit=500', { token: t.tokens.admin }).then((r) => r.json()) as Page).items.find((p) => p.created_by !== 'test predict')!;
+    expect((await t.request(`/api/v1/predictions/${others.id}`, { token: t.tokens.predict })).status).toBe(404);
+    expect((await t.request(`/api/v1/predictions/${others.id}/image.png`, { token: t.tokens.predict })).status).toBe(404);
+    const one = await (await t.request(`/api/v1/predictions/${others.id}`, { token: t.tokens.train })).json() as { probabilities: number[] };
+    expect(one.probabilities).toHaveLength(10);
+
+    const before = await countRows(t.store, 'predictions');
+    for (const [query, json, field] of [
+      ['', { image: items[0].png, true_label: 'Sock' }, 'true_label'],
+      ['?true_label=10', { image: items[0].png }, 'true_label'],
+      ['', { images: [items[0].png, items[1].png], true_labels: [1] }, 'true_labels'],
+      ['?true_label=1', { images: [items[0].png, items[1].png] }, 'true_label'],
+    ] as const) {
+      const refused = await t.request(`/api/v1/models/${modelId}/predict${query}`, { method: 'POST', json });
+      expect(refused.status, JSON.stringify(json)).toBe(400);
+      expect((await refused.json() as { field: string }).field).toBe(field);
+    }
+    expect(await countRows(t.store, 'predictions')).toBe(before);
+  });
+
   it('refuses unknown models, bad images and bad bodies with 4xx JSON naming the field, recording nothing', async () => {
     const { test } = await fixtureData();
     const png = Buffer.from(pngOf(imageOf(test, 0))).toString('base64');
@@ -195,7 +245,7 @@ describe('predict', () => {
       [`/api/v1/models/${modelId}/predict`, { json: { images: new Array(65).fill(png) } }, 400, 'images'],
       [`/api/v1/models/${modelId}/predict`, { json: { image: png, extra: 1 } }, 400, 'extra'],
       [`/api/v1/models/${modelId}/predict?top=11`, { json: { image: png } }, 400, 'top'],
-      [`/api/v1/models/${modelId}/predict`, { body: Buffer.from(pngOf(new Uint8Array(5000 * 4000), 5000, 4000)), headers: { 'content-type': 'image/png' } }, 413, 'image'],
+      [`/api/v1/models/${modelId}/predict`, { body: Buffer.from(pngOf(new Uint8Array(5000 * 4000), 5000, 4000)), headers: { 'content-type': 'image/png' } }, 422, 'image'],
       [`/api/v1/models/${modelId}/predict`, { body: '{"image": ', headers: { 'content-type': 'application/json' } }, 400, 'body'],
       [`/api/v1/models/${modelId}/predict`, { body: 'x', headers: { 'content-type': 'text/plain' } }, 415, 'body'],
     ];

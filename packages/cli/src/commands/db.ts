@@ -111,30 +111,33 @@ async function importIdx(dataset: string, flags: DbFlags & { data?: string; as?:
   if (!(DATASET_NAMES as readonly string[]).includes(dataset)) {
     throw new UsageError(`unknown dataset "${dataset}"; expected one of: ${DATASET_NAMES.join(', ')} (for your own images use \`${commandLine('db import-images')}\`)`);
   }
+  checkDatasetName(flags.as ?? dataset, '--as');
+  await withStore(flags.db, { create: true }, (store) => importDataset(store, dataset as DatasetName, flags, output));
+}
+
+/** Imports Fashion-MNIST or MNIST (found as `descent train` finds it) into an open store. */
+export async function importDataset(store: Store, dataset: DatasetName, flags: { data?: string; as?: string }, output: Output): Promise<void> {
   const name = flags.as ?? dataset;
-  checkDatasetName(name, '--as');
   const started = performance.now();
-  await withStore(flags.db, { create: true }, async (store) => {
-    const data = await readDataset(dataset as DatasetName, flags.data, output);
-    const part = (split: Split, file: string, images: Uint8Array, labels: Uint8Array): ImportSplit => {
-      const base = basename(file);
-      return { split, images, labels, source: (i) => `${base}#${i}` };
-    };
-    output.note(`Importing ${data.name} from ${shortPath(data.dir)} into ${store.display} as dataset ${name}`);
-    const result = await store.importImages({
-      dataset: name, classNames: data.classNames, height: data.train.rows, width: data.train.cols, kind: 'idx', source: data.dir,
-      skipDuplicates: false, onProgress: progressBar(output),
-      splits: [part('train', data.files.trainImages, data.train.images, data.train.labels), part('test', data.files.testImages, data.test.images, data.test.labels)],
-    });
-    output.finishLine();
-    const seconds = (performance.now() - started) / 1000;
-    if (result.alreadyImported) {
-      output.line(`Dataset ${name} already holds these ${count(data.train.count + data.test.count)} images (same content hash); nothing to do`);
-    } else {
-      output.line(`Imported ${count(result.added.train + result.added.test)} images into dataset ${name} (${count(result.added.train)} train, ${count(result.added.test)} test, ${data.classNames.length} classes) in ${seconds.toFixed(1)} s`);
-    }
-    output.record({ dataset: name, db: store.display, already_imported: result.alreadyImported, train: result.added.train, test: result.added.test, seconds });
+  const data = await readDataset(dataset, flags.data, output);
+  const part = (split: Split, file: string, images: Uint8Array, labels: Uint8Array): ImportSplit => {
+    const base = basename(file);
+    return { split, images, labels, source: (i) => `${base}#${i}` };
+  };
+  output.note(`Importing ${data.name} from ${shortPath(data.dir)} into ${store.display} as dataset ${name}`);
+  const result = await store.importImages({
+    dataset: name, classNames: data.classNames, height: data.train.rows, width: data.train.cols, kind: 'idx', source: data.dir,
+    skipDuplicates: false, onProgress: progressBar(output),
+    splits: [part('train', data.files.trainImages, data.train.images, data.train.labels), part('test', data.files.testImages, data.test.images, data.test.labels)],
   });
+  output.finishLine();
+  const seconds = (performance.now() - started) / 1000;
+  if (result.alreadyImported) {
+    output.line(`Dataset ${name} already holds these ${count(data.train.count + data.test.count)} images (same content hash); nothing to do`);
+  } else {
+    output.line(`Imported ${count(result.added.train + result.added.test)} images into dataset ${name} (${count(result.added.train)} train, ${count(result.added.test)} test, ${data.classNames.length} classes) in ${seconds.toFixed(1)} s`);
+  }
+  output.record({ dataset: name, db: store.display, already_imported: result.alreadyImported, train: result.added.train, test: result.added.test, seconds });
 }
 
 async function importImages(source: string, flags: DbFlags & { dataset: string; split: Split; skipBad?: boolean }): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * The REST server and its accounts:
  *
- *   descent serve [--port 8080] [--host 127.0.0.1] [--db URL] [--workers N] [--rate-limit N] [--app DIR]
+ *   descent serve [--port 8080] [--host 127.0.0.1] [--db URL] [--workers N] [--rate-limit N] [--app DIR | --no-app]
+ *                 [--data DIR] [--no-fashion-mnist]
  *   descent user add NAME [--scope predict|train|admin] [--password-stdin]
  *   descent user list
  *   descent token create --name NAME --scope predict|train|admin [--expires 30d] [--user NAME]
@@ -13,13 +14,17 @@
  * running training jobs (they continue at the next start), exit 0.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Option } from 'commander';
 import { UsageError } from '@descent/engine';
-import { DEFAULT_DB, openStore, redact, type Store } from '@descent/store';
+import { DEFAULT_DB, redact } from '@descent/store';
+import { dataOption } from '../common.js';
 import { nonNegativeInteger, positiveInteger } from '../flags.js';
 import type { CliModule } from '../module.js';
 import { Output } from '../output.js';
+import { dbOption, openCliStore, withStore } from '../store.js';
+import { importDataset } from './db.js';
 
 const SCOPE_CHOICES = ['predict', 'train', 'admin'];
 
@@ -33,7 +38,10 @@ export const serveModule: CliModule = {
       .addOption(dbOption('database of datasets, models, users and jobs'))
       .option('--workers <n>', 'training jobs at once, each on its own thread (default: one per core)', positiveInteger)
       .option('--rate-limit <n>', 'requests per minute per token (0: no limit)', nonNegativeInteger, 60_000)
-      .option('--app <dir>', 'a built web app to serve at / (cross-origin isolated: COOP and COEP headers)')
+      .option('--app <dir>', 'the built web app to serve at / (cross-origin isolated: COOP and COEP headers); default: packages/web/dist when it is built')
+      .option('--no-app', 'serve the API only')
+      .addOption(dataOption())
+      .option('--no-fashion-mnist', 'do not import Fashion-MNIST into a database that holds no dataset yet')
       .addOption(new Option('--log-level <level>', 'log level of the JSON lines on stdout').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'))
       .action(async (flags: ServeFlags) => serve(flags));
 
@@ -124,23 +132,6 @@ export const serveModule: CliModule = {
   },
 };
 
-const dbOption = (description = 'database') =>
-  new Option('--db <url>', `${description}: a SQLite file, or mariadb://user:pass@host:port/db (default: ./${DEFAULT_DB})`);
-
-function openCliStore(db: string | undefined, { create = false } = {}): Promise<Store> {
-  return openStore(db ?? DEFAULT_DB, { create });
-}
-
-/** Runs `work` with the store open, and closes it whatever happens. */
-async function withStore<T>(db: string | undefined, options: { create?: boolean }, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openCliStore(db, options);
-  try {
-    return await work(store);
-  } finally {
-    await store.close();
-  }
-}
-
 function port(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new UsageError(`--port ${value}: expected a port number, 0 to 65535`);
@@ -154,19 +145,35 @@ interface ServeFlags {
   workers?: number;
   rateLimit: number;
   logLevel: string;
-  app?: string;
+  /** A folder, false with --no-app, undefined: the built web app when there is one. */
+  app?: string | false;
+  data?: string;
+  fashionMnist: boolean;
+}
+
+/** The web app's build in this repository (packages/web/dist), when it has been built. */
+function builtWebApp(): string | null {
+  const dist = resolve(dirname(fileURLToPath(import.meta.url)), '../../../web/dist');
+  return existsSync(join(dist, 'index.html')) ? dist : null;
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
-  if (flags.app !== undefined && !existsSync(join(flags.app, 'index.html'))) throw new UsageError(`--app ${flags.app}: holds no index.html (build the web app first)`);
+  if (typeof flags.app === 'string' && !existsSync(join(flags.app, 'index.html'))) throw new UsageError(`--app ${flags.app}: holds no index.html (build the web app first)`);
+  const appDir = typeof flags.app === 'string' ? resolve(flags.app) : flags.app === undefined ? builtWebApp() : null;
   const db = flags.db ?? DEFAULT_DB;
   const store = await openCliStore(db, { create: true });
   const { createServer } = await import('@descent/server');
   let server;
   try {
+    // A new database starts with Fashion-MNIST, so there is something to train on at once.
+    if (flags.fashionMnist && (await store.listDatasets()).length === 0) {
+      const notes = new Output({ stdout: process.stderr });
+      await importDataset(store, 'fashion-mnist', { data: flags.data }, notes).catch((error: unknown) => {
+        notes.warn(`Fashion-MNIST was not imported: ${(error as Error).message}`);
+      });
+    }
     server = await createServer({
-      store, db, workers: flags.workers, rateLimit: flags.rateLimit, logLevel: flags.logLevel, log: flags.logLevel === 'silent' ? false : process.stdout,
-      appDir: flags.app ? resolve(flags.app) : null,
+      store, db, workers: flags.workers, rateLimit: flags.rateLimit, logLevel: flags.logLevel, log: flags.logLevel === 'silent' ? false : process.stdout, appDir,
     });
   } catch (error) {
     await store.close();
@@ -189,6 +196,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     `  get a token:  curl -s ${address}/oauth/token -d grant_type=password -d username=NAME --data-urlencode password=PASSWORD`,
     Number(users[0].n) === 0 ? '  no users yet: add one with `descent user add NAME` (or make a personal token: `descent token create --name me --scope train`)' : null,
     `  API docs:     ${address}/api/docs  (OpenAPI: ${address}/api/openapi.json)`,
+    appDir ? `  web app:      ${address}/  (from ${appDir})` : null,
   ].filter((line): line is string => line !== null);
   process.stderr.write(`${lines.join('\n')}\n`);
 

@@ -149,6 +149,18 @@ export function accountRoutes(app: FastifyInstance, { accounts, lifetimes, timin
     return { user: grant.user.name, scope: grant.scope, expires_in: lifetimes.access };
   });
 
+  app.get('/api/v1/session', {
+    config: { scope: 'predict' },
+    schema: {
+      tags: ['auth'], summary: 'Who the token or session cookie belongs to, its scope and expiry',
+      response: { 200: { type: 'object', properties: { user: { type: ['string', 'null'] }, scope: { type: 'string' }, expires_at: { type: ['string', 'null'] } } }, ...errorReplies() },
+    },
+  }, async (request, reply) => {
+    const auth = request.auth!;
+    noStore(reply);
+    return { user: auth.userName, scope: auth.scope, expires_at: auth.expiresAt === null ? null : new Date(auth.expiresAt).toISOString() };
+  });
+
   app.delete('/api/v1/session', {
     config: { scope: 'predict' },
     schema: { tags: ['auth'], summary: 'Sign out: revokes the session and clears the cookie', response: { 204: { type: 'null' }, ...errorReplies() } },

@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { MultipartFile } from '@fastify/multipart';
 import { encode as encodePng } from 'fast-png';
-import { DataError, isGzip, parseIdxImages, parseIdxLabels } from '@descent/engine';
+import { DataError, encodeIdxImages, encodeIdxLabels, isGzip, parseIdxImages, parseIdxLabels } from '@descent/engine';
 import { prepareImage } from '@descent/images';
 import { DATASET_NAME, readLabelledZip, timestamp, type DatasetSummary, type ImportSplit, type Split } from '@descent/store';
 import { errorReplies, HttpError } from '../errors.js';
@@ -27,6 +27,7 @@ export interface UploadLimits {
   maxZipBytes: number;
 }
 
+const IDX_FILES = ['train-images.idx', 'train-labels.idx', 'test-images.idx', 'test-labels.idx'];
 const nameParams = { type: 'object', properties: { name: { type: 'string', pattern: DATASET_NAME.source } }, required: ['name'] } as const;
 const classNameSchema = { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\x00-\\x1f]+$' } as const;
 
@@ -169,6 +170,23 @@ export function datasetRoutes(app: FastifyInstance, { store, imageLimits, upload
       total: Number(n), offset, limit,
       items: rows.map((r) => ({ id: Number(r.id), split: r.split, label: Number(r.label), class: dataset.classNames[Number(r.label)], source: r.source, thumbnail: `${base}/${Number(r.id)}/thumbnail.png` })),
     };
+  });
+
+  // A whole split as IDX files, for training in the browser (the engine reads them as it reads Fashion-MNIST's).
+  app.get<{ Params: { name: string; file: string } }>('/api/v1/datasets/:name/:file', {
+    config: { scope: 'train' },
+    schema: {
+      tags: ['datasets'],
+      summary: 'A split in bulk as an IDX file (uncompressed): train-images.idx, train-labels.idx, test-images.idx or test-labels.idx',
+      params: { type: 'object', properties: { ...nameParams.properties, file: { type: 'string', enum: IDX_FILES } }, required: ['name', 'file'] },
+      response: errorReplies(400, 404),
+    },
+  }, async (request, reply) => {
+    const dataset = await find(request.params.name);
+    const [split, kind] = request.params.file.replace('.idx', '').split('-') as [Split, 'images' | 'labels'];
+    const part = await store.loadSplit(dataset.name, split);
+    const bytes = kind === 'images' ? encodeIdxImages({ count: part.count, rows: part.rows, cols: part.cols, pixels: part.images }) : encodeIdxLabels(part.labels);
+    return reply.type('application/octet-stream').header('content-disposition', `attachment; filename="${dataset.name}-${request.params.file}"`).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
 
   app.get<{ Params: { name: string; id: number } }>('/api/v1/datasets/:name/images/:id/thumbnail.png', {

@@ -147,7 +147,7 @@ export function modelRoutes(app: FastifyInstance, { store, predictor, recorder, 
     if (!app.hasContentTypeParser(type)) app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: imageLimits.maxBytes }, (_request, body, done) => done(null, body));
   }
 
-  app.post<{ Params: { id: number }; Querystring: { top?: number; record?: boolean }; Body: { image?: string; images?: string[] } | Buffer | undefined }>('/api/v1/models/:id/predict', {
+  app.post<{ Params: { id: number }; Querystring: { top?: number; record?: boolean; true_label?: string }; Body: PredictBody | Buffer | undefined }>('/api/v1/models/:id/predict', {
     config: { scope: 'predict' },
     bodyLimit,
     schema: {
@@ -159,6 +159,7 @@ export function modelRoutes(app: FastifyInstance, { store, predictor, recorder, 
         properties: {
           top: { type: 'integer', minimum: 1, maximum: 1000, default: 3, description: 'how many classes `top` lists' },
           record: { type: 'boolean', default: true, description: 'false: do not store the predictions' },
+          true_label: { type: 'string', minLength: 1, maxLength: 200, description: 'what the image really is (class name or index), recorded beside the prediction; for any kind of body' },
         },
         additionalProperties: false,
       },
@@ -170,6 +171,8 @@ export function modelRoutes(app: FastifyInstance, { store, predictor, recorder, 
               properties: {
                 image: { type: 'string', minLength: 1, maxLength: maxBase64, description: 'a PNG or JPEG file, base64 (a data: URL prefix is allowed)' },
                 images: { type: 'array', minItems: 1, maxItems: MAX_IMAGES_PER_REQUEST, items: { type: 'string', minLength: 1, maxLength: maxBase64 } },
+                true_label: { type: ['string', 'integer'], description: 'what `image` really is (class name or index)' },
+                true_labels: { type: 'array', maxItems: MAX_IMAGES_PER_REQUEST, items: { type: ['string', 'integer', 'null'] }, description: 'what each of `images` really is (null: unknown)' },
               },
               additionalProperties: false,
             },
@@ -193,13 +196,14 @@ export function modelRoutes(app: FastifyInstance, { store, predictor, recorder, 
     const top = request.query.top ?? 3;
     if (top > loaded.classNames.length) throw new HttpError(400, `top: the model has ${loaded.classNames.length} classes`, 'top');
     const inputs = await imagesOf(request, maxBase64);
+    const trueLabels = trueLabelsOf(request.body, request.query.true_label, inputs.length, loaded.classNames);
     const pixels: Uint8Array[] = [];
     for (const input of inputs) pixels.push(await decodeUpload(input, imageLimits, input.field));
     const decoded = process.hrtime.bigint();
     const results = predictor.classify(loaded, pixels, top);
     const predicted = process.hrtime.bigint();
     if (request.query.record !== false) {
-      await recorder.record(id, request.auth?.userName ?? request.auth?.name ?? null, results.map((result, i) => ({ pixels: pixels[i], input: inputs[i].name, probabilities: result.probabilities })));
+      await recorder.record(id, request.auth?.userName ?? request.auth?.name ?? null, results.map((result, i) => ({ pixels: pixels[i], input: inputs[i].name, probabilities: result.probabilities, trueLabel: trueLabels[i] })));
     }
     const stored = process.hrtime.bigint();
     timings.add(request, { decode: decoded - parsed, predict: predicted - decoded, store: stored - predicted }, parsed);
@@ -208,13 +212,38 @@ export function modelRoutes(app: FastifyInstance, { store, predictor, recorder, 
   });
 }
 
+type PredictBody = { image?: string; images?: string[]; true_label?: string | number; true_labels?: Array<string | number | null> };
+
+/** The true labels given with a predict request (query `true_label`, or the JSON fields), as class indices; null where unknown. */
+function trueLabelsOf(body: unknown, query: string | undefined, count: number, classNames: readonly string[]): Array<number | null> {
+  const json = typeof body === 'object' && body !== null && !Buffer.isBuffer(body) ? (body as PredictBody) : {};
+  const given: Array<{ value: string | number | null | undefined; field: string }> = json.true_labels !== undefined
+    ? json.true_labels.map((value, i) => ({ value, field: `true_labels.${i}` }))
+    : [{ value: json.true_label ?? query, field: 'true_label' }];
+  if (json.true_labels !== undefined && json.true_labels.length !== count) {
+    throw new HttpError(400, `true_labels: ${json.true_labels.length} labels for ${count} images`, 'true_labels');
+  }
+  if (json.true_labels === undefined && given[0].value !== undefined && count !== 1) {
+    throw new HttpError(400, 'true_label: one label for several images; send true_labels, one per image', 'true_label');
+  }
+  const labels = given.map(({ value, field }) => {
+    if (value === undefined || value === null) return null;
+    const text = String(value);
+    const byName = classNames.indexOf(text);
+    if (byName >= 0) return byName;
+    if (/^\d+$/.test(text) && Number(text) < classNames.length) return Number(text);
+    throw new HttpError(400, `${field}: unknown label ${JSON.stringify(text.slice(0, 100))}; the model's classes are ${classNames.join(', ')} (or 0 to ${classNames.length - 1})`, field);
+  });
+  return labels.length === count ? labels : Array.from({ length: count }, () => null);
+}
+
 function isList(body: unknown): boolean {
   return typeof body === 'object' && body !== null && !Buffer.isBuffer(body) && Array.isArray((body as { images?: unknown }).images);
 }
 
 /** The images of a predict request, as bytes with a name for messages and the request field they came in. */
 async function imagesOf(request: FastifyRequest, maxBase64: number): Promise<Array<{ name: string; bytes: Uint8Array; field: string }>> {
-  const body = request.body as { image?: string; images?: string[] } | Buffer | undefined;
+  const body = request.body as PredictBody | Buffer | undefined;
   if (Buffer.isBuffer(body)) return [{ name: 'body', bytes: body, field: 'image' }];
   if (typeof body === 'string') throw new HttpError(415, `body: send application/json, multipart/form-data, image/png or image/jpeg, not ${request.headers['content-type']?.slice(0, 60)}`, 'body');
   if (request.isMultipart()) {
