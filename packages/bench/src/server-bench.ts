@@ -1,7 +1,9 @@
+#!/usr/bin/env node
 /**
- * The server's figures, on this machine, against 127.0.0.1 only, bounded in time:
+ * The server's figures, on this machine, against 127.0.0.1 only, bounded in time (about 2 minutes
+ * with the defaults, most of it the training runs):
  *
- *   npm run bench:server -- [--duration 15] [--connections 10] [--data DIR] [--epochs 5] [--runs 3]
+ *   npm run bench:server -- [--duration 15] [--connections 10] [--data DIR] [--epochs 5] [--runs 3] [--out FILE]
  *
  * 1. predict throughput and latency (autocannon, one 28×28 PNG test image per JSON request, base64,
  *    bearer token checked, every prediction recorded), with the server idle;
@@ -9,19 +11,22 @@
  * 3. where a request's time goes (the server's own phase timings: parse, decode, predict, store, reply);
  * 4. a training job through the API against the same `descent train` run (wall time, medians of --runs).
  *
- * The server runs as `descent serve` in its own process, with its usual logging (to a file) and a
- * rate limit high enough not to refuse the load. Writes a markdown summary to stdout and JSON beside it.
+ * The server runs as `descent serve` in its own process (which imports Fashion-MNIST into its new
+ * database at start), with its usual logging (to a file) and a rate limit high enough not to refuse
+ * the load. Prints JSON (and writes it to --out): the machine, the load average before and during
+ * each part, and every figure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encode as encodePng } from 'fast-png';
 import { FASHION_MNIST_CLASS_NAMES, loadDataset } from '@descent/engine';
+import { Accounts } from '@descent/server';
 import { openStore } from '@descent/store';
-import { Accounts } from '../accounts.js';
+import { machineInfo } from './machine.js';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -33,7 +38,7 @@ interface AutocannonResult {
 }
 type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
 
-const CLI = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
 
 const { values: flags } = parseArgs({
   options: {
@@ -61,7 +66,7 @@ function log(message: string): void {
 
 async function serve(db: string, logFile: string): Promise<{ child: ChildProcess; url: string }> {
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', db, '--rate-limit', '100000000'], { stdio: ['ignore', out, 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--db', db, '--rate-limit', '100000000', '--no-app', ...(flags.data ? ['--data', flags.data] : [])], { stdio: ['ignore', out, 'pipe'] });
   return new Promise((resolve, reject) => {
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -77,22 +82,15 @@ async function main(): Promise<void> {
   const { default: autocannon } = (await import('autocannon')) as { default: Autocannon };
   const dir = mkdtempSync(join(tmpdir(), 'server-bench-'));
   const db = join(dir, 'descent.db');
-  const report: Record<string, unknown> = { cpu: cpus()[0].model, cores: cpus().length, node: process.version, load_before: loadavg() };
+  const report: Record<string, unknown> = { machine: machineInfo(), load_before: loadavg() };
   let server: { child: ChildProcess; url: string } | undefined;
   try {
-    log('importing Fashion-MNIST into the store …');
     const data = await loadDataset('fashion-mnist', { dir: flags.data, download: false });
-    const store = await openStore(db, { create: true });
     const classNames = [...FASHION_MNIST_CLASS_NAMES];
-    await store.importImages({
-      dataset: 'fashion', classNames, height: 28, width: 28, kind: 'idx', source: data.dir, skipDuplicates: false,
-      splits: [
-        { split: 'train', images: data.train.images, labels: data.train.labels, source: (i) => `train#${i}` },
-        { split: 'test', images: data.test.images, labels: data.test.labels, source: (i) => `test#${i}` },
-      ],
-    });
+    const store = await openStore(db, { create: true });
     const token = (await new Accounts(store).issue('personal', 'admin', { name: 'bench', ttlSeconds: 86400 })).token;
     await store.close();
+    log('starting descent serve (it imports Fashion-MNIST into its new database) …');
     server = await serve(db, join(dir, 'server.log'));
     const url = server.url;
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
@@ -108,7 +106,7 @@ async function main(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     };
-    const definition = { dataset: 'fashion', model: { hidden: [128] }, epochs, batch_size: 32, seed: 42, progress_every: 100 };
+    const definition = { dataset: 'fashion-mnist', model: { hidden: [128] }, epochs, batch_size: 32, seed: 42, progress_every: 100 };
 
     // ---- training: the API against descent train ----
     const apiSeconds: number[] = [];
