@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     const url = server.url;
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const api = async (path: string, init: RequestInit = {}) => {
-      const response = await fetch(`${url}${path}`, { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) } });
+      const response = await fetch(`${url}${path}`, { ...init, headers: init.body === undefined ? { authorization: headers.authorization } : headers });
       if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${response.status} ${await response.text()}`);
       return response;
     };
