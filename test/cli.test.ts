@@ -169,9 +169,12 @@ describe('descent predict', () => {
       .extend({ top: 30, bottom: 10, left: 20, right: 50, background: '#ffffff' })
       .png()
       .toFile(photo);
-    // The same item as Fashion-MNIST stores it: light on black, 28×28.
+    // The same item light on black, as Fashion-MNIST stores it, at twice the size (a 28×28 one is taken as it is).
     const item = join(work, 'item.png');
-    await sharp(Buffer.from(original), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(item);
+    await sharp(Buffer.from(original), { raw: { width: 28, height: 28, channels: 1 } }).resize(56, 56, { kernel: 'nearest' }).png().toFile(item);
+    const asStored = join(work, 'stored.png');
+    await sharp(Buffer.from(original), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(asStored);
+    expect(Array.from((await prepareImage(asStored)).pixels)).toEqual(Array.from(original));
 
     const fromPhoto = await prepareImage(photo);
     const fromItem = await prepareImage(item);

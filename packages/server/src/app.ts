@@ -91,7 +91,7 @@ export async function createServer(options: ServerOptions): Promise<DescentServe
     genReqId: () => randomUUID(),
     bodyLimit,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true } },
   });
   // Cross-origin isolation for the web app's pages (so the engine can use threads there).
   const isolate = (reply: FastifyReply) => reply.header('cross-origin-opener-policy', 'same-origin').header('cross-origin-embedder-policy', 'require-corp');

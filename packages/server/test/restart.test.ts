@@ -13,6 +13,8 @@ interface Served {
   child: ChildProcess;
   url: string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  /** What it has written on stderr so far. */
+  stderr(): string;
 }
 
 let dir: string;
@@ -28,7 +30,7 @@ function serve(): Promise<Served> {
     child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (match) resolve({ child, url: match[1], exited });
+      if (match) resolve({ child, url: match[1], exited, stderr: () => stderr });
     });
     void exited.then(({ code }) => reject(new Error(`descent serve exited (${code}) before listening: ${stderr}`)));
   });
@@ -60,6 +62,7 @@ beforeAll(async () => {
   expect(made.status, made.stderr).toBe(0);
   token = made.stdout.trim();
   current = await serve();
+  expect(current.stderr()).toMatch(/^Importing fashion-mnist from .* as dataset fashion-mnist\nImported \d+ images into dataset fashion-mnist .*\ndescent serve: listening on/);
   // A database without datasets starts with Fashion-MNIST (here the fixture's images, from --data).
   const { train, test } = await fixtureData();
   const started = await (await api(current, '/api/v1/datasets/fashion-mnist')).json() as { counts: { train: number[]; test: number[] } };
