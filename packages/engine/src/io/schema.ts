@@ -236,10 +236,10 @@ export const binaryStateSchema = z.object({
   slots: z.record(slotName, z.array(z.number().int().min(0).max(LIMITS.weightElements)).max(LIMITS.weights)),
 });
 
-/** A learning-rate schedule as Keras saves it in an optimizer's config, e.g. {class_name: 'ExponentialDecay', config: {...}}. */
+/** A learning-rate schedule as Keras saves it in an optimizer's config: `{ class_name, config }`. */
 const scheduleSchema = z.object({
   class_name: z.string().min(1).max(64),
-  config: z.record(z.string().max(64), z.union([z.number(), z.boolean(), z.string().max(64)])),
+  config: z.record(z.string().max(64), z.union([z.number(), z.boolean(), z.string().max(200), z.null()])),
 });
 
 export const savedOptimizerSchema = z.object({
