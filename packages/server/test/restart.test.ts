@@ -62,7 +62,7 @@ beforeAll(async () => {
   expect(made.status, made.stderr).toBe(0);
   token = made.stdout.trim();
   current = await serve();
-  expect(current.stderr()).toMatch(/^Importing fashion-mnist from .* as dataset fashion-mnist\nImported \d+ images into dataset fashion-mnist .*\ndescent serve: listening on/);
+  expect(current.stderr()).toMatch(/^Importing fashion-mnist from .* as dataset fashion-mnist\nImported [\d,]+ images into dataset fashion-mnist .*\ndescent serve: listening on/);
   // A database without datasets starts with Fashion-MNIST (here the fixture's images, from --data).
   const { train, test } = await fixtureData();
   const started = await (await api(current, '/api/v1/datasets/fashion-mnist')).json() as { counts: { train: number[]; test: number[] } };
