@@ -10,7 +10,7 @@ import { encodeIdxImages, encodeIdxLabels, loadDataset, loadModel, type LoadedDa
 import * as mariadb from 'mariadb';
 import { LATEST_VERSION, openStore, type Store } from '@descent/store';
 import { backends } from '../packages/store/test/backends.js';
-import { FIXTURE, ROOT, jsonLines, runCli, runInProcess, startCli, temporaryFolder, type CliResult } from './cli-helpers.js';
+import { FIXTURE, ROOT, jsonLines, runCli, runInProcess, startCli, temporaryFolder, waitForOutput, type CliResult } from './cli-helpers.js';
 
 const all = backends('descent-store-cli');
 /** The CLI in this process: what these tests prove is what the commands do, not how a process runs them. */
@@ -171,6 +171,73 @@ describe.each(['sqlite', 'mariadb'] as const)('descent db on %s', (name) => {
       const html = readFileSync(join(dir, 'report', 'report.html'), 'utf8');
       const right = truth.filter((t, i) => predicted.mlp[i] === t).length;
       expect(html).toContain(`(${right} of 500 images)`);
+    }
+  });
+
+  it('records a run from its start: interrupted by Ctrl-C, resumed without --db into the same row, failed when no finite model is left', async () => {
+    const run = async (id: number) => {
+      const store = await openStore(db);
+      try {
+        const [row] = await store.driver.all<Record<string, unknown>>('SELECT status, history, epochs_done, model_id, message, finished_at FROM training_runs WHERE id = ?', [id]);
+        const history = (typeof row.history === 'string' ? JSON.parse(row.history) : row.history) as { epoch: number[] };
+        const [{ n }] = await store.driver.all<{ n: number }>('SELECT COUNT(*) AS n FROM training_runs');
+        return { ...row, epochs: history.epoch, runs: Number(n) };
+      } finally {
+        await store.close();
+      }
+    };
+    // Batches of 4: an epoch of the fixture is 500 steps, so Ctrl-C lands inside one.
+    const out = join(dir, 'stopped');
+    const started = startCli(['train', '--db', db, '--dataset', 'fashion-mnist', '--epochs', '30', '--batch-size', '4', '--hidden', '16', '--out', out, '--json']);
+    await waitForOutput(started.child, started.stdout, (stdout) => jsonLines(stdout).some((line) => 'epoch' in line));
+    started.child.kill('SIGINT');
+    const stopped = await started.done;
+    expect(stopped.code, stopped.stderr).toBe(130);
+    const metadata = (await loadModel(out)).metadata!;
+    const id = metadata.hyperparameters!.trainingRun as number;
+    expect(stopped.stderr).toContain(`Recorded training run ${id} as interrupted in `);
+    const interrupted = await run(id);
+    expect(interrupted).toMatchObject({ status: 'interrupted', model_id: null, runs: 3 });
+    expect(Number(interrupted.epochs_done)).toBe(metadata.epochsCompleted);
+    expect(interrupted.epochs).toEqual(metadata.history!.epoch);
+    expect(interrupted.epochs.length).toBeGreaterThanOrEqual(1);
+    expect(interrupted.message).toMatch(/^interrupted (in epoch \d+\/30 after batch \d+\/500|after epoch \d+\/30); resume with: descent train --resume /);
+    expect(interrupted.finished_at).not.toBeNull();
+
+    // Resumed without --db: the same store, the same row. A MariaDB password is never saved in the folder.
+    const resume = ['train', '--resume', out, '--epochs', String(metadata.epochsCompleted! + 1), '--json'];
+    const env: Record<string, string> = {};
+    if (name === 'mariadb') {
+      const password = all.server().password;
+      expect(readFileSync(join(out, 'descent-training.json'), 'utf8')).not.toContain(password);
+      const refused = await cli(resume);
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr).toMatch(/^descent: --resume .*stopped: the run records into mariadb:\/\/descent:\*\*\*@127\.0\.0\.1:\d+\/t\d+, whose password is not saved; pass --db with the full URL, or set DESCENT_DB_PASSWORD\n$/);
+      env.DESCENT_DB_PASSWORD = password;
+    }
+    const resumed = await cli(resume, { env });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(jsonLines(resumed.stdout).at(-1)).toMatchObject({ stored_model: 'stopped', training_run: id });
+    const completed = await run(id);
+    expect(completed).toMatchObject({ status: 'complete', message: null, runs: 3 });
+    expect(completed.model_id).not.toBeNull();
+    expect(completed.epochs).toEqual(Array.from({ length: metadata.epochsCompleted! + 1 }, (_, e) => e));
+    expect(completed.finished_at).not.toBeNull();
+
+    // A run that ends without a finite model is 'failed', with the error, not left 'running'.
+    const diverged = await cli(['train', '--db', db, '--dataset', 'fashion-mnist', '--epochs', '2', '--hidden', '16', '--optimizer', 'sgd', '--lr', '1e30', '--out', join(dir, 'diverged')]);
+    expect(diverged.code).toBe(1);
+    const failed = await run(id + 1);
+    expect(failed).toMatchObject({ status: 'failed', model_id: null, runs: 4 });
+    expect(failed.message).toMatch(/^no finite model to save: the loss became NaN in epoch 1/);
+    expect(failed.finished_at).not.toBeNull();
+    // docs/sql.md's query of the runs that ended without a model finds it.
+    const store = await openStore(db);
+    try {
+      const withoutModel = await store.query(documentedQueries()[6]);
+      expect(withoutModel.rows.map((r) => [Number(r[0]), r[1], Number(r[2])])).toEqual([[id + 1, 'failed', 0]]);
+    } finally {
+      await store.close();
     }
   });
 

@@ -65,6 +65,10 @@ export interface TrainExtension {
   callbacks?(run: TrainRun): Callback[] | Promise<Callback[]>;
   /** Runs after training finished and the model was saved (not after an interruption). */
   finish?(run: TrainRun, result: TrainResult): void | Promise<void>;
+  /** Runs after Ctrl-C stopped training and the checkpoint was saved; `where` is e.g. "in epoch 2/5 after batch 51/1875". */
+  interrupted?(run: TrainRun, where: string): void | Promise<void>;
+  /** Runs when training failed once its callbacks were added; the error is reported after. */
+  failed?(run: TrainRun, error: unknown): void | Promise<void>;
 }
 
 export interface EvaluateRun {

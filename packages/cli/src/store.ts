@@ -4,12 +4,38 @@
  */
 import { userInfo } from 'node:os';
 import { Option } from 'commander';
-import { DEFAULT_DB, openStore, type Store } from '@descent/store';
+import { UsageError } from '@descent/engine';
+import { DEFAULT_DB, openStore, parseLocation, redact, type Store } from '@descent/store';
 import type { Output } from './output.js';
 import { progressLine } from './progress.js';
 
 export const dbOption = (description = 'database') =>
   new Option('--db <url>', `${description}: a SQLite file, or mariadb://user:pass@host:port/db (default: ./${DEFAULT_DB})`);
+
+/** Where a MariaDB password comes from when a run resumed without --db records into a MariaDB store. */
+export const DB_PASSWORD_VARIABLE = 'DESCENT_DB_PASSWORD';
+
+/**
+ * The --db value as a training run saves it, for --resume: a SQLite file as its absolute path, a
+ * MariaDB URL with its password replaced by *** (a password is never written to a model folder).
+ */
+export function savedDbLocation(db: string): string {
+  const location = parseLocation(db);
+  return location.kind === 'sqlite' ? location.file : redact(db);
+}
+
+/**
+ * The --db of a run resumed without --db, from its saved location: a MariaDB password comes from
+ * DESCENT_DB_PASSWORD; without it, one line that says to pass --db.
+ */
+export function resumedDbLocation(saved: string, resumeFlag: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (parseLocation(saved).kind === 'sqlite' || !saved.includes(':***@')) return saved;
+  const password = env[DB_PASSWORD_VARIABLE];
+  if (password === undefined || password === '') {
+    throw new UsageError(`${resumeFlag}: the run records into ${saved}, whose password is not saved; pass --db with the full URL, or set ${DB_PASSWORD_VARIABLE}`);
+  }
+  return saved.replace(':***@', `:${encodeURIComponent(password)}@`);
+}
 
 /** Opens the store named by --db (default ./descent.db), applying any missing migrations. */
 export function openCliStore(db: string | undefined, { create = false } = {}): Promise<Store> {

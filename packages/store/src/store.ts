@@ -130,6 +130,7 @@ export interface RunUpdate {
   epochsDone?: number;
   modelId?: number | null;
   message?: string | null;
+  /** true: stamp finished_at now; false: clear it (a resumed run is running again). */
   finished?: boolean;
 }
 
@@ -498,6 +499,12 @@ export class Store {
     return lastId;
   }
 
+  /** A run's status, or undefined when the store holds no run with that id. */
+  async runStatus(id: number): Promise<RunStatus | undefined> {
+    const rows = await this.driver.all<{ status: string }>('SELECT status FROM training_runs WHERE id = ?', [id]);
+    return rows[0]?.status as RunStatus | undefined;
+  }
+
   async updateRun(id: number, update: RunUpdate): Promise<void> {
     const sets: string[] = [];
     const values: SqlValue[] = [];
@@ -510,7 +517,7 @@ export class Store {
     if (update.epochsDone !== undefined) set('epochs_done', update.epochsDone);
     if (update.modelId !== undefined) set('model_id', update.modelId);
     if (update.message !== undefined) set('message', update.message === null ? null : update.message.slice(0, 1000));
-    if (update.finished) set('finished_at', timestamp());
+    if (update.finished !== undefined) set('finished_at', update.finished ? timestamp() : null);
     if (sets.length === 0) return;
     await this.driver.run(`UPDATE training_runs SET ${sets.join(', ')} WHERE id = ?`, [...values, id]);
   }

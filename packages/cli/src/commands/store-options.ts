@@ -7,14 +7,18 @@
  *   descent predict MODEL_DIR ... --store        record the predictions in the store
  *
  * --db names the store (default ./descent.db); --store writes to it.
+ *
+ * A `train --db` run is a row of training_runs from its start: 'running', its history updated at
+ * every epoch's end, then 'complete' (or 'stopped-early', 'terminated-nan') with its model,
+ * 'interrupted' after Ctrl-C, or 'failed' with the error. `train --resume` continues the same row.
  */
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { DATASET_NAMES, TRAINING_FILE, UsageError, loadModelArtifacts, type TrainingMetadata } from '@descent/engine';
-import { parseLocation, sha256, type RunStatus, type Store } from '@descent/store';
+import { parseLocation, sha256, type RunStatus, type RunUpdate, type Store } from '@descent/store';
 import type { CliModule, CommandData, TrainRun } from '../module.js';
-import { count, type Output } from '../output.js';
+import { count, shortPath, type Output } from '../output.js';
 import { currentUser, dbOption, withStore } from '../store.js';
 import { commandLine } from '../invocation.js';
 
@@ -28,9 +32,29 @@ export const storeModule: CliModule = {
     },
     validate: (options) => checkDbFlags(options, { needsStore: false, readsData: true }),
     loadData: (options, dataset, output) => readFromStore(options.db, dataset, ['train', 'test'], output),
+    async callbacks(run) {
+      if (run.options.db === undefined) return [];
+      await startRun(run);
+      return [{
+        async onEpochEnd() {
+          const history = run.history();
+          await updateRunInStore(run, { history, epochsDone: history.epoch.length });
+        },
+      }];
+    },
     async finish(run, result) {
       if (run.options.db === undefined) return;
       await recordTraining(run, result.outDir, result.test);
+    },
+    async interrupted(run, where) {
+      const history = run.history();
+      const message = `interrupted ${where}; resume with: descent train --resume ${shortPath(run.outDir)}`;
+      const db = await updateRunInStore(run, { status: 'interrupted', history, epochsDone: history.epoch.length, message, finished: true });
+      if (db) run.output.note(`Recorded training run ${run.settings.trainingRun} as interrupted in ${db}`);
+    },
+    async failed(run, error) {
+      const message = error instanceof Error ? error.message : String(error);
+      await updateRunInStore(run, { status: 'failed', history: run.history(), epochsDone: run.history().epoch.length, message, finished: true });
     },
   },
 
@@ -152,16 +176,57 @@ async function modelInStore(store: Store, dir: string): Promise<{ id: number; na
   return { ...saved, dataset };
 }
 
-/** After `train --db`: the model and its training run, recorded in the store. */
+/** Training runs whose row this process marked 'running' (so only those are marked failed or interrupted). */
+const runsStarted = new WeakSet<TrainRun>();
+
+/**
+ * Before the first epoch: the run's row of training_runs, marked 'running'. A resumed run continues
+ * its row when it is in this store; otherwise (or for a new run) a row is added. Its id is saved
+ * with the run's settings, so a later --resume finds it.
+ */
+async function startRun(run: TrainRun): Promise<void> {
+  await withStore(run.options.db as string, {}, async (store) => {
+    const previous = run.settings.trainingRun;
+    const history = run.history();
+    if (previous != null && (await store.runStatus(previous)) !== undefined) {
+      await store.updateRun(previous, { status: 'running', history, epochsDone: history.epoch.length, message: null, finished: false });
+    } else {
+      run.settings.trainingRun = await store.createRun({ dataset: run.data.name, settings: run.settings, status: 'running', createdBy: currentUser() });
+      if (history.epoch.length > 0) await store.updateRun(run.settings.trainingRun, { history, epochsDone: history.epoch.length });
+    }
+  });
+  runsStarted.add(run);
+}
+
+/**
+ * Updates the run's row; a store that fails now costs a warning, never the training (the model is
+ * saved in its folder whatever happens). Returns the store's name once the row is updated.
+ */
+async function updateRunInStore(run: TrainRun, update: RunUpdate): Promise<string | undefined> {
+  const id = run.settings.trainingRun;
+  if (!runsStarted.has(run) || id == null) return undefined;
+  try {
+    return await withStore(run.options.db as string, {}, async (store) => {
+      await store.updateRun(id, update);
+      return store.display;
+    });
+  } catch (error) {
+    run.output.warn(`could not update training run ${id} in ${run.settings.db}: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+}
+
+/** After `train --db`: the model, recorded in the store, and the run's row finished with it. */
 async function recordTraining(run: TrainRun, outDir: string, test: { loss: number; accuracy: number }): Promise<void> {
   const recorded = await withStore(run.options.db as string, {}, async (store) => {
     const model = await modelInStore(store, outDir);
     const metadata = JSON.parse(readOptional(join(outDir, TRAINING_FILE)) ?? '{}') as TrainingMetadata;
     const history = run.history();
-    const runId = await store.createRun({ dataset: run.data.name, settings: run.settings, status: (metadata.status ?? 'complete') as RunStatus, createdBy: currentUser() });
-    await store.updateRun(runId, { history, epochsDone: history.epoch.length, modelId: model.id, finished: true });
+    const runId = run.settings.trainingRun ?? (await store.createRun({ dataset: run.data.name, settings: run.settings, createdBy: currentUser() }));
+    await store.updateRun(runId, { status: (metadata.status ?? 'complete') as RunStatus, history, epochsDone: history.epoch.length, modelId: model.id, message: null, finished: true });
     return { model: model.name, runId, db: store.display };
   });
+  runsStarted.delete(run); // finished: a later failure elsewhere does not change its status
   run.output.note(`Recorded model ${recorded.model} (test accuracy ${test.accuracy.toFixed(4)}) and training run ${recorded.runId} in ${recorded.db}`);
   run.output.record({ stored_model: recorded.model, training_run: recorded.runId, db: recorded.db });
 }

@@ -34,6 +34,7 @@ import {
 import { commandLine, shellWord } from '../invocation.js';
 import { claimModelFolder, claimNewFolder, type ModelFolderClaim } from '../model-folder.js';
 import { Output, count, metric, shortPath, stdoutPipe } from '../output.js';
+import { resumedDbLocation, savedDbLocation } from '../store.js';
 import { KerasProgress } from '../progress.js';
 
 /** A run's settings, saved in descent-training.json so `--resume` continues with the same ones. */
@@ -57,6 +58,10 @@ export interface TrainSettings extends OptimizerSettings {
   checkpoint: boolean;
   /** Absolute path of the CSV log, or null. */
   csv: string | null;
+  /** The store the run is recorded in (--db): a SQLite file's absolute path or a MariaDB URL without its password; null without --db. */
+  db?: string | null;
+  /** The run's row of training_runs in that store, once recorded (a resumed run continues it). */
+  trainingRun?: number | null;
 }
 
 interface TrainFlags {
@@ -128,6 +133,8 @@ async function train(flags: TrainFlags, command: Command, context: CliContext): 
   // Settings, and for --resume the saved run; all checked before anything is loaded or written.
   const resumed = flags.resume ? await openRun(flags.resume, output) : undefined;
   const settings = resumed ? resumedSettings(flags, given, resumed.settings, flags.resume!) : freshSettings(flags, given);
+  // A run started with --db keeps recording into that store when resumed without it.
+  if (resumed && flags.db === undefined && settings.db) flags.db = resumedDbLocation(settings.db, `--resume ${flags.resume}`);
   if (settings.csv) checkWritableFile(settings.csv, `--csv ${flags.csv ?? settings.csv}`);
   if (resumed) checkResumable(resumed.metadata, settings, flags.resume!);
   else if (flags.db === undefined) await checkValidationSplit(settings); // with --db the store says how many images there are
@@ -263,13 +270,18 @@ async function runTraining(
     const result = await model.fit(data.train, data.train.labels, fitOptions);
     const stoppedAt = result.stoppedAt;
 
-    if (stoppedAt && terminateOnNaN.terminatedAt === undefined) {
-      // Interrupted inside an epoch: save where it stopped, say how to continue.
-      await saveModel(outDir, model, metadata({ ...captureTrainingState(model), status: 'interrupted', epochsCompleted: stoppedAt.epoch, position: stoppedAt }));
-      output.note(`Interrupted in epoch ${stoppedAt.epoch + 1}/${settings.epochs} after batch ${stoppedAt.batch}/${steps}; saved a checkpoint to ${shortPath(outDir)}`);
+    // Ctrl-C while an epoch ended (e.g. during a callback) stops training between two epochs.
+    const stoppedBetweenEpochs = interrupted && !stoppedAt && !earlyStopping?.stoppedEpoch && history.epoch.length < settings.epochs;
+    if ((stoppedAt || stoppedBetweenEpochs) && terminateOnNaN.terminatedAt === undefined) {
+      // Interrupted: save where it stopped, say how to continue.
+      const epochsCompleted = stoppedAt?.epoch ?? history.epoch.length;
+      await saveModel(outDir, model, metadata({ ...captureTrainingState(model), status: 'interrupted', epochsCompleted, ...(stoppedAt ? { position: stoppedAt } : {}) }));
+      const where = stoppedAt ? `in epoch ${stoppedAt.epoch + 1}/${settings.epochs} after batch ${stoppedAt.batch}/${steps}` : `after epoch ${epochsCompleted}/${settings.epochs}`;
+      output.note(`Interrupted ${where}; saved a checkpoint to ${shortPath(outDir)}`);
       output.note(`Resume with: ${commandLine(`train --resume ${shellWord(shortPath(outDir))}`)}`);
-      output.record({ interrupted: true, epoch: stoppedAt.epoch + 1, batch: stoppedAt.batch, model_dir: outDir });
+      output.record({ interrupted: true, epoch: stoppedAt ? stoppedAt.epoch + 1 : epochsCompleted, batch: stoppedAt?.batch ?? steps, model_dir: outDir });
       process.exitCode = 130;
+      for (const extension of context.trainExtensions) await extension.interrupted?.(run, where);
       return;
     }
 
@@ -317,6 +329,9 @@ async function runTraining(
     for (const extension of context.trainExtensions) {
       await extension.finish?.(run, { test: { loss: test.loss, accuracy: test.accuracy }, history: copyHistory(history), outDir });
     }
+  } catch (error) {
+    for (const extension of context.trainExtensions) await extension.failed?.(run, error);
+    throw error;
   } finally {
     process.off('SIGINT', onInterrupt);
   }
@@ -377,6 +392,8 @@ function freshSettings(flags: TrainFlags, given: (key: string) => boolean): Trai
     earlyStopping: flags.earlyStopping ?? null,
     checkpoint: flags.checkpoint === true,
     csv: flags.csv ? resolve(flags.csv) : null,
+    db: typeof flags.db === 'string' ? savedDbLocation(flags.db) : null,
+    trainingRun: null,
   };
 }
 
@@ -400,6 +417,9 @@ function resumedSettings(flags: TrainFlags, given: (key: string) => boolean, sav
     earlyStopping: given('earlyStopping') ? fresh.earlyStopping : saved.earlyStopping,
     checkpoint: given('checkpoint') ? true : saved.checkpoint,
     csv: given('csv') ? fresh.csv : saved.csv,
+    // Another store given with --db on resume gets a row of its own.
+    db: given('db') ? fresh.db : saved.db ?? null,
+    trainingRun: given('db') && fresh.db !== saved.db ? null : saved.trainingRun ?? null,
   };
 }
 
