@@ -18,7 +18,7 @@ import type { Command } from 'commander';
 import { DATASET_NAMES, TRAINING_FILE, UsageError, loadModelArtifacts, type TrainingMetadata } from '@descent/engine';
 import { parseLocation, sha256, type RunStatus, type RunUpdate, type Store } from '@descent/store';
 import type { CliModule, CommandData, TrainRun } from '../module.js';
-import { count, shortPath, type Output } from '../output.js';
+import { count, type Output } from '../output.js';
 import { currentUser, dbOption, withStore } from '../store.js';
 import { commandLine } from '../invocation.js';
 
@@ -48,7 +48,7 @@ export const storeModule: CliModule = {
     },
     async interrupted(run, where) {
       const history = run.history();
-      const message = `interrupted ${where}; resume with: descent train --resume ${shortPath(run.outDir)}`;
+      const message = `interrupted ${where}; resume with: descent train --resume ${run.outDir}`;
       const db = await updateRunInStore(run, { status: 'interrupted', history, epochsDone: history.epoch.length, message, finished: true });
       if (db) run.output.note(`Recorded training run ${run.settings.trainingRun} as interrupted in ${db}`);
     },

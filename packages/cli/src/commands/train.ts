@@ -278,10 +278,10 @@ async function runTraining(
       await saveModel(outDir, model, metadata({ ...captureTrainingState(model), status: 'interrupted', epochsCompleted, ...(stoppedAt ? { position: stoppedAt } : {}) }));
       const where = stoppedAt ? `in epoch ${stoppedAt.epoch + 1}/${settings.epochs} after batch ${stoppedAt.batch}/${steps}` : `after epoch ${epochsCompleted}/${settings.epochs}`;
       output.note(`Interrupted ${where}; saved a checkpoint to ${shortPath(outDir)}`);
+      for (const extension of context.trainExtensions) await extension.interrupted?.(run, where);
       output.note(`Resume with: ${commandLine(`train --resume ${shellWord(shortPath(outDir))}`)}`);
       output.record({ interrupted: true, epoch: stoppedAt ? stoppedAt.epoch + 1 : epochsCompleted, batch: stoppedAt?.batch ?? steps, model_dir: outDir });
       process.exitCode = 130;
-      for (const extension of context.trainExtensions) await extension.interrupted?.(run, where);
       return;
     }
 
