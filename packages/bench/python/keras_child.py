@@ -6,7 +6,7 @@ The task (JSON on stdin) names the data files, the model as a list of layers, a 
 of threads and what to do: 'epoch' (time one epoch of model.fit, then inference on the test set),
 'accuracy' (train several epochs, then test accuracy) or 'steps' (one train_on_batch per batch of
 the first images in order, from Keras's own initial weights, returning every loss and the
-weights before and after). The reply (JSON on stdout) is {"ok": true, "result": ...} or
+weights before and after). "onednn": false runs TensorFlow's Eigen kernels instead of oneDNN's. The reply (JSON on stdout) is {"ok": true, "result": ...} or
 {"ok": false, "error": "..."}. Everything TensorFlow prints goes to stderr.
 """
 import base64
@@ -160,13 +160,16 @@ TASKS = {"epoch": epoch, "accuracy": accuracy, "steps": steps}
 
 def main():
     task = json.load(sys.stdin)
+    if task.get("onednn") is False:
+        # TensorFlow's Eigen kernels instead of oneDNN's: read once, when TensorFlow loads.
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
     import tensorflow as tf
     threads = task.get("threads")
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     import keras
-    backend = f"TF {tf.__version__}, Keras {keras.__version__}"
+    backend = f"TF {tf.__version__}, Keras {keras.__version__}" + (", oneDNN off" if task.get("onednn") is False else "")
     return TASKS[task["kind"]](keras, task, backend)
 
 

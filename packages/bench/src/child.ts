@@ -119,6 +119,8 @@ export interface KerasTask {
   epochs?: number;
   steps?: number;
   inferenceRuns?: number;
+  /** false: TensorFlow's Eigen CPU kernels instead of oneDNN's (TF_ENABLE_ONEDNN_OPTS=0). */
+  onednn?: boolean;
 }
 
 export function kerasTask(fields: Omit<KerasTask, 'batchSize' | 'adam'>): KerasTask {

@@ -223,7 +223,7 @@ function stepsSection(steps: StepsSuiteResult, title: string = SECTION_TITLES.st
     ),
     ...steps.oracleDifferences.map(
       (d) =>
-        `- For scale, ${d.between[0]} and ${d.between[1]} (${d.why}) differ by up to ${exp(d.maxRelativeLossDifference)} in loss` +
+        `- For scale, ${d.between[0]} and ${d.between[1]} (${d.why}) differ by up to ${exp(d.maxRelativeLossDifference)} in loss${d.worstStep !== undefined ? ` (step ${d.worstStep})` : ''}` +
         `${d.maxAbsWeightDifference !== undefined ? ` and ${exp(d.maxAbsWeightDifference)} in weights` : ''}.`,
     ),
     ...(steps.runs.some((r) => r.clippedSamples !== undefined)

@@ -96,9 +96,9 @@ interface KerasSteps {
   final: Array<{ values: string }>;
 }
 
-async function kerasOracle(task: StepsTask): Promise<OracleSteps | Unavailable> {
+async function kerasOracle(task: StepsTask, options: { onednn?: boolean } = {}): Promise<OracleSteps | Unavailable> {
   const { model, files, seed, steps } = task;
-  const reply = await runKeras<KerasSteps>(kerasTask({ kind: 'steps', model, files, seed, steps, threads: ENGINE_INFO[ORACLE_ENGINES.keras].threads ?? 0 }));
+  const reply = await runKeras<KerasSteps>(kerasTask({ kind: 'steps', model, files, seed, steps, threads: ENGINE_INFO[ORACLE_ENGINES.keras].threads ?? 0, ...options }));
   if ('available' in reply) return reply;
   return {
     backend: reply.backend,
@@ -147,6 +147,19 @@ async function tfjsNodeFromKeras(task: StepsTask, keras: OracleSteps, batches: B
   return { available: true, losses, ...compareSteps(losses, final, keras) };
 }
 
+/**
+ * Keras again on TensorFlow's Eigen kernels instead of oneDNN's, from the same seed: the same model,
+ * batches and Adam, only the kernels' summation order differs. Its distance from Keras is what
+ * float32 rounding alone does to these steps, the scale for descent's distance from Keras.
+ */
+async function kerasEigenFromKeras(task: StepsTask, keras: OracleSteps): Promise<StepsRun['kerasEigenFromKeras']> {
+  const eigen = await kerasOracle(task, { onednn: false });
+  if ('available' in eigen) return eigen;
+  const sameStart = eigen.initial.values.every((values, w) => values.length === keras.initial.values[w].length && values.every((v, i) => v === keras.initial.values[w][i]));
+  if (!sameStart) return { available: false, reason: 'Keras drew other initial weights with oneDNN off' };
+  return { available: true, losses: eigen.losses, ...compareSteps(eigen.losses, eigen.final, keras) };
+}
+
 async function oracleSteps(task: StepsTask, batches: Batches): Promise<OracleSteps | Unavailable> {
   if (task.oracle === 'keras') return kerasOracle(task);
   const tf = await loadTfjsFor(ORACLE_ENGINES[task.oracle]);
@@ -160,6 +173,7 @@ export async function stepParity(task: StepsTask): Promise<StepsRun | Unavailabl
 
   const maxAbsWeight = Math.max(...oracle.final.map((values) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
   const crossCheck = task.oracle === 'keras' && task.crossCheckTfjsNode ? await tfjsNodeFromKeras(task, oracle, batches) : undefined;
+  const eigen = task.oracle === 'keras' && task.crossCheckKerasEigen ? await kerasEigenFromKeras(task, oracle) : undefined;
   return {
     available: true,
     oracle: task.oracle,
@@ -172,5 +186,6 @@ export async function stepParity(task: StepsTask): Promise<StepsRun | Unavailabl
     ...(oracle.clippedSamples !== undefined ? { clippedSamples: oracle.clippedSamples } : {}),
     variants: descentVariants(task, oracle, batches),
     ...(crossCheck ? { tfjsNodeFromKeras: crossCheck } : {}),
+    ...(eigen ? { kerasEigenFromKeras: eigen } : {}),
   };
 }

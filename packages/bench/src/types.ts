@@ -176,6 +176,11 @@ export interface StepsTask {
   descentBackends?: Array<'wasm' | 'ts'>;
   /** With the Keras oracle: also train tfjs-node from Keras's initial weights, to compare the two oracles. */
   crossCheckTfjsNode?: boolean;
+  /**
+   * With the Keras oracle: also train Keras again on TensorFlow's Eigen kernels instead of oneDNN's,
+   * the same arithmetic summed in other orders: how far float32 rounding alone carries the losses.
+   */
+  crossCheckKerasEigen?: boolean;
 }
 
 export type WorkerTask = EpochTask | AccuracyTask | StepsTask;
@@ -245,6 +250,8 @@ export interface StepsRun {
   variants: StepVariant[];
   /** Keras only: tfjs-node trained from Keras's initial weights on the same batches, against Keras. */
   tfjsNodeFromKeras?: (StepDifference & { available: true; losses: number[] }) | Unavailable;
+  /** Keras only: Keras on TensorFlow's Eigen kernels (oneDNN off), from the same seed, against Keras. */
+  kerasEigenFromKeras?: (StepDifference & { available: true; losses: number[] }) | Unavailable;
 }
 
 export type WorkerReply =
@@ -337,6 +344,7 @@ export interface OracleDifference {
   /** Why they differ at all. */
   why: string;
   maxRelativeLossDifference: number;
+  worstStep?: number;
   maxAbsWeightDifference?: number;
 }
 

@@ -34,14 +34,17 @@ export interface StepsOptions {
   goal?: number;
   /** descent's kernels to compare (default wasm and ts). */
   descentBackends?: Array<'wasm' | 'ts'>;
+  /** Also train Keras on TensorFlow's Eigen kernels, for the scale of float32 rounding (one more TensorFlow start). */
+  kerasEigen?: boolean;
 }
 
-export async function runStepsSuite(context: SuiteContext, { oracles = ORACLES, steps = stepsPlan(context.quick), goal, descentBackends }: StepsOptions = {}): Promise<StepsSuiteResult> {
+export async function runStepsSuite(context: SuiteContext, { oracles = ORACLES, steps = stepsPlan(context.quick), goal, descentBackends, kerasEigen = false }: StepsOptions = {}): Promise<StepsSuiteResult> {
   const runs: StepsRun[] = [];
   const unavailable: StepsSuiteResult['unavailable'] = [];
   for (const oracle of oracles) {
     const run = await runWorker<StepsRun | Unavailable>({
-      kind: 'steps', oracle, model: context.model, files: context.files, seed: 1, steps, crossCheckTfjsNode: oracle === 'keras', ...(descentBackends ? { descentBackends } : {}),
+      kind: 'steps', oracle, model: context.model, files: context.files, seed: 1, steps, crossCheckTfjsNode: oracle === 'keras',
+      ...(kerasEigen && oracle === 'keras' ? { crossCheckKerasEigen: true } : {}), ...(descentBackends ? { descentBackends } : {}),
     });
     if (!run.available) {
       unavailable.push({ oracle, reason: run.reason });
@@ -49,6 +52,13 @@ export async function runStepsSuite(context: SuiteContext, { oracles = ORACLES, 
       continue;
     }
     runs.push(run);
+    const eigen = run.kerasEigenFromKeras;
+    if (eigen) {
+      context.log(
+        `${modelTag(context)}steps: Keras on Eigen kernels (oneDNN off) vs Keras, ${steps} steps: ` +
+          (eigen.available ? `max relative loss difference ${eigen.maxRelativeLossDifference.toExponential(2)} at step ${eigen.worstStep}` : `not available: ${eigen.reason}`),
+      );
+    }
     for (const variant of run.variants) {
       context.log(
         `${modelTag(context)}steps: descent-${variant.descentBackend} (adam ${variant.adamForm}) vs ${oracle}, ${steps} steps: ` +
@@ -107,6 +117,16 @@ function oracleDifferences(runs: StepsRun[]): OracleDifference[] {
         why: "TensorFlow's kernels in both, from Keras's initial weights; Adam adds epsilon to sqrt(v) in Keras and to sqrt(v-hat) in tfjs",
         maxRelativeLossDifference: cross.maxRelativeLossDifference,
         maxAbsWeightDifference: cross.maxAbsWeightDifference,
+      });
+    }
+    const eigen = run.kerasEigenFromKeras;
+    if (eigen?.available) {
+      differences.push({
+        between: ['Keras', 'Keras on Eigen kernels (oneDNN off)'],
+        why: 'the same Keras, Adam, batches and initial weights; only the order TensorFlow sums in differs',
+        maxRelativeLossDifference: eigen.maxRelativeLossDifference,
+        worstStep: eigen.worstStep,
+        maxAbsWeightDifference: eigen.maxAbsWeightDifference,
       });
     }
   }
