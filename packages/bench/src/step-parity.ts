@@ -108,8 +108,11 @@ async function kerasOracle(task: StepsTask, options: { onednn?: boolean } = {}):
   };
 }
 
-/** descent on each backend and Adam form, from the oracle's initial weights, over the same batches. */
-function descentVariants(task: StepsTask, oracle: OracleSteps, batches: Batches): StepVariant[] {
+/**
+ * descent on each backend and Adam form, from the oracle's initial weights, over the same batches;
+ * also against a second run of the oracle on other kernels, when there is one.
+ */
+function descentVariants(task: StepsTask, oracle: OracleSteps, batches: Batches, eigen?: OracleSteps): StepVariant[] {
   const variants: StepVariant[] = [];
   for (const descentBackend of task.descentBackends ?? (['wasm', 'ts'] as BackendName[])) {
     for (const adamForm of ['keras', 'tfjs'] as const) {
@@ -131,6 +134,7 @@ function descentVariants(task: StepsTask, oracle: OracleSteps, batches: Batches)
         adamForm,
         losses,
         ...compareSteps(losses, final, oracle),
+        ...(eigen ? { againstKerasEigen: compareSteps(losses, final, eigen) } : {}),
       });
     }
   }
@@ -152,12 +156,11 @@ async function tfjsNodeFromKeras(task: StepsTask, keras: OracleSteps, batches: B
  * batches and Adam, only the kernels' summation order differs. Its distance from Keras is what
  * float32 rounding alone does to these steps, the scale for descent's distance from Keras.
  */
-async function kerasEigenFromKeras(task: StepsTask, keras: OracleSteps): Promise<StepsRun['kerasEigenFromKeras']> {
+async function kerasOnEigen(task: StepsTask, keras: OracleSteps): Promise<OracleSteps | Unavailable> {
   const eigen = await kerasOracle(task, { onednn: false });
   if ('available' in eigen) return eigen;
   const sameStart = eigen.initial.values.every((values, w) => values.length === keras.initial.values[w].length && values.every((v, i) => v === keras.initial.values[w][i]));
-  if (!sameStart) return { available: false, reason: 'Keras drew other initial weights with oneDNN off' };
-  return { available: true, losses: eigen.losses, ...compareSteps(eigen.losses, eigen.final, keras) };
+  return sameStart ? eigen : { available: false, reason: 'Keras drew other initial weights with oneDNN off' };
 }
 
 async function oracleSteps(task: StepsTask, batches: Batches): Promise<OracleSteps | Unavailable> {
@@ -173,7 +176,8 @@ export async function stepParity(task: StepsTask): Promise<StepsRun | Unavailabl
 
   const maxAbsWeight = Math.max(...oracle.final.map((values) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
   const crossCheck = task.oracle === 'keras' && task.crossCheckTfjsNode ? await tfjsNodeFromKeras(task, oracle, batches) : undefined;
-  const eigen = task.oracle === 'keras' && task.crossCheckKerasEigen ? await kerasEigenFromKeras(task, oracle) : undefined;
+  const eigen = task.oracle === 'keras' && task.crossCheckKerasEigen ? await kerasOnEigen(task, oracle) : undefined;
+  const eigenRun = eigen && !('available' in eigen) ? eigen : undefined;
   return {
     available: true,
     oracle: task.oracle,
@@ -184,8 +188,8 @@ export async function stepParity(task: StepsTask): Promise<StepsRun | Unavailabl
     oracleLosses: oracle.losses,
     maxAbsWeight,
     ...(oracle.clippedSamples !== undefined ? { clippedSamples: oracle.clippedSamples } : {}),
-    variants: descentVariants(task, oracle, batches),
+    variants: descentVariants(task, oracle, batches, eigenRun),
     ...(crossCheck ? { tfjsNodeFromKeras: crossCheck } : {}),
-    ...(eigen ? { kerasEigenFromKeras: eigen } : {}),
+    ...(eigen ? { kerasEigenFromKeras: eigenRun ? { available: true, losses: eigenRun.losses, ...compareSteps(eigenRun.losses, eigenRun.final, oracle) } : (eigen as Unavailable) } : {}),
   };
 }

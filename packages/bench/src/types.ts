@@ -231,6 +231,8 @@ export interface StepVariant extends StepDifference {
   /** 'keras': descent's default Adam; 'tfjs': Adam doing TensorFlow.js's arithmetic. */
   adamForm: 'keras' | 'tfjs';
   losses: number[];
+  /** With the Keras oracle's Eigen cross-check: the same against Keras on Eigen kernels. */
+  againstKerasEigen?: StepDifference;
 }
 
 export interface StepsRun {

@@ -217,10 +217,10 @@ describe('npm run bench -- --quick', () => {
 
   /**
    * tfjs-node (TensorFlow's C++ kernels, tfjs's Adam): descent stays within 1e-4 at each of the 50
-   * steps (1.5e-6 measured). Keras: within 1e-4 over the first 10 steps; over 50 its Adam form
-   * makes this CNN's trajectory sensitive to float32 rounding (descent's own WASM and TS kernels,
-   * the same arithmetic summed in other orders, drift 2e-3 apart by step 50), so the bench reports
-   * the 50-step figure rather than this test asserting it.
+   * steps (1.5e-6 measured). Keras: within 1e-4 over the first 10 steps; over 50 steps this CNN
+   * amplifies float32 rounding: Keras on TensorFlow's Eigen kernels (oneDNN off) drifts from Keras
+   * on oneDNN as far as descent does (2.07e-2 and 2.08e-2 measured), so the test asserts descent
+   * against that scale rather than against 1e-4.
    */
   it.for([['tfjs-node', 50], ['keras', 10]] as const)('CNN step parity with %s: 50 steps from its weights, descent (wasm) within 1e-4 relative loss over the first %d', ([oracle, horizon], context) => {
     if (ABSENT[oracle]) {
@@ -239,6 +239,17 @@ describe('npm run bench -- --quick', () => {
     expect(Math.abs(variant.losses[0] - run.oracleLosses[0]) / run.oracleLosses[0]).toBeLessThan(1e-6);
     const early = variant.losses.slice(0, horizon).map((loss: number, i: number) => Math.abs(loss - run.oracleLosses[i]) / run.oracleLosses[i]);
     expect(Math.max(...early)).toBeLessThanOrEqual(1e-4);
+    if (oracle === 'keras') {
+      const eigen = run.kerasEigenFromKeras;
+      expect(eigen.available, eigen.reason).toBe(true);
+      expect(eigen.losses).toHaveLength(50);
+      expect(Math.abs(eigen.losses[0] - run.oracleLosses[0]) / run.oracleLosses[0]).toBeLessThan(1e-6);
+      // The switch took effect (other kernels, other rounding), and descent is no farther from Keras
+      // than Keras on the other kernels is, nor from those than they are from Keras.
+      expect(eigen.maxRelativeLossDifference).toBeGreaterThan(0);
+      expect(variant.maxRelativeLossDifference).toBeLessThanOrEqual(2 * eigen.maxRelativeLossDifference);
+      expect(variant.againstKerasEigen.maxRelativeLossDifference).toBeLessThanOrEqual(eigen.maxRelativeLossDifference);
+    }
     const headline = headlines.find((h: { oracle: string }) => h.oracle === oracle);
     expect(headline).toMatchObject({ adamForm, goal: 1e-4, descentBackend: 'wasm', maxRelativeLossDifference: variant.maxRelativeLossDifference });
   });

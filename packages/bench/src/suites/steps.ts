@@ -58,6 +58,12 @@ export async function runStepsSuite(context: SuiteContext, { oracles = ORACLES, 
         `${modelTag(context)}steps: Keras on Eigen kernels (oneDNN off) vs Keras, ${steps} steps: ` +
           (eigen.available ? `max relative loss difference ${eigen.maxRelativeLossDifference.toExponential(2)} at step ${eigen.worstStep}` : `not available: ${eigen.reason}`),
       );
+      for (const variant of run.variants.filter((v) => v.againstKerasEigen)) {
+        context.log(
+          `${modelTag(context)}steps: descent-${variant.descentBackend} (adam ${variant.adamForm}) vs Keras on Eigen kernels, ${steps} steps: ` +
+            `max relative loss difference ${variant.againstKerasEigen!.maxRelativeLossDifference.toExponential(2)} at step ${variant.againstKerasEigen!.worstStep}`,
+        );
+      }
     }
     for (const variant of run.variants) {
       context.log(
@@ -127,6 +133,14 @@ function oracleDifferences(runs: StepsRun[]): OracleDifference[] {
         maxRelativeLossDifference: eigen.maxRelativeLossDifference,
         worstStep: eigen.worstStep,
         maxAbsWeightDifference: eigen.maxAbsWeightDifference,
+      });
+    }
+    const headlineVariant = run.variants.find((v) => v.adamForm === ORACLE_ADAM_FORMS[run.oracle] && v.againstKerasEigen);
+    if (eigen?.available && headlineVariant?.againstKerasEigen) {
+      differences.push({
+        between: [`descent (${headlineVariant.descentBackend}, Adam form '${headlineVariant.adamForm}')`, 'Keras on Eigen kernels (oneDNN off)'],
+        why: "descent's kernels against TensorFlow's Eigen ones, from the same weights",
+        ...headlineVariant.againstKerasEigen,
       });
     }
   }
