@@ -6,8 +6,9 @@ The task (JSON on stdin) names the data files, the model as a list of layers, a 
 of threads and what to do: 'epoch' (time one epoch of model.fit, then inference on the test set),
 'accuracy' (train several epochs, then test accuracy) or 'steps' (one train_on_batch per batch of
 the first images in order, from Keras's own initial weights, returning every loss and the
-weights before and after). "onednn": false runs TensorFlow's Eigen kernels instead of oneDNN's. The reply (JSON on stdout) is {"ok": true, "result": ...} or
-{"ok": false, "error": "..."}. Everything TensorFlow prints goes to stderr.
+weights before and after). "onednn": false runs TensorFlow's Eigen kernels instead of oneDNN's.
+The reply (JSON on stdout) is {"ok": true, "result": ...} or {"ok": false, "error": "..."}.
+Everything TensorFlow prints goes to stderr.
 """
 import base64
 import gzip

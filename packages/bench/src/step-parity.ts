@@ -153,7 +153,7 @@ async function tfjsNodeFromKeras(task: StepsTask, keras: OracleSteps, batches: B
 
 /**
  * Keras again on TensorFlow's Eigen kernels instead of oneDNN's, from the same seed: the same model,
- * batches and Adam, only the kernels' summation order differs. Its distance from Keras is what
+ * batches and Adam; only the kernels (their order of summation) differ. Its distance from Keras is what
  * float32 rounding alone does to these steps, the scale for descent's distance from Keras.
  */
 async function kerasOnEigen(task: StepsTask, keras: OracleSteps): Promise<OracleSteps | Unavailable> {

@@ -129,7 +129,7 @@ function oracleDifferences(runs: StepsRun[]): OracleDifference[] {
     if (eigen?.available) {
       differences.push({
         between: ['Keras', 'Keras on Eigen kernels (oneDNN off)'],
-        why: 'the same Keras, Adam, batches and initial weights; only the order TensorFlow sums in differs',
+        why: "the same Keras, Adam, batches and initial weights; only TensorFlow's CPU kernels differ",
         maxRelativeLossDifference: eigen.maxRelativeLossDifference,
         worstStep: eigen.worstStep,
         maxAbsWeightDifference: eigen.maxAbsWeightDifference,
