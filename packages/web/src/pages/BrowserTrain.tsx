@@ -171,7 +171,7 @@ export function BrowserTrain() {
           <label>Learning rate (Adam)<input name="learning_rate" type="number" step="any" min="0.000001" defaultValue="0.001" /></label>
           <label>Validation split<input name="validation_split" type="number" min="0" max="0.9" step="0.05" defaultValue="0" /></label>
         </div>
-        <label>Kernel threads<input name="threads" type="number" min="1" max="16" defaultValue="1" disabled={!threadsAvailable()} /></label>
+        <label>Kernel threads<input name="threads" type="number" min="1" max="16" defaultValue={String(threadsAvailable() ? Math.min(16, navigator.hardwareConcurrency || 1) : 1)} disabled={!threadsAvailable()} /></label>
         {!threadsAvailable() ? <p class="muted small">This page is not cross-origin isolated, so the kernels run on one thread.</p> : null}
         <div class="buttons">
           <button type="submit" disabled={running || !datasets.length}>Train in this browser</button>
@@ -192,7 +192,7 @@ export function BrowserTrain() {
           <thead><tr><th scope="col">Epoch</th><th scope="col">This browser</th><th scope="col">loss</th><th scope="col">accuracy</th></tr></thead>
           <tbody>
             {epochs.map((row) => (
-              <tr key={row.epoch}><td>{row.epoch}</td><td data-seconds={row.seconds}>{row.seconds.toFixed(2)} s</td><td>{row.logs.loss?.toFixed(4)}</td><td>{row.logs.accuracy?.toFixed(4)}</td></tr>
+              <tr key={row.epoch}><td>{row.epoch}</td><td data-seconds={row.seconds}>{row.seconds.toFixed(2)} s</td><td data-loss={row.logs.loss}>{row.logs.loss?.toFixed(4)}</td><td>{row.logs.accuracy?.toFixed(4)}</td></tr>
             ))}
           </tbody>
         </table>
