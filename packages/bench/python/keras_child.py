@@ -108,6 +108,12 @@ def accuracy_and_clipped(probabilities, labels):
     return float(np.mean(np.argmax(probabilities, axis=1) == labels)), clipped / len(labels)
 
 
+def predict_in_batches(model, x, bench_model):
+    """model.predict_on_batch over slices of the model's inference batch (all of x when it has none)."""
+    size = bench_model.get("inferenceBatch") or len(x)
+    return np.concatenate([model.predict_on_batch(x[start:start + size]) for start in range(0, len(x), size)])
+
+
 def epoch(keras, task, backend):
     x, y, x_test, y_test = load(task["files"], task["model"]["inputShape"])
     model = build_model(keras, task, metrics=True)
@@ -115,12 +121,13 @@ def epoch(keras, task, backend):
     history = model.fit(x, y, epochs=1, batch_size=task["batchSize"], shuffle=True, verbose=0)
     seconds = time.perf_counter() - started
     training_peak = peak_rss_bytes()
-    # The whole test set as one batch, outputs back in numpy, after one warm-up.
-    probabilities = model.predict_on_batch(x_test)
+    # The whole test set as one batch (or in the model's inference batches), outputs back in numpy,
+    # after one warm-up.
+    probabilities = predict_in_batches(model, x_test, task["model"])
     times_ms = []
     for _ in range(task["inferenceRuns"]):
         started = time.perf_counter()
-        model.predict_on_batch(x_test)
+        predict_in_batches(model, x_test, task["model"])
         times_ms.append((time.perf_counter() - started) * 1000)
     accuracy, _ = accuracy_and_clipped(probabilities, y_test)
     return {"available": True, "backend": backend, "seconds": seconds, "trainLoss": float(history.history["loss"][0]),
@@ -140,7 +147,7 @@ def accuracy(keras, task, backend):
         order = rng.permutation(len(x))
         model.fit(x[order], y[order], epochs=1, batch_size=task["batchSize"], shuffle=False, verbose=0)
     seconds = time.perf_counter() - started
-    test_accuracy, clipped = accuracy_and_clipped(model.predict_on_batch(x_test), y_test)
+    test_accuracy, clipped = accuracy_and_clipped(predict_in_batches(model, x_test, task["model"]), y_test)
     return {"backend": backend, "testAccuracy": test_accuracy, "clippedFraction": clipped, "seconds": seconds}
 
 

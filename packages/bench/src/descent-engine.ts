@@ -4,7 +4,7 @@ import {
   threadCount, threadsReady, type BackendName, type Layer, type Sequential,
 } from '@descent/engine';
 import { accuracyOf, countClipped, loadSplits, peakRssBytes } from './data.js';
-import { ENGINE_INFO, INFERENCE_BATCH, MODEL, type AccuracyRun, type AccuracyTask, type BenchLayer, type BenchModel, type EpochRun, type EpochTask } from './types.js';
+import { ENGINE_INFO, MODEL, inferenceBatchOf, type AccuracyRun, type AccuracyTask, type BenchLayer, type BenchModel, type EpochRun, type EpochTask } from './types.js';
 
 export interface BackendInUse {
   backend: string;
@@ -79,7 +79,7 @@ export async function descentEpoch(task: EpochTask): Promise<EpochRun> {
   const seconds = (performance.now() - started) / 1000;
   const trainingPeakRss = peakRssBytes();
 
-  const { probabilities, timesMs } = timeInference(model, test, task.inferenceRuns);
+  const { probabilities, timesMs } = timeInference(model, test, task.inferenceRuns, inferenceBatchOf(task.model));
   return {
     available: true,
     ...inUse,
@@ -93,14 +93,14 @@ export async function descentEpoch(task: EpochTask): Promise<EpochRun> {
 }
 
 /** `runs` timed predictions after one warm-up; returns the warm-up's outputs. */
-function timeInference(model: Sequential, test: Parameters<Sequential['predict']>[0], runs: number): { probabilities: Float32Array; timesMs: number[] } {
-  const warm = model.predict(test, { batchSize: INFERENCE_BATCH });
+function timeInference(model: Sequential, test: Parameters<Sequential['predict']>[0], runs: number, batchSize: number): { probabilities: Float32Array; timesMs: number[] } {
+  const warm = model.predict(test, { batchSize });
   const probabilities = Float32Array.from(warm.data);
   warm.dispose();
   const timesMs: number[] = [];
   for (let run = 0; run < runs; run++) {
     const started = performance.now();
-    const out = model.predict(test, { batchSize: INFERENCE_BATCH });
+    const out = model.predict(test, { batchSize });
     timesMs.push(performance.now() - started);
     out.dispose();
   }
@@ -114,7 +114,7 @@ export async function descentAccuracy(task: AccuracyTask): Promise<AccuracyRun> 
   const started = performance.now();
   await model.fit(train, train.labels, { epochs: task.epochs, batchSize: MODEL.batchSize, shuffle: true, seed: task.seed });
   const seconds = (performance.now() - started) / 1000;
-  const out = model.predict(test, { batchSize: INFERENCE_BATCH });
+  const out = model.predict(test, { batchSize: inferenceBatchOf(task.model) });
   const probabilities = out.data;
   const result = {
     ...inUse,

@@ -8,7 +8,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { Random } from '@descent/engine';
 import { accuracyOf, countClipped, loadSplits, peakRssBytes } from './data.js';
 import {
-  ENGINE_INFO, INFERENCE_BATCH, MODEL, type AccuracyRun, type AccuracyTask, type BenchModel, type EngineId, type EpochRun, type EpochTask, type Unavailable,
+  ENGINE_INFO, MODEL, inferenceBatchOf, type AccuracyRun, type AccuracyTask, type BenchModel, type EngineId, type EpochRun, type EpochTask, type Unavailable,
 } from './types.js';
 
 export type Tf = typeof TF;
@@ -125,7 +125,7 @@ export async function tfjsEpoch(task: EpochTask): Promise<EpochRun | Unavailable
   const seconds = (performance.now() - started) / 1000;
   const trainingPeakRss = peakRssBytes();
 
-  const { probabilities, timesMs } = timeInference(tf, model, xTest, task.inferenceRuns);
+  const { probabilities, timesMs } = timeInference(tf, model, xTest, task.inferenceRuns, inferenceBatchOf(task.model));
   return {
     available: true,
     backend: describeBackend(tf),
@@ -139,8 +139,8 @@ export async function tfjsEpoch(task: EpochTask): Promise<EpochRun | Unavailable
 }
 
 /** `runs` timed predictions (outputs read back to JS) after one warm-up; returns the warm-up's outputs. */
-function timeInference(tf: Tf, model: TF.Sequential, xTest: TF.Tensor, runs: number): { probabilities: Float32Array; timesMs: number[] } {
-  const predict = (): Float32Array => tf.tidy(() => (model.predict(xTest, { batchSize: INFERENCE_BATCH }) as TF.Tensor).dataSync() as Float32Array);
+function timeInference(tf: Tf, model: TF.Sequential, xTest: TF.Tensor, runs: number, batchSize: number): { probabilities: Float32Array; timesMs: number[] } {
+  const predict = (): Float32Array => tf.tidy(() => (model.predict(xTest, { batchSize }) as TF.Tensor).dataSync() as Float32Array);
   const probabilities = predict();
   const timesMs: number[] = [];
   for (let run = 0; run < runs; run++) {
@@ -163,7 +163,7 @@ export async function tfjsAccuracy(task: AccuracyTask): Promise<AccuracyRun | Un
   const started = performance.now();
   await model.fit(x, y, { epochs: task.epochs, batchSize: MODEL.batchSize, shuffle: true, verbose: 0 });
   const seconds = (performance.now() - started) / 1000;
-  const probabilities = tf.tidy(() => (model.predict(xTest, { batchSize: INFERENCE_BATCH }) as TF.Tensor).dataSync());
+  const probabilities = tf.tidy(() => (model.predict(xTest, { batchSize: inferenceBatchOf(task.model) }) as TF.Tensor).dataSync());
   return {
     backend: describeBackend(tf),
     testAccuracy: accuracyOf(probabilities, test.labels, 10),

@@ -2,16 +2,16 @@
  * Whole-epoch suite: every engine trains the bench model for one epoch from scratch, each run in a
  * fresh process, then predicts the test set. Seconds are model.fit's wall time, as a user sees it.
  */
-import { runTask } from '../child.js';
+import { WorkerError, runTask } from '../child.js';
 import { max } from '../format.js';
 import { median, summarize } from '../stats.js';
-import { ENGINES, ENGINE_LABELS, INFERENCE_BATCH, MODEL, type EngineId, type EpochEngineResult, type EpochRun, type EpochSuiteResult } from '../types.js';
+import { ENGINES, ENGINE_LABELS, MODEL, inferenceBatchOf, type EngineId, type EpochEngineResult, type EpochRun, type EpochSuiteResult } from '../types.js';
 import { modelTag, type SuiteContext } from './context.js';
 
 /** Engines whose epoch takes long enough on the full set that they run fewer times. */
 const SLOW_ENGINES: Partial<Record<EngineId, string>> = { 'descent-ts': '~35 s', 'tfjs-cpu': '~90 s' };
 
-export function epochNote(testSamples: number, inferenceRuns: number): string {
+export function epochNote(testSamples: number, inferenceRuns: number, inferenceBatch: number): string {
   return (
     'Each run is a fresh process (engines take turns, run by run): build and compile the model, then time model.fit for one epoch ' +
     '(batch 32, shuffled), first-step warm-up included. tfjs gets its training set as float32 tensors ' +
@@ -21,7 +21,7 @@ export function epochNote(testSamples: number, inferenceRuns: number): string {
     "tfjs-node's with TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS. Peak RSS is the process high-water mark " +
     '(process.resourceUsage().maxRSS; Python: resource.getrusage) right after the epoch, so it counts the data and the training but ' +
     `not the inference runs (the JSON also has it after inference). Inference: the ${testSamples.toLocaleString('en-US')} ` +
-    `test images as one batch, outputs read back to JavaScript (Keras: model.predict_on_batch, to numpy), median of ${inferenceRuns} runs after a warm-up ` +
+    `test images ${inferenceBatch >= testSamples ? 'as one batch' : `in batches of ${inferenceBatch.toLocaleString('en-US')}`}, outputs read back to JavaScript (Keras: model.predict_on_batch, to numpy), median of ${inferenceRuns} runs after a warm-up ` +
     '(then the median over runs).'
   );
 }
@@ -47,7 +47,13 @@ export async function runEpochSuite(context: SuiteContext, engines: readonly Eng
     for (const row of rows) {
       if (!row.available || run > row.runs) continue;
       const { engine } = row;
-      const result = await runTask<EpochRun>({ kind: 'epoch', engine, model: context.model, files: context.files, seed: 41 + run, inferenceRuns });
+      // A run that fails (a crash, memory) marks the engine failed in the results; the other engines go on.
+      const result = await runTask<EpochRun>({ kind: 'epoch', engine, model: context.model, files: context.files, seed: 41 + run, inferenceRuns }).catch(
+        (error: unknown) => {
+          if (!(error instanceof WorkerError)) throw error;
+          return { available: false as const, reason: `failed: ${error.message}` };
+        },
+      );
       if (!result.available) {
         Object.assign(row, { available: false, reason: result.reason, runs: 0 });
         context.log(`${engine}: not available: ${result.reason}`);
@@ -83,8 +89,8 @@ export async function runEpochSuite(context: SuiteContext, engines: readonly Eng
     trainSamples: context.trainSamples,
     testSamples: context.testSamples,
     batchSize: MODEL.batchSize,
-    inferenceBatch: INFERENCE_BATCH,
-    note: epochNote(context.testSamples, inferenceRuns),
+    inferenceBatch: inferenceBatchOf(context.model),
+    note: epochNote(context.testSamples, inferenceRuns, inferenceBatchOf(context.model)),
     engines: rows,
   };
 }
