@@ -50,11 +50,16 @@ export function Predict({ query }: { query: URLSearchParams }) {
     }, (e: Error) => setError(e.message));
   }, [modelId]);
 
+  // An image may finish decoding after the model has loaded or the switch moved: classify reads
+  // the current ones, not those of the render that started the decoding.
+  const current = useRef({ loaded, where, modelId });
+  current.current = { loaded, where, modelId };
   const classify = async (prepared: Uint8Array, started: number, final: boolean) => {
     setPixels(prepared);
     setError(null);
+    const { loaded, where, modelId } = current.current;
     if (where === 'browser') {
-      if (!loaded) return;
+      if (!loaded) return; // the effect below classifies it once the model is loaded
       setResult({ where, probabilities: predictPixels(loaded, prepared), started });
       return;
     }
