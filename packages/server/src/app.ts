@@ -11,7 +11,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import type { Writable } from 'node:stream';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
@@ -57,7 +56,7 @@ export interface ServerOptions {
    */
   appDir?: string | null;
   /** Where JSON log lines go (default stdout); false: no log. */
-  log?: Writable | false;
+  log?: { write(line: string): unknown } | false;
   logLevel?: string;
 }
 
@@ -100,6 +99,8 @@ export async function createServer(options: ServerOptions): Promise<DescentServe
   const accounts = new Accounts(store);
   const timings = new Timings();
   const predictor = new Predictor(store);
+  // Every prediction is a commit: keep the write-ahead log's checkpoints off the request thread.
+  store.driver.checkpointInBackground?.();
   const recorder = new PredictionRecorder(store);
   const runner = new LocalRunner({ workers: options.workers ?? availableParallelism() });
   const training = new TrainingService(store, runner, options.db, app.log);

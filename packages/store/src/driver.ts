@@ -46,6 +46,11 @@ export interface Driver extends Executor {
   readOnlyQuery(sql: string, maxRows: number): Promise<QueryResult & { truncated: boolean }>;
   /** Runs `work` holding a lock that only one process at a time can hold (migrations). */
   exclusive<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * For a long-running server: moves the database's own housekeeping off the calling thread where
+   * the database has any (SQLite: write-ahead-log checkpoints, on a thread of their own).
+   */
+  checkpointInBackground?(): void;
   close(): Promise<void>;
 }
 

@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option } from 'commander';
+import { destination } from 'pino';
 import { UsageError } from '@descent/engine';
 import { DEFAULT_DB, redact } from '@descent/store';
 import { dataOption } from '../common.js';
@@ -163,6 +164,10 @@ async function serve(flags: ServeFlags): Promise<void> {
   const db = flags.db ?? DEFAULT_DB;
   const store = await openCliStore(db, { create: true });
   const { createServer } = await import('@descent/server');
+  // Log lines are written to stdout asynchronously (a synchronous write per request would cost the
+  // event loop a system call each); whatever is still buffered is written out when the process exits.
+  const log = flags.logLevel === 'silent' ? false : destination({ dest: 1, sync: false });
+  if (log) process.once('exit', () => flushLog(log));
   let server;
   try {
     // A new database starts with Fashion-MNIST, so there is something to train on at once.
@@ -172,9 +177,7 @@ async function serve(flags: ServeFlags): Promise<void> {
         notes.warn(`Fashion-MNIST was not imported: ${(error as Error).message}`);
       });
     }
-    server = await createServer({
-      store, db, workers: flags.workers, rateLimit: flags.rateLimit, logLevel: flags.logLevel, log: flags.logLevel === 'silent' ? false : process.stdout, appDir,
-    });
+    server = await createServer({ store, db, workers: flags.workers, rateLimit: flags.rateLimit, logLevel: flags.logLevel, log, appDir });
   } catch (error) {
     await store.close();
     throw error;
@@ -215,6 +218,15 @@ async function serve(flags: ServeFlags): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** Writes out log lines still buffered (at exit; a stdout that is gone is not an error then). */
+function flushLog(log: ReturnType<typeof destination>): void {
+  try {
+    log.flushSync();
+  } catch {
+    // stdout closed, or nothing was ever written
+  }
 }
 
 async function readStdinLine(): Promise<string> {
