@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset, type LoadedDataset } from '@descent/engine';
 import { LATEST_VERSION, StoreError, openStore, sha256, type ImportRequest, type Store } from '../src/index.js';
+import type { SqliteDriver } from '../src/sqlite.js';
 import { backends } from './backends.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/fashion-mnist', import.meta.url));
@@ -265,5 +266,33 @@ describe.each(['sqlite', 'mariadb'] as const)('store on %s', (name) => {
       ),
       { seed: 12, numRuns: 15 },
     );
+  });
+});
+
+describe('SQLite checkpoints in the background', () => {
+  it('copies committed pages into the database file on its own thread, and the data stays whole', async () => {
+    const file = await all.sqlite.fresh();
+    const store = await openStore(file, { create: true });
+    const driver = store.driver as SqliteDriver;
+    try {
+      driver.checkpointInBackground();
+      // The committing connection no longer checkpoints by itself.
+      expect(await store.driver.all('PRAGMA wal_autocheckpoint')).toEqual([{ wal_autocheckpoint: 0 }]);
+      const { id: modelId } = await store.saveModel({ name: 'm', dataset: null, architecture: '{}', modelJson: '{}', weights: Uint8Array.of(0) });
+      const probabilities = Float32Array.from({ length: 10 }, (_, c) => c / 45);
+      for (let i = 0; i < 200; i++) {
+        await store.savePredictions({ modelId, origin: 'api', predictions: [{ pixels: new Uint8Array(784).fill(i % 256), input: `p${i}`, probabilities }] });
+      }
+      await expect.poll(() => driver.checkpointedPages, { timeout: 10_000 }).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+    const reopened = await openStore(file);
+    try {
+      const rows = await reopened.query("SELECT COUNT(*), COUNT(DISTINCT input) FROM predictions WHERE origin = 'api'");
+      expect(rows.rows).toEqual([[200, 200]]);
+    } finally {
+      await reopened.close();
+    }
   });
 });
