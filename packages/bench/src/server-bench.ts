@@ -8,7 +8,9 @@
  * 1. predict throughput and latency (autocannon, one 28×28 PNG test image per JSON request, base64,
  *    bearer token checked, every prediction recorded), with the server idle;
  * 2. the same while a training job runs on the server;
- * 3. where a request's time goes (the server's own phase timings: parse, decode, predict, store, reply);
+ * 3. where a request's time goes (the server's own phase timings: parse, decode, predict, store, reply),
+ *    and two floors measured the same way: the same requests with `?record=false` (no row written)
+ *    and GET /health (no token, no body: what HTTP on this machine costs by itself);
  * 4. a training job through the API against the same `descent train` run (wall time, medians of --runs).
  *
  * The server runs as `descent serve` in its own process (which imports Fashion-MNIST into its new
@@ -146,6 +148,10 @@ async function main(): Promise<void> {
     const idleBefore = await phases();
     const idle = await load(duration);
     report.predict_idle = { ...summary(idle), phases_ms: breakdown(idleBefore, await phases()) };
+    log(`${duration} s idle, predictions not recorded …`);
+    report.predict_idle_not_recorded = summary(await autocannon({ url: `${url}${path}?record=false`, method: 'POST', headers, body, connections, duration, pipelining: 1 }));
+    log(`${duration} s of GET /health …`);
+    report.health_idle = summary(await autocannon({ url: `${url}/health`, connections, duration, pipelining: 1 }));
 
     log(`${duration} s while a training job runs …`);
     const long = await (await api('/api/v1/jobs', { method: 'POST', body: JSON.stringify({ ...definition, epochs: 200 }) })).json() as { id: number };
