@@ -154,6 +154,36 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
   });
 });
 
+describe('scratch after the thread count grows', () => {
+  it('a smaller call after a large one on fewer threads keeps every share inside its block', async () => {
+    // Per-share scratch blocks are one stride apart; the block reserved on 1 thread must grow
+    // when a second thread's share is placed behind the first, even for a call needing less.
+    const k = splitEverything(createWasmKernels({ threads: 1 }));
+    const random = prng(11);
+    try {
+      const large = [values(random, 64 * 2000, 0.6), values(random, 64 * 32), new Float32Array(2000 * 32)];
+      sameBits(k, 'large weight gradient on 1 thread', large, (kernels, [x, dz, dw]) => kernels.gemm(2000, 32, 64, x, true, dz, false, dw, false));
+      // Memory taken after the scratch block: no kernel may write it.
+      const canaries = Array.from({ length: 8 }, () => k.alloc(4096));
+      for (const canary of canaries) canary.data.fill(0.5);
+      k.setThreads(2);
+      await k.threadsReady();
+      // A third of the features: on two threads its blocks fit in the block reserved for one.
+      const small = [values(random, 32 * 600, 0.6), values(random, 32 * 32), new Float32Array(600 * 32)];
+      const splitBefore = k.threadPolicy.splitCalls;
+      for (let i = 0; i < 5; i++) {
+        sameBits(k, `smaller weight gradient on 2 threads (${i})`, small, (kernels, [x, dz, dw]) => kernels.gemm(600, 32, 32, x, true, dz, false, dw, false));
+      }
+      // Split in two shares (whichever thread runs the second, it works in the second block).
+      expect(k.threadPolicy.splitCalls - splitBefore).toBe(5);
+      expect(canaries.every((canary) => canary.data.every((v) => v === 0.5)), 'memory past the scratch left alone').toBe(true);
+      for (const canary of canaries) k.free(canary);
+    } finally {
+      k.setThreads(1);
+    }
+  });
+});
+
 describe('training gives the same weights, bit for bit, on 1, 2 and 3 threads', () => {
   const fixture = join(import.meta.dirname, '../../../test/fixtures/fashion-mnist');
   const fashion = loadDataset('fashion-mnist', { dir: fixture });
@@ -197,6 +227,7 @@ describe('training gives the same weights, bit for bit, on 1, 2 and 3 threads', 
     ['Fashion-MNIST fixture, 784-128-10 with dropout 0.3, Adam', 'fashion', [128], 0.3, 'adam', false],
     ['MNIST digits, 784-512-512-10 (the digits tutorial), SGD with momentum', 'digits', [512, 512], 0, 'sgd', false],
     ['MNIST digits, 784-512-512-10 with dropout 0.2, Adam', 'digits', [512, 512], 0.2, 'adam', false],
+    ['Fashion-MNIST fixture, conv 8 3×3 relu, max-pool 2, dense 32, Adam', 'fashion', [32], 0, 'adam', true],
   ] as const)('%s', async (_label, dataset, hidden, dropoutRate, optimizer, conv) => {
     setBackend('wasm');
     const data = dataset === 'fashion' ? (await fashion).train : head((await digits).train, 640);

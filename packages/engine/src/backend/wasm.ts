@@ -308,10 +308,12 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
   const scratch = (n: number, k: number): number => ensureScratch(wasm.gemmScratchBytes(n, k));
   const sparseScratch = (n: number, k: number, m: number): number => ensureScratch(wasm.sparseInputScratchBytes(n, k, m));
   function ensureScratch(need: number): number {
-    const stride = Math.ceil(need / ALIGN) * ALIGN;
+    const stride = Math.max(scratchStride, Math.ceil(need / ALIGN) * ALIGN);
+    // Shares find their blocks `scratchStride` apart: the block must hold one per thread at that
+    // stride, also after the thread count has grown since it was reserved.
     if (stride > scratchStride || stride * threads > scratchBytes) {
       if (scratchBytes > 0) heap.release(scratchPtr, scratchBytes);
-      scratchStride = Math.max(stride, scratchStride);
+      scratchStride = stride;
       scratchBytes = scratchStride * threads;
       scratchPtr = heap.reserve(scratchBytes);
     }
