@@ -128,6 +128,21 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
     Object.assign(one.sparseInput, { enabled: true });
   });
 
+  it('convolutions (the tutorial CNN\'s second layer): forward, and both gradients with an output gradient mostly zeros', () => {
+    const random = prng(5);
+    const g = { batch: 4, inHeight: 13, inWidth: 13, channels: 32, outHeight: 11, outWidth: 11, windowHeight: 3, windowWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0 };
+    const filters = 64, positions = g.batch * g.outHeight * g.outWidth;
+    const x = values(random, g.batch * 13 * 13 * 32, 0.3), w = values(random, 9 * 32 * filters), bias = values(random, filters);
+    const dy = values(random, positions * filters, 0.8);
+    const before = k.threadPolicy.splitCalls;
+    sameBits(k, 'conv forward', [x, w, bias, new Float32Array(positions * filters)], (kernels, [xs, ws, bs, out]) => kernels.conv2d(g, filters, xs, ws, bs, out, true));
+    for (const accumulate of [false, true]) {
+      sameBits(k, `conv input gradient, accumulate=${accumulate}`, [dy, w, values(random, x.length)], (kernels, [d, ws, dx]) => kernels.conv2dInputGrad(g, filters, d, ws, dx, accumulate));
+      sameBits(k, `conv filter gradient, accumulate=${accumulate}`, [x, dy, values(random, w.length)], (kernels, [xs, d, dw]) => kernels.conv2dFilterGrad(g, filters, xs, d, dw, accumulate));
+    }
+    expect(k.threadPolicy.splitCalls - before, 'calls split between threads').toBeGreaterThan(2);
+  });
+
   it('Adam, SGD (plain, momentum, Nesterov), pixel scaling and softmax, over lengths around the split points', () => {
     const random = prng(4);
     for (const length of [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 17, 33, 1000, 4099]) {

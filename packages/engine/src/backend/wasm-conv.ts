@@ -30,6 +30,8 @@ export interface WasmConvContext {
   release(ptr: number, bytes: number): void;
   /** The backend's products, called with `col` as an operand. */
   products(): Pick<Kernels, 'gemm' | 'denseForward'>;
+  /** The backend's zero-skipping dense product on pointers (split between threads like denseForward's). */
+  sparseForward(m: number, n: number, k: number, x: number, w: number, bias: number, out: number, relu: boolean): void;
 }
 
 /** A scratch matrix in linear memory, passed to the products as a Storage. */
@@ -117,7 +119,7 @@ export interface ConvPolicies {
 
 export function createWasmConvKernels(context: WasmConvContext, { winograd, sparseGradient, direct }: ConvPolicies): ConvKernels {
   const { wasm, memory } = context;
-  const listScratch = growingScratch(context), inputListScratch = growingScratch(context);
+  const listScratch = growingScratch(context);
   const transposed = growingScratch(context), zeroBias = growingScratch(context);
   /** Whether dy [m, filters] is mostly zeros (then its zeros are skipped). */
   const sparse = (dy: Storage, m: number, filters: number, patch: number): boolean => {
@@ -239,7 +241,7 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
         const wT = transposed(k * filters * 4), bias = zeroBias(k * 4);
         wasm.transpose(k, filters, w.ptr, wT, false);
         wasm.fill(bias, k, 0);
-        wasm.denseSparseInput(m, k, filters, dy.ptr, wT, bias, dcol.ptr, false, inputListScratch(wasm.sparseInputScratchBytes(k, filters, m)));
+        context.sparseForward(m, k, filters, dy.ptr, wT, bias, dcol.ptr, false);
       } else {
         context.products().gemm(m, k, filters, dy, false, w, true, dcol, false);
       }

@@ -336,6 +336,20 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     return sampled > 0 && wasm.countZeros(x.ptr, sampled) >= fraction * sampled;
   };
 
+  /** out[m,n] = act(x[m,k]·w[k,n] + bias[n]) skipping x's zeros (pointers), split by rows of x between threads. */
+  function sparseForward(m: number, n: number, k: number, x: number, w: number, bias: number, out: number, relu: boolean): void {
+    const s = sparseScratch(n, k, m);
+    const shares = sharesFor(m * n * k, threadPolicy.minProductWork, m);
+    if (shares <= 1) {
+      wasm.denseSparseInput(m, n, k, x, w, bias, out, relu, s);
+      return;
+    }
+    const args = pool!.args;
+    args[0] = m; args[1] = n; args[2] = k; args[3] = x; args[4] = w; args[5] = bias; args[6] = out;
+    args[7] = relu ? 1 : 0; args[8] = s; args[9] = scratchStride;
+    parallel(TASK.sparseForwardRows, shares);
+  }
+
   const winograd: WinogradPolicy = { enabled: true, minChannels: 4, calls: 0 };
   const sparseGradient: SparseGradientPolicy = { enabled: true, minZeroFraction: 0.5, minPatch: 32, calls: 0 };
   const directConv: DirectConvPolicy = { enabled: false, calls: 0 };
@@ -462,16 +476,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     denseForward(m, n, k, x, w, bias, out, relu) {
       if (sparseInput.enabled && n >= sparseInput.minColumns && k >= sparseInput.minFeatures && mostlyZeros(x, m, k, sparseInput.minZeroFractionForward)) {
         sparseInput.forwardCalls++;
-        const s = sparseScratch(n, k, m);
-        const shares = sharesFor(m * n * k, threadPolicy.minProductWork, m);
-        if (shares <= 1) {
-          wasm.denseSparseInput(m, n, k, x.ptr, w.ptr, bias.ptr, out.ptr, relu, s);
-          return;
-        }
-        const args = pool!.args;
-        args[0] = m; args[1] = n; args[2] = k; args[3] = x.ptr; args[4] = w.ptr; args[5] = bias.ptr; args[6] = out.ptr;
-        args[7] = relu ? 1 : 0; args[8] = s; args[9] = scratchStride;
-        parallel(TASK.sparseForwardRows, shares);
+        sparseForward(m, n, k, x.ptr, w.ptr, bias.ptr, out.ptr, relu);
         return;
       }
       if (productInParallel(true, m, n, k, x, false, w, false, out, false, bias, relu)) return;
@@ -502,6 +507,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
       reserve: (bytes) => heap.reserve(bytes),
       release: (ptr, bytes) => heap.release(ptr, bytes),
       products: () => kernels,
+      sparseForward,
     }, { winograd, sparseGradient, direct: directConv }),
 
     softmaxCrossEntropyForward: (m, n, logits, labels, probs) =>
