@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { encode as encodePng } from 'fast-png';
-import { prepareImage, prepareSmallPng } from '../src/index.js';
+import { borderMedian, prepareImage, prepareSmallPng } from '../src/index.js';
 
 /** A light item on black, like a Fashion-MNIST image. */
 function item(seed: number): Uint8Array {
@@ -73,6 +73,22 @@ describe('prepareImage', () => {
         expect(Array.from(fast!.pixels)).toEqual(Array.from(await viaSharp(bytes)));
       }),
       { seed: 1313, numRuns: 60 },
+    );
+  });
+});
+
+describe('borderMedian', () => {
+  it('is the middle of the sorted border levels, for any size (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 12 }), fc.uint8Array({ minLength: 144, maxLength: 144 }), (width, height, levels) => {
+        const data = levels.subarray(0, width * height);
+        const border: number[] = [];
+        for (let x = 0; x < width; x++) border.push(data[x], data[(height - 1) * width + x]);
+        for (let y = 1; y < height - 1; y++) border.push(data[y * width], data[y * width + width - 1]);
+        border.sort((a, b) => a - b);
+        expect(borderMedian(data, width, height)).toBe(border[Math.floor(border.length / 2)]);
+      }),
+      { seed: 2813, numRuns: 300 },
     );
   });
 });

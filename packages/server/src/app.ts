@@ -25,7 +25,7 @@ import { Accounts, SCOPES } from './accounts.js';
 import { enforce, identify } from './auth.js';
 import { errorBody, installErrorHandler } from './errors.js';
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './images.js';
-import { PredictionRecorder, Predictor } from './predictor.js';
+import { PredictionBatcher, Predictor } from './predictor.js';
 import { accountRoutes, type TokenLifetimes } from './routes/accounts.js';
 import { datasetRoutes, type UploadLimits } from './routes/datasets.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -101,7 +101,7 @@ export async function createServer(options: ServerOptions): Promise<DescentServe
   const predictor = new Predictor(store);
   // Every prediction is a commit: keep the write-ahead log's checkpoints off the request thread.
   store.driver.checkpointInBackground?.();
-  const recorder = new PredictionRecorder(store);
+  const batcher = new PredictionBatcher(predictor, store);
   const runner = new LocalRunner({ workers: options.workers ?? availableParallelism() });
   const training = new TrainingService(store, runner, options.db, app.log);
 
@@ -178,10 +178,10 @@ export async function createServer(options: ServerOptions): Promise<DescentServe
     });
   }
   const context = { store, accounts };
-  accountRoutes(app, { ...context, lifetimes, timings, loginRateLimit: { max: options.loginsPerMinute ?? 20, timeWindow: 60_000 } });
+  accountRoutes(app, { ...context, lifetimes, timings, batches: batcher.stats, loginRateLimit: { max: options.loginsPerMinute ?? 20, timeWindow: 60_000 } });
   datasetRoutes(app, { ...context, imageLimits, uploads, training });
   jobRoutes(app, { ...context, training });
-  modelRoutes(app, { ...context, predictor, recorder, timings, imageLimits, bodyLimit });
+  modelRoutes(app, { ...context, predictor, batcher, timings, imageLimits, bodyLimit });
   predictionRoutes(app, context);
 
   await app.ready();
@@ -199,7 +199,7 @@ export async function createServer(options: ServerOptions): Promise<DescentServe
       // Jobs stop after their current batch while the requests in flight finish.
       closing ??= (async () => {
         await Promise.all([app.close(), training.close()]);
-        await recorder.drain();
+        await batcher.drain();
         predictor.close();
       })();
       return closing;

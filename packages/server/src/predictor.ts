@@ -3,9 +3,10 @@
  * ~0.5 MB); an image is prepared (a small 28×28 PNG in-process, anything else through sharp),
  * classified with the engine, and recorded.
  *
- * Recording uses group commit: the predictions of every request that arrives in one turn of the
- * event loop are written in one transaction, and each request answers once its rows are
- * committed. A reply that says a prediction was recorded never loses it.
+ * Requests are batched (PredictionBatcher): the images of every request that arrives in one turn
+ * of the event loop are classified as one batch per model and recorded with one commit (group
+ * commit); each request answers once its rows are committed. A reply that says a prediction was
+ * recorded never loses it.
  */
 import { argMax, artifactsFromModelJson, modelFromArtifacts, type Sequential } from '@descent/engine';
 import type { PredictionInput, Store } from '@descent/store';
@@ -18,6 +19,8 @@ export interface LoadedModel {
   classNames: string[];
   rows: number;
   cols: number;
+  /** Set when the model is forgotten (deleted): batches still holding it answer 404. */
+  evicted?: boolean;
 }
 
 export interface ClassScore {
@@ -56,7 +59,11 @@ export class Predictor {
   evict(id: number): void {
     const loading = this.models.get(id);
     this.models.delete(id);
-    void loading?.then((loaded) => loaded?.model.dispose(), () => {});
+    void loading?.then((loaded) => {
+      if (!loaded) return;
+      loaded.evicted = true;
+      loaded.model.dispose();
+    }, () => {});
   }
 
   close(): void {
@@ -80,14 +87,19 @@ export class Predictor {
     return { id, name: row.name, model, classNames, rows: side, cols: side };
   }
 
+  /** Throws a 422 unless every image has the model's size. */
+  check(loaded: LoadedModel, images: readonly Uint8Array[]): void {
+    for (const pixels of images) {
+      if (pixels.length !== loaded.rows * loaded.cols) throw new HttpError(422, `the model takes ${loaded.rows}×${loaded.cols} images`, 'image');
+    }
+  }
+
   /** Classifies prepared images (rows × cols bytes each). */
   classify(loaded: LoadedModel, images: readonly Uint8Array[], top: number): PredictionResult[] {
+    this.check(loaded, images);
     const size = loaded.rows * loaded.cols;
     const batch = new Uint8Array(images.length * size);
-    images.forEach((pixels, i) => {
-      if (pixels.length !== size) throw new HttpError(422, `the model takes ${loaded.rows}×${loaded.cols} images`, 'image');
-      batch.set(pixels, i * size);
-    });
+    images.forEach((pixels, i) => batch.set(pixels, i * size));
     const out = loaded.model.predict({ images: batch, count: images.length, rows: loaded.rows, cols: loaded.cols }, { batchSize: Math.max(1, images.length) });
     const classes = loaded.classNames.length;
     try {
@@ -121,25 +133,48 @@ export async function classNamesOf(store: Store, row: { training_json: string | 
   return Array.from({ length: classes ?? 0 }, (_, i) => String(i));
 }
 
-interface PendingBatch {
-  modelId: number;
-  createdBy: string | null;
-  predictions: PredictionInput[];
-  resolve(): void;
+/** What one request asked for: its images classified by one model, and maybe recorded. */
+interface PendingRequest {
+  loaded: LoadedModel;
+  pixels: readonly Uint8Array[];
+  top: number;
+  /** How to record the predictions; undefined: not recorded. */
+  record?: { createdBy: string | null; inputs: readonly string[]; trueLabels: ReadonlyArray<number | null> };
+  results?: PredictionResult[];
+  /** Nanoseconds of the batch's forward pass and of its commit, as this request's phases. */
+  predictNs: bigint;
+  storeNs: bigint;
+  resolve(done: BatchedPrediction): void;
   reject(error: unknown): void;
 }
 
-/** Writes predictions in groups: one transaction per model and user for each turn of the event loop. */
-export class PredictionRecorder {
-  private pending: PendingBatch[] = [];
+export interface BatchedPrediction {
+  results: PredictionResult[];
+  predictNs: bigint;
+  storeNs: bigint;
+}
+
+/**
+ * Classifies and records predictions in batches: the images of every request that arrives in one
+ * turn of the event loop go through each model as one batch (a row's probabilities do not depend
+ * on the other rows: same floats as alone), and their predictions are written in one transaction
+ * per model and user (group commit). A request answers once its rows are committed, so a reply
+ * that says a prediction was recorded never loses it.
+ */
+export class PredictionBatcher {
+  private pending: PendingRequest[] = [];
   private scheduled = false;
   private idle: Promise<void> = Promise.resolve();
+  /** Forward passes run and images they classified, since the start (GET /api/v1/metrics). */
+  readonly stats = { batches: 0, images: 0 };
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly predictor: Predictor, private readonly store: Store) {}
 
-  record(modelId: number, createdBy: string | null, predictions: PredictionInput[]): Promise<void> {
+  /** Classifies `pixels` (checked now: the model's size) in the next batch; records them when `record` is given. */
+  submit(loaded: LoadedModel, pixels: readonly Uint8Array[], top: number, record?: PendingRequest['record']): Promise<BatchedPrediction> {
+    this.predictor.check(loaded, pixels);
     return new Promise((resolve, reject) => {
-      this.pending.push({ modelId, createdBy, predictions, resolve, reject });
+      this.pending.push({ loaded, pixels, top, record, predictNs: 0n, storeNs: 0n, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => {
@@ -149,30 +184,69 @@ export class PredictionRecorder {
     });
   }
 
-  /** Resolves when everything recorded so far is written. */
+  /** Resolves when everything submitted so far is answered. */
   async drain(): Promise<void> {
     while (this.scheduled || this.pending.length) await new Promise((resolve) => setImmediate(resolve));
     await this.idle;
   }
 
   private async flush(): Promise<void> {
-    const batches = this.pending;
+    const requests = this.pending;
     this.pending = [];
     this.scheduled = false;
-    const groups = new Map<string, PendingBatch[]>();
-    for (const batch of batches) {
-      const key = `${batch.modelId}\0${batch.createdBy ?? ''}`;
-      const group = groups.get(key);
-      if (group) group.push(batch);
-      else groups.set(key, [batch]);
-    }
-    await Promise.all([...groups.values()].map(async (group) => {
+    for (const group of groupBy(requests, (r) => r.loaded)) this.classify(group);
+    const recorded = requests.filter((r) => r.results && r.record);
+    for (const r of requests) if (r.results && !r.record) r.resolve({ results: r.results, predictNs: r.predictNs, storeNs: 0n });
+    await Promise.all(groupBy(recorded, (r) => `${r.loaded.id}\0${r.record!.createdBy ?? ''}`).map(async (group) => {
+      const started = process.hrtime.bigint();
       try {
-        await this.store.savePredictions({ modelId: group[0].modelId, origin: 'api', createdBy: group[0].createdBy, predictions: group.flatMap((b) => b.predictions) });
-        for (const batch of group) batch.resolve();
+        await this.store.savePredictions({
+          modelId: group[0].loaded.id,
+          origin: 'api',
+          createdBy: group[0].record!.createdBy,
+          predictions: group.flatMap((r) => r.results!.map((result, i) => ({
+            pixels: r.pixels[i], input: r.record!.inputs[i], probabilities: result.probabilities, trueLabel: r.record!.trueLabels[i],
+          }))),
+        });
+        const storeNs = process.hrtime.bigint() - started;
+        for (const r of group) r.resolve({ results: r.results!, predictNs: r.predictNs, storeNs });
       } catch (error) {
-        for (const batch of group) batch.reject(error);
+        for (const r of group) r.reject(error);
       }
     }));
   }
+
+  /** One forward pass for the requests that use the same model; each request gets its rows. */
+  private classify(group: PendingRequest[]): void {
+    const started = process.hrtime.bigint();
+    try {
+      const loaded = group[0].loaded;
+      if (loaded.evicted) throw new HttpError(404, `no model ${loaded.id}`, 'id');
+      const top = Math.max(...group.map((r) => r.top));
+      const all = this.predictor.classify(loaded, group.flatMap((r) => r.pixels), top);
+      this.stats.batches += 1;
+      this.stats.images += all.length;
+      const predictNs = process.hrtime.bigint() - started;
+      let first = 0;
+      for (const r of group) {
+        r.results = all.slice(first, first + r.pixels.length).map((result) => (r.top === top ? result : { ...result, top: result.top.slice(0, r.top) }));
+        r.predictNs = predictNs;
+        first += r.pixels.length;
+      }
+    } catch (error) {
+      for (const r of group) r.reject(error);
+    }
+  }
+}
+
+/** Items grouped by key, groups in order of first appearance. */
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): T[][] {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return [...groups.values()];
 }

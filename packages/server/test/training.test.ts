@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import { artifactsFromModelJson, modelFromArtifacts } from '@descent/engine';
 import { CLASSES, countRows, fixtureData, fixtureZip, form, imageOf, pngOf, readEvents, startServer, type TestServer } from './helpers.js';
+import { PredictionBatcher, Predictor } from '../src/predictor.js';
 
 let t: TestServer;
 let jobId: number;
@@ -179,6 +180,60 @@ describe('predict', () => {
     const unrecorded = await t.request(`/api/v1/models/${modelId}/predict?record=false`, { method: 'POST', json: { image: b64(png) } });
     expect(unrecorded.status).toBe(200);
     expect(await countRows(t.store, 'predictions')).toBe(before + 6);
+  });
+
+  it('classifies concurrent requests in one batch, each answered as if alone, and records only the recorded ones', async () => {
+    const { test } = await fixtureData();
+    const pngs = Array.from({ length: 8 }, (_, i) => b64(pngOf(imageOf(test, i))));
+    type Answer = { label: number; probabilities: number[]; top: Array<{ label: number }> };
+    const alone: Answer[] = [];
+    for (const [i, png] of pngs.entries()) {
+      alone.push(await (await t.request(`/api/v1/models/${modelId}/predict?record=false&top=${1 + (i % 3)}`, { method: 'POST', json: { image: png } })).json() as Answer);
+    }
+    const metrics = async () => (await (await t.request('/api/v1/metrics')).json() as { predict_batches: { batches: number; images: number } }).predict_batches;
+    const before = await metrics();
+    const rows = await countRows(t.store, 'predictions');
+    // Sent together: half recorded, tops of 1 to 3, one of them a list of two.
+    const together = await Promise.all(pngs.map(async (png, i) => {
+      const path = `/api/v1/models/${modelId}/predict?top=${1 + (i % 3)}${i % 2 ? '&record=false' : ''}`;
+      const reply = await t.request(path, { method: 'POST', json: i === 7 ? { images: [png, pngs[0]] } : { image: png } });
+      expect(reply.status).toBe(200);
+      return reply.json() as Promise<Answer & { predictions?: Answer[] }>;
+    }));
+    for (const [i, answer] of together.entries()) {
+      expect(answer.predictions?.[0] ?? answer, `request ${i}`).toEqual(alone[i]);
+    }
+    expect(together[7].predictions![1].probabilities).toEqual(alone[0].probabilities);
+    const after = await metrics();
+    expect(after.images - before.images).toBe(9);
+    expect(after.batches - before.batches).toBeLessThanOrEqual(8);
+    expect(await countRows(t.store, 'predictions')).toBe(rows + 4);
+  });
+
+  it('a batch: requests submitted in one turn share one forward pass and one commit, each getting its own rows', async () => {
+    const { test } = await fixtureData();
+    const predictor = new Predictor(t.store);
+    const batcher = new PredictionBatcher(predictor, t.store);
+    const loaded = (await predictor.load(modelId))!;
+    const images = Array.from({ length: 6 }, (_, i) => imageOf(test, i));
+    const alone = images.map((pixels) => predictor.classify(loaded, [pixels], 10)[0]);
+    const rows = await countRows(t.store, 'predictions');
+    const record = (i: number) => ({ createdBy: 'batch test', inputs: [`item ${i}`], trueLabels: [null] });
+    const answers = await Promise.all(images.map((pixels, i) => batcher.submit(loaded, [pixels], 1 + (i % 3), i < 4 ? record(i) : undefined)));
+    expect(batcher.stats).toEqual({ batches: 1, images: 6 });
+    for (const [i, { results }] of answers.entries()) {
+      expect(results).toEqual([{ ...alone[i], top: alone[i].top.slice(0, 1 + (i % 3)) }]);
+    }
+    expect(await countRows(t.store, 'predictions')).toBe(rows + 4);
+    const recorded = await t.store.driver.all<{ input: string; predicted: number }>('SELECT input, predicted FROM predictions WHERE created_by = ? ORDER BY id', ['batch test']);
+    expect(recorded).toEqual([0, 1, 2, 3].map((i) => ({ input: `item ${i}`, predicted: alone[i].label })));
+    // A wrong size is refused at once, before the batch.
+    expect(() => batcher.submit(loaded, [new Uint8Array(10)], 1)).toThrow(/takes 28×28 images/);
+    // A model forgotten while its batch waits answers 404 instead of using freed weights.
+    const waiting = batcher.submit(loaded, [images[0]], 1);
+    predictor.evict(modelId);
+    await expect(waiting).rejects.toMatchObject({ statusCode: 404 });
+    await batcher.drain();
   });
 
   it('records a true label given as a name, an index or a query parameter, and lists the wrong ones with the image the model saw', async () => {

@@ -1,7 +1,7 @@
 /**
  * The REST server and its accounts:
  *
- *   descent serve [--port 8080] [--host 127.0.0.1] [--db URL] [--workers N] [--rate-limit N] [--app DIR | --no-app]
+ *   descent serve [--port 8080] [--host 127.0.0.1] [--db URL] [--workers N] [--threads N] [--rate-limit N] [--app DIR | --no-app]
  *                 [--data DIR] [--no-fashion-mnist]
  *   descent user add NAME [--scope predict|train|admin] [--password-stdin]
  *   descent user list
@@ -18,10 +18,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option } from 'commander';
 import { destination } from 'pino';
-import { UsageError } from '@descent/engine';
+import { UsageError, setThreads, type ThreadCount } from '@descent/engine';
 import { DEFAULT_DB, redact } from '@descent/store';
 import { dataOption } from '../common.js';
-import { nonNegativeInteger, positiveInteger } from '../flags.js';
+import { nonNegativeInteger, positiveInteger, threadCount } from '../flags.js';
 import type { CliModule } from '../module.js';
 import { Output } from '../output.js';
 import { dbOption, openCliStore, withStore } from '../store.js';
@@ -38,6 +38,7 @@ export const serveModule: CliModule = {
       .option('--host <address>', 'address to listen on (0.0.0.0: every interface, an explicit choice)', '127.0.0.1')
       .addOption(dbOption('database of datasets, models, users and jobs'))
       .option('--workers <n>', 'training jobs at once, each on its own thread (default: one per core)', positiveInteger)
+      .addOption(new Option('--threads <n>', "threads the wasm kernels may use for predictions on the request thread: a number, or 'auto' for one per core (default 1: a small batch does not pay for waking another thread, and the other cores serve training jobs)").argParser(threadCount).default(1))
       .option('--rate-limit <n>', 'requests per minute per token (0: no limit)', nonNegativeInteger, 60_000)
       .option('--app <dir>', 'the built web app to serve at / (cross-origin isolated: COOP and COEP headers); default: packages/web/dist when it is built')
       .option('--no-app', 'serve the API only')
@@ -150,6 +151,7 @@ interface ServeFlags {
   app?: string | false;
   data?: string;
   fashionMnist: boolean;
+  threads: ThreadCount;
 }
 
 /** The web app's build in this repository (packages/web/dist), when it has been built. */
@@ -162,6 +164,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (typeof flags.app === 'string' && !existsSync(join(flags.app, 'index.html'))) throw new UsageError(`--app ${flags.app}: holds no index.html (build the web app first)`);
   const appDir = typeof flags.app === 'string' ? resolve(flags.app) : flags.app === undefined ? builtWebApp() : null;
   const db = flags.db ?? DEFAULT_DB;
+  setThreads(flags.threads);
   const store = await openCliStore(db, { create: true });
   const { createServer } = await import('@descent/server');
   // Log lines are written to stdout asynchronously (a synchronous write per request would cost the

@@ -62,7 +62,9 @@ function issuedReply(access: IssuedToken, refresh: IssuedToken) {
   };
 }
 
-export function accountRoutes(app: FastifyInstance, { accounts, lifetimes, timings, loginRateLimit }: ServerContext & { lifetimes: TokenLifetimes; timings: Timings; loginRateLimit: { max: number; timeWindow: number } }): void {
+export function accountRoutes(app: FastifyInstance, { accounts, lifetimes, timings, batches, loginRateLimit }: ServerContext & {
+  lifetimes: TokenLifetimes; timings: Timings; batches: { batches: number; images: number }; loginRateLimit: { max: number; timeWindow: number };
+}): void {
   const noStore = (reply: FastifyReply) => reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 
   /** The password grant: the user, and the scope asked for (at most the user's). */
@@ -249,8 +251,12 @@ export function accountRoutes(app: FastifyInstance, { accounts, lifetimes, timin
   app.get('/api/v1/metrics', {
     config: { scope: 'admin' },
     schema: {
-      tags: ['admin'], summary: 'Mean time per request phase (parse, decode, predict, store, reply), per route, since the start',
+      tags: ['admin'], summary: 'Mean time per request phase (parse, decode, predict, store, reply), per route, and the predict batches, since the start',
       response: { 200: { type: 'object', additionalProperties: true }, ...errorReplies() },
     },
-  }, async () => ({ routes: timings.summary(), memory: process.memoryUsage() }));
+  }, async () => ({
+    routes: timings.summary(),
+    predict_batches: { batches: batches.batches, images: batches.images, mean_images: batches.batches ? batches.images / batches.batches : 0 },
+    memory: process.memoryUsage(),
+  }));
 }

@@ -14,7 +14,7 @@ import yazl from 'yazl';
 import { decodeUpload, type ImageLimits } from '../images.js';
 import { errorReplies, HttpError } from '../errors.js';
 import type { Timings } from '../timings.js';
-import type { PredictionRecorder, Predictor, PredictionResult } from '../predictor.js';
+import type { PredictionBatcher, Predictor, PredictionResult } from '../predictor.js';
 import type { ServerContext } from '../context.js';
 
 const idParams = { type: 'object', properties: { id: { type: 'integer', minimum: 1 } }, required: ['id'] } as const;
@@ -47,8 +47,8 @@ const modelSummary = {
 /** Most images in one JSON request; base64 strings of at most this many characters each. */
 export const MAX_IMAGES_PER_REQUEST = 64;
 
-export function modelRoutes(app: FastifyInstance, { store, predictor, recorder, timings, imageLimits, bodyLimit }: ServerContext & {
-  predictor: Predictor; recorder: PredictionRecorder; timings: Timings; imageLimits: ImageLimits; bodyLimit: number;
+export function modelRoutes(app: FastifyInstance, { store, predictor, batcher, timings, imageLimits, bodyLimit }: ServerContext & {
+  predictor: Predictor; batcher: PredictionBatcher; timings: Timings; imageLimits: ImageLimits; bodyLimit: number;
 }): void {
   const maxBase64 = Math.ceil(imageLimits.maxBytes / 3) * 4;
 
@@ -200,14 +200,16 @@ export function modelRoutes(app: FastifyInstance, { store, predictor, recorder, 
     const pixels: Uint8Array[] = [];
     for (const input of inputs) pixels.push(await decodeUpload(input, imageLimits, input.field));
     const decoded = process.hrtime.bigint();
-    const results = predictor.classify(loaded, pixels, top);
-    const predicted = process.hrtime.bigint();
-    if (request.query.record !== false) {
-      await recorder.record(id, request.auth?.userName ?? request.auth?.name ?? null, results.map((result, i) => ({ pixels: pixels[i], input: inputs[i].name, probabilities: result.probabilities, trueLabel: trueLabels[i] })));
-    }
-    const stored = process.hrtime.bigint();
-    timings.add(request, { decode: decoded - parsed, predict: predicted - decoded, store: stored - predicted }, parsed);
-    reply.header('server-timing', timings.header(request, { decode: decoded - parsed, predict: predicted - decoded, store: stored - predicted }, parsed));
+    const record = request.query.record === false ? undefined : {
+      createdBy: request.auth?.userName ?? request.auth?.name ?? null, inputs: inputs.map((input) => input.name), trueLabels,
+    };
+    // Classified with the other requests of this turn; predict and store are the batch's forward
+    // pass and commit, and waiting for the batch counts as store.
+    const { results, predictNs, storeNs } = await batcher.submit(loaded, pixels, top, record);
+    const phases = { decode: decoded - parsed, predict: predictNs, store: process.hrtime.bigint() - decoded - predictNs };
+    if (phases.store < storeNs) phases.store = storeNs;
+    timings.add(request, phases, parsed);
+    reply.header('server-timing', timings.header(request, phases, parsed));
     return inputs.length === 1 && !isList(request.body) ? results[0] : { predictions: results as PredictionResult[] };
   });
 }
