@@ -1,5 +1,6 @@
 /**
- * The image decoder: small PNG, JPEG, WebP, GIF and TIFF files made with sharp, mutated as bytes,
+ * The image decoder: small PNG, JPEG, WebP, GIF and TIFF files made with sharp (and a 28×28 gray
+ * PNG, which the in-process decoder takes), mutated as bytes,
  * and PNGs whose header claims up to 65,535 × 65,535 pixels (with a correct checksum, so the
  * decoder believes it).
  */
@@ -35,6 +36,8 @@ export async function imageSeeds(): Promise<Uint8Array[]> {
     base().gif().toBuffer(),
     base().tiff().toBuffer(),
     base().png({ palette: true }).toBuffer(),
+    // A 28×28 gray PNG on black, what a prediction request sends: the in-process decoder's case.
+    sharp(Buffer.from(Array.from({ length: 28 * 28 }, (_, i) => ((i % 28) > 6 && (i % 28) < 22 ? 200 : 0))), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png().toBuffer(),
   ]).then((buffers) => buffers.map((b) => new Uint8Array(b)));
 }
 
