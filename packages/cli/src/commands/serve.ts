@@ -167,10 +167,14 @@ async function serve(flags: ServeFlags): Promise<void> {
   setThreads(flags.threads);
   const store = await openCliStore(db, { create: true });
   const { createServer } = await import('@descent/server');
-  // Log lines are written to stdout asynchronously (a synchronous write per request would cost the
-  // event loop a system call each); whatever is still buffered is written out when the process exits.
-  const log = flags.logLevel === 'silent' ? false : destination({ dest: 1, sync: false });
-  if (log) process.once('exit', () => flushLog(log));
+  // Log lines are written to stdout asynchronously and in blocks of at least 4 KiB (a write per
+  // request would cost the event loop a system call each), and at least every half second;
+  // whatever is still buffered is written out when the process exits.
+  const log = flags.logLevel === 'silent' ? false : destination({ dest: 1, sync: false, minLength: 4096 });
+  if (log) {
+    setInterval(() => log.flush(), 500).unref();
+    process.once('exit', () => flushLog(log));
+  }
   let server;
   try {
     // A new database starts with Fashion-MNIST, so there is something to train on at once.
