@@ -8,7 +8,8 @@
  * 1. predict throughput and latency (autocannon, one 28×28 PNG test image per JSON request, base64,
  *    bearer token checked, every prediction recorded), with the server idle;
  * 2. the same while a training job runs on the server;
- * 3. where a request's time goes (the server's own phase timings: parse, decode, predict, store, reply),
+ * 3. where a request's time goes (the server's own phase timings: parse, decode, predict, store, reply;
+ *    and how many images each forward pass classified),
  *    and two floors measured the same way: the same requests with `?record=false` (no row written)
  *    and GET /health (no token, no body: what HTTP on this machine costs by itself);
  * 4. a training job through the API against the same `descent train` run (wall time, medians of --runs).
@@ -135,7 +136,12 @@ async function main(): Promise<void> {
     const first = await (await api(path, { method: 'POST', body })).json() as { class: string };
     log(`predict answers ${first.class} for test image 0 (true: ${classNames[data.test.labels[0]]})`);
     const load = (seconds: number) => autocannon({ url: `${url}${path}`, method: 'POST', headers, body, connections, duration: seconds, pipelining: 1 });
-    const phases = async () => (await (await api('/api/v1/metrics')).json() as { routes: Record<string, { requests: number; mean_ms: Record<string, number> }> }).routes[`POST /api/v1/models/:id/predict`];
+    type Metrics = { routes: Record<string, { requests: number; mean_ms: Record<string, number> }>; predict_batches: { batches: number; images: number } };
+    const metrics = async () => (await (await api('/api/v1/metrics')).json()) as Metrics;
+    const phases = async () => (await metrics()).routes[`POST /api/v1/models/:id/predict`];
+    /** Images per forward pass over a part (requests that arrive together are classified as one batch). */
+    const imagesPerBatch = (before: Metrics['predict_batches'], after: Metrics['predict_batches']) =>
+      (after.images - before.images) / Math.max(1, after.batches - before.batches);
     const summary = (r: AutocannonResult) => ({ requests_per_second: r.requests.average, total: r.requests.total, p50_ms: r.latency.p50, p90_ms: r.latency.p90, p99_ms: r.latency.p99, max_ms: r.latency.max, non2xx: r.non2xx, errors: r.errors + r.timeouts });
     const breakdown = (before: Awaited<ReturnType<typeof phases>>, after: Awaited<ReturnType<typeof phases>>) => {
       const n = after.requests - (before?.requests ?? 0);
@@ -146,8 +152,9 @@ async function main(): Promise<void> {
     await load(3);
     report.load_idle_start = loadavg();
     const idleBefore = await phases();
+    const idleBatches = (await metrics()).predict_batches;
     const idle = await load(duration);
-    report.predict_idle = { ...summary(idle), phases_ms: breakdown(idleBefore, await phases()) };
+    report.predict_idle = { ...summary(idle), phases_ms: breakdown(idleBefore, await phases()), images_per_batch: imagesPerBatch(idleBatches, (await metrics()).predict_batches) };
     log(`${duration} s idle, predictions not recorded …`);
     report.predict_idle_not_recorded = summary(await autocannon({ url: `${url}${path}?record=false`, method: 'POST', headers, body, connections, duration, pipelining: 1 }));
     log(`${duration} s of GET /health …`);
@@ -159,8 +166,9 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 1000)); // past the job's data loading
     report.load_training_start = loadavg();
     const busyBefore = await phases();
+    const busyBatches = (await metrics()).predict_batches;
     const busy = await load(duration);
-    report.predict_training = { ...summary(busy), phases_ms: breakdown(busyBefore, await phases()) };
+    report.predict_training = { ...summary(busy), phases_ms: breakdown(busyBefore, await phases()), images_per_batch: imagesPerBatch(busyBatches, (await metrics()).predict_batches) };
     const progress = await (await api(`/api/v1/jobs/${long.id}`)).json() as { status: string };
     report.training_job_during_load = progress.status;
     await api(`/api/v1/jobs/${long.id}/cancel`, { method: 'POST' });
