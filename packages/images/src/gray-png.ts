@@ -77,18 +77,28 @@ function unfilter(filtered: Uint8Array, width: number, height: number): Uint8Arr
     const src = y * (width + 1) + 1;
     const row = y * width;
     const above = row - width;
-    for (let x = 0; x < width; x++) {
-      const value = filtered[src + x];
-      const a = x > 0 ? out[row + x - 1] : 0;
-      const b = y > 0 ? out[above + x] : 0;
-      let predicted: number;
-      if (type === 0) predicted = 0;
-      else if (type === 1) predicted = a;
-      else if (type === 2) predicted = b;
-      else if (type === 3) predicted = (a + b) >> 1;
-      else if (type === 4) predicted = paeth(a, b, x > 0 && y > 0 ? out[above + x - 1] : 0);
-      else return undefined;
-      out[row + x] = (value + predicted) & 0xff;
+    if (type === 0) {
+      for (let x = 0; x < width; x++) out[row + x] = filtered[src + x];
+    } else if (type === 1) {
+      let a = 0;
+      for (let x = 0; x < width; x++) a = out[row + x] = (filtered[src + x] + a) & 0xff;
+    } else if (type === 2) {
+      for (let x = 0; x < width; x++) out[row + x] = (filtered[src + x] + (y > 0 ? out[above + x] : 0)) & 0xff;
+    } else if (type === 3) {
+      for (let x = 0; x < width; x++) {
+        const a = x > 0 ? out[row + x - 1] : 0;
+        const b = y > 0 ? out[above + x] : 0;
+        out[row + x] = (filtered[src + x] + ((a + b) >> 1)) & 0xff;
+      }
+    } else if (type === 4) {
+      for (let x = 0; x < width; x++) {
+        const a = x > 0 ? out[row + x - 1] : 0;
+        const b = y > 0 ? out[above + x] : 0;
+        const c = x > 0 && y > 0 ? out[above + x - 1] : 0;
+        out[row + x] = (filtered[src + x] + paeth(a, b, c)) & 0xff;
+      }
+    } else {
+      return undefined;
     }
   }
   return out;

@@ -147,9 +147,13 @@ export async function prepareImage(input: string | Uint8Array, options: PrepareI
 
 /** The largest difference between a pixel and the background level. */
 function contrastOf(data: Uint8Array, background: number): number {
-  let contrast = 0;
-  for (const v of data) contrast = Math.max(contrast, Math.abs(v - background));
-  return contrast;
+  let lowest = 255;
+  let highest = 0;
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] < lowest) lowest = data[i];
+    if (data[i] > highest) highest = data[i];
+  }
+  return Math.max(highest - background, background - lowest, 0);
 }
 
 /**
