@@ -36,6 +36,10 @@
  *
  * Geometry arguments, in this order: batch, inHeight, inWidth, channels, outHeight, outWidth,
  * padTop, padLeft (the window is 3×3 and the stride 1).
+ *
+ * Threads: the input, output and gradient transforms have `…Images` entry points that do the
+ * tiles of images n0..n1 only (tiles are numbered image by image), to the bit; threads share
+ * the images, and the 16 products are shared whole between threads (engine's wasm-conv.ts).
  */
 
 const HALF = f32x4.splat(0.5);
@@ -112,11 +116,19 @@ export function winogradInputTransform(
   batch: i32, inHeight: i32, inWidth: i32, channels: i32, outHeight: i32, outWidth: i32, padTop: i32, padLeft: i32,
   x: usize, v: usize, tile: usize,
 ): void {
+  winogradInputTransformImages(batch, inHeight, inWidth, channels, outHeight, outWidth, padTop, padLeft, x, v, tile, 0, batch);
+}
+
+/** The tiles of images n0..n1 of `winogradInputTransform`'s V, to the bit. */
+export function winogradInputTransformImages(
+  batch: i32, inHeight: i32, inWidth: i32, channels: i32, outHeight: i32, outWidth: i32, padTop: i32, padLeft: i32,
+  x: usize, v: usize, tile: usize, n0: i32, n1: i32,
+): void {
   const tilesH = (outHeight + 1) >> 1, tilesW = (outWidth + 1) >> 1;
   const tiles = batch * tilesH * tilesW;
   const plane = <usize>tiles * channels << 2;
-  let t = 0;
-  for (let n = 0; n < batch; n++) {
+  let t = n0 * tilesH * tilesW;
+  for (let n = n0; n < n1; n++) {
     for (let ty = 0; ty < tilesH; ty++) {
       const y0 = 2 * ty - padTop;
       for (let tx = 0; tx < tilesW; tx++) {
@@ -163,11 +175,19 @@ export function winogradOutputTransform(
   batch: i32, outHeight: i32, outWidth: i32, filters: i32,
   m: usize, bias: usize, out: usize, relu: bool, tile: usize,
 ): void {
+  winogradOutputTransformImages(batch, outHeight, outWidth, filters, m, bias, out, relu, tile, 0, batch);
+}
+
+/** Images n0..n1 of `winogradOutputTransform`'s out, to the bit. */
+export function winogradOutputTransformImages(
+  batch: i32, outHeight: i32, outWidth: i32, filters: i32,
+  m: usize, bias: usize, out: usize, relu: bool, tile: usize, n0: i32, n1: i32,
+): void {
   const tilesH = (outHeight + 1) >> 1, tilesW = (outWidth + 1) >> 1;
   const tiles = batch * tilesH * tilesW;
   const plane = <usize>tiles * filters << 2;
-  let t = 0;
-  for (let n = 0; n < batch; n++) {
+  let t = n0 * tilesH * tilesW;
+  for (let n = n0; n < n1; n++) {
     for (let ty = 0; ty < tilesH; ty++) {
       for (let tx = 0; tx < tilesW; tx++) {
         const rows = min<i32>(2, outHeight - 2 * ty), cols = min<i32>(2, outWidth - 2 * tx);
@@ -207,11 +227,19 @@ export function winogradGradTransform(
   batch: i32, outHeight: i32, outWidth: i32, filters: i32,
   dy: usize, w: usize,
 ): void {
+  winogradGradTransformImages(batch, outHeight, outWidth, filters, dy, w, 0, batch);
+}
+
+/** The tiles of images n0..n1 of `winogradGradTransform`'s W, to the bit. */
+export function winogradGradTransformImages(
+  batch: i32, outHeight: i32, outWidth: i32, filters: i32,
+  dy: usize, w: usize, n0: i32, n1: i32,
+): void {
   const tilesH = (outHeight + 1) >> 1, tilesW = (outWidth + 1) >> 1;
   const tiles = batch * tilesH * tilesW;
   const plane = <usize>tiles * filters << 2;
-  let t = 0;
-  for (let n = 0; n < batch; n++) {
+  let t = n0 * tilesH * tilesW;
+  for (let n = n0; n < n1; n++) {
     for (let ty = 0; ty < tilesH; ty++) {
       for (let tx = 0; tx < tilesW; tx++) {
         const rows = min<i32>(2, outHeight - 2 * ty), cols = min<i32>(2, outWidth - 2 * tx);
@@ -292,11 +320,22 @@ export function winogradInputGradTransform(
   batch: i32, inHeight: i32, inWidth: i32, channels: i32, outHeight: i32, outWidth: i32, padTop: i32, padLeft: i32,
   xt: usize, dx: usize, tile: usize,
 ): void {
+  winogradInputGradTransformImages(batch, inHeight, inWidth, channels, outHeight, outWidth, padTop, padLeft, xt, dx, tile, 0, batch);
+}
+
+/**
+ * Images n0..n1 of `winogradInputGradTransform`'s dx, to the bit: an image's tiles overlap only
+ * each other, so each image's dx takes the same additions in the same order.
+ */
+export function winogradInputGradTransformImages(
+  batch: i32, inHeight: i32, inWidth: i32, channels: i32, outHeight: i32, outWidth: i32, padTop: i32, padLeft: i32,
+  xt: usize, dx: usize, tile: usize, n0: i32, n1: i32,
+): void {
   const tilesH = (outHeight + 1) >> 1, tilesW = (outWidth + 1) >> 1;
   const tiles = batch * tilesH * tilesW;
   const plane = <usize>tiles * channels << 2;
-  let t = 0;
-  for (let n = 0; n < batch; n++) {
+  let t = n0 * tilesH * tilesW;
+  for (let n = n0; n < n1; n++) {
     for (let ty = 0; ty < tilesH; ty++) {
       const y0 = 2 * ty - padTop;
       for (let tx = 0; tx < tilesW; tx++) {

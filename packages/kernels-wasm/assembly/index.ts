@@ -21,10 +21,11 @@ export {
 export { sgdUpdate, adamUpdate } from './optimizers';
 export { im2col, col2im } from './conv2d_nhwc_im2col';
 export { conv2dDirect } from './conv2d_nhwc_direct';
-export { weightGradSparseGrad, sparseGradScratchBytes, transpose } from './sparse_gradient';
+export { weightGradSparseGrad, weightGradSparseGradRows, sparseGradScratchBytes, transpose } from './sparse_gradient';
 export {
   winogradFilterTransform, winogradInputTransform, winogradOutputTransform,
   winogradGradTransform, winogradFilterGradTransform, winogradInputGradTransform,
+  winogradInputTransformImages, winogradOutputTransformImages, winogradGradTransformImages, winogradInputGradTransformImages,
 } from './conv2d_nhwc_winograd_f2x2_3x3';
 export { maxPool2d, maxPool2dGrad } from './maxpool_nhwc_simd';
 export { rmspropUpdate } from './rmsprop';

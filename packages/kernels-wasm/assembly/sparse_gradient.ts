@@ -20,6 +20,8 @@
  * dwᵀ. Each dwᵀ[f, k] is the same multiply-adds in the same ascending order of i as the GEMM's
  * (minus the 0·x terms), so the result is the GEMM's, as for dense_sparse_input.ts; the caller
  * transposes dwᵀ into dw. Columns past the last 32 take one more pass, 4 then 1 at a time.
+ * Threads share the rows of dwᵀ (filters): `weightGradSparseGradRows` lists and computes only
+ * its filters' gradients, so each thread reads all of x but writes only its own rows.
  */
 import { madd } from './simd';
 
@@ -34,7 +36,20 @@ export function weightGradSparseGrad(
   x: usize, dz: usize, dwT: usize, accumulate: bool,
   scratch: usize,
 ): void {
-  if (!accumulate) memory.fill(dwT, 0, <usize>n * kdim << 2);
+  weightGradSparseGradRows(m, kdim, n, x, dz, dwT, accumulate, scratch, 0, n);
+}
+
+/**
+ * Rows f0..f1 of `weightGradSparseGrad`'s dwT (filters), to the bit: the list holds only dz's
+ * columns f0..f1, and each row of dwT takes the same multiply-adds in the same order.
+ */
+export function weightGradSparseGradRows(
+  m: i32, kdim: i32, n: i32,
+  x: usize, dz: usize, dwT: usize, accumulate: bool,
+  scratch: usize, f0: i32, f1: i32,
+): void {
+  if (f1 <= f0) return;
+  if (!accumulate) memory.fill(dwT + ((<usize>f0 * kdim) << 2), 0, <usize>(f1 - f0) * kdim << 2);
   // The list: for row i, entries rowStart[i] .. rowStart[i+1] of (f, dz[i, f]).
   const rowStart = scratch;
   const entries = (scratch + ((<usize>(m + 1) << 2) + 15)) & ~15;
@@ -44,7 +59,7 @@ export function weightGradSparseGrad(
     const row = dz + ((<usize>i * n) << 2);
     // Branch-free: every value is written at the end of the list, which grows only past nonzeros
     // (at three quarters zeros a branch would be mispredicted often).
-    for (let f = 0; f < n; f++) {
+    for (let f = f0; f < f1; f++) {
       const g = load<f32>(row + (<usize>f << 2));
       const e = entries + (<usize>count << 3);
       store<i32>(e, f);

@@ -113,6 +113,10 @@ export interface KernelExports {
   // sparse_gradient.ts
   /** dwT[n, kdim] (+)= dzᵀ·x, x [m, kdim], dz [m, n], skipping dz's zeros; `scratch` holds sparseGradScratchBytes(m, n). */
   weightGradSparseGrad(m: number, kdim: number, n: number, x: Ptr, dz: Ptr, dwT: Ptr, accumulate: Flag, scratch: Ptr): void;
+  /** Rows f0..f1 of weightGradSparseGrad's dwT, exactly as it computes them (scratch as for it). */
+  weightGradSparseGradRows(
+    m: number, kdim: number, n: number, x: Ptr, dz: Ptr, dwT: Ptr, accumulate: Flag, scratch: Ptr, f0: number, f1: number,
+  ): void;
   sparseGradScratchBytes(m: number, n: number): number;
   /** dst[cols, rows] (+)= src[rows, cols]ᵀ. */
   transpose(rows: number, cols: number, src: Ptr, dst: Ptr, accumulate: Flag): void;
@@ -131,6 +135,14 @@ export interface KernelExports {
   winogradFilterGradTransform(channels: number, filters: number, m: Ptr, dw: Ptr, accumulate: Flag, tile: Ptr): void;
   /** dx += B X Bᵀ from X[16][T][C], tiles added where they overlap. */
   winogradInputGradTransform(...args: [...WinogradGeometry, x: Ptr, dx: Ptr, tile: Ptr]): void;
+  // The same for images n0..n1 only (their tiles of V, out, W or dx), exactly as the whole call computes them.
+  winogradInputTransformImages(...args: [...WinogradGeometry, x: Ptr, v: Ptr, tile: Ptr, n0: number, n1: number]): void;
+  winogradOutputTransformImages(
+    batch: number, outHeight: number, outWidth: number, filters: number, m: Ptr, bias: Ptr, out: Ptr, relu: Flag, tile: Ptr,
+    n0: number, n1: number,
+  ): void;
+  winogradGradTransformImages(batch: number, outHeight: number, outWidth: number, filters: number, dy: Ptr, w: Ptr, n0: number, n1: number): void;
+  winogradInputGradTransformImages(...args: [...WinogradGeometry, x: Ptr, dx: Ptr, tile: Ptr, n0: number, n1: number]): void;
   maxPool2dGrad(...args: [...Geometry2d, x: Ptr, y: Ptr, dy: Ptr, dx: Ptr, accumulate: Flag]): void;
 
   // optimizers.ts
