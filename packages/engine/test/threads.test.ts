@@ -18,6 +18,8 @@ import {
   threadsReady, type ImageDataset, type Kernels, type Layer, type Storage,
 } from '../src/index.js';
 import { createWasmKernels, type WasmKernels } from '../src/backend/wasm.js';
+import type { Window2d } from '../src/backend/kernels.js';
+import { windowAxis } from '../src/ops/window.js';
 import { setThreadHost } from '../src/backend/threads.js';
 import { nodeThreadHost } from '../src/backend/threads-node.js';
 
@@ -34,9 +36,18 @@ function values(random: () => number, length: number, zeros = 0): Float32Array {
   return out;
 }
 
+/** The window of a convolution or pooling over [batch, h, w, c] images. */
+function convWindow(batch: number, h: number, w: number, c: number, size: number, stride: number, padding: 'valid' | 'same'): Window2d {
+  const rows = windowAxis(h, size, stride, padding), cols = windowAxis(w, size, stride, padding);
+  return {
+    batch, inHeight: h, inWidth: w, channels: c, outHeight: rows.out, outWidth: cols.out,
+    windowHeight: size, windowWidth: size, strideHeight: stride, strideWidth: stride, padTop: rows.padBefore, padLeft: cols.padBefore,
+  };
+}
+
 /** Splits every call it can, whatever its size. */
 function splitEverything(k: WasmKernels): WasmKernels {
-  Object.assign(k.threadPolicy, { minProductWork: 1, minUpdateElements: 1, minBytes: 1, minRowElements: 1 });
+  Object.assign(k.threadPolicy, { minProductWork: 1, minUpdateElements: 1, minBytes: 1, minRowElements: 1, minMovedFloats: 1 });
   return k;
 }
 
@@ -141,6 +152,73 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
       sameBits(k, `conv filter gradient, accumulate=${accumulate}`, [x, dy, values(random, w.length)], (kernels, [xs, d, dw]) => kernels.conv2dFilterGrad(g, filters, xs, d, dw, accumulate));
     }
     expect(k.threadPolicy.splitCalls - before, 'calls split between threads').toBeGreaterThan(2);
+  });
+
+  it('convolutions split by images (patches, col2im, Winograd\'s transforms), by position (Winograd\'s 16 products) and by filters (the zero-skipping filter gradient), over batches and filter counts that leave threads none', () => {
+    const random = prng(6);
+    const before = { split: k.threadPolicy.splitCalls, workers: k.workerShares, winograd: k.winograd.calls, sparse: k.sparseGradient.calls };
+    let calls = 0;
+    for (const [batch, h, w, c, filters, size, stride, padding] of [
+      [1, 6, 5, 1, 3, 3, 1, 'valid'], [2, 7, 7, 1, 8, 3, 2, 'same'], [5, 9, 8, 1, 4, 2, 1, 'valid'], // im2col
+      [1, 7, 9, 5, 7, 3, 1, 'same'], [2, 8, 8, 4, 12, 3, 1, 'valid'], [3, 6, 6, 4, 1, 3, 1, 'valid'], // Winograd
+      [5, 13, 13, 32, 2, 3, 1, 'valid'],
+    ] as const) {
+      const g = convWindow(batch, h, w, c, size, stride, padding);
+      const positions = batch * g.outHeight * g.outWidth;
+      const x = values(random, batch * h * w * c, 0.3), wt = values(random, size * size * c * filters), bias = values(random, filters);
+      const label = `${batch}×${h}×${w}×${c} → ${filters} filters ${size}×${size} stride ${stride} ${padding}`;
+      sameBits(k, `conv forward ${label}`, [x, wt, bias, values(random, positions * filters)], (kernels, [xs, ws, bs, out]) => kernels.conv2d(g, filters, xs, ws, bs, out, true));
+      calls++;
+      // A dense output gradient takes im2col or Winograd; one mostly zeros, the zero-skipping kernels.
+      for (const zeros of [0, 0.8]) {
+        const dy = values(random, positions * filters, zeros);
+        for (const accumulate of [false, true]) {
+          sameBits(k, `conv input gradient ${label} zeros=${zeros} accumulate=${accumulate}`, [dy, wt, values(random, x.length)],
+            (kernels, [d, ws, dx]) => kernels.conv2dInputGrad(g, filters, d, ws, dx, accumulate));
+          sameBits(k, `conv filter gradient ${label} zeros=${zeros} accumulate=${accumulate}`, [x, dy, values(random, wt.length)],
+            (kernels, [xs, d, dw]) => kernels.conv2dFilterGrad(g, filters, xs, d, dw, accumulate));
+          calls += 2;
+        }
+      }
+    }
+    expect(k.threadPolicy.splitCalls - before.split, 'calls split between threads').toBeGreaterThan(calls);
+    expect(k.workerShares - before.workers, 'shares that workers ran').toBeGreaterThan(0);
+    expect(k.winograd.calls - before.winograd, 'calls that took Winograd').toBeGreaterThan(12);
+    expect(k.sparseGradient.calls - before.sparse, 'gradients that skipped zeros').toBeGreaterThan(12);
+  });
+
+  it('max pooling and its gradient split by images (2×2, channels not a multiple of 4, overlapping padded windows), and ReLU\'s gradient by runs', () => {
+    const random = prng(7);
+    const before = k.threadPolicy.splitCalls;
+    let calls = 0;
+    for (const [batch, h, w, c, size, stride, padding] of [
+      [1, 6, 6, 4, 2, 2, 'valid'], [2, 7, 7, 3, 2, 2, 'valid'], [5, 9, 9, 8, 3, 2, 'same'], [3, 26, 26, 32, 2, 2, 'valid'],
+    ] as const) {
+      const g = convWindow(batch, h, w, c, size, stride, padding);
+      const label = `${batch}×${h}×${w}×${c} window ${size} stride ${stride} ${padding}`;
+      const x = values(random, batch * h * w * c), outLength = batch * g.outHeight * g.outWidth * c;
+      sameBits(k, `maxPool2d ${label}`, [x, values(random, outLength)], (kernels, [xs, out]) => kernels.maxPool2d(g, xs, out));
+      const y = new Float32Array(outLength);
+      const xs = one.alloc(x.length), ys = one.alloc(outLength);
+      xs.data.set(x);
+      one.maxPool2d(g, xs, ys);
+      y.set(ys.data);
+      one.free(xs);
+      one.free(ys);
+      for (const accumulate of [false, true]) {
+        sameBits(k, `maxPool2dGrad ${label} accumulate=${accumulate}`, [x, y, values(random, outLength), values(random, x.length)],
+          (kernels, [xb, yb, dy, dx]) => kernels.maxPool2dGrad(g, xb, yb, dy, dx, accumulate));
+      }
+      if (batch > 1) calls += 3; // one image stays on one thread
+    }
+    for (const length of [2, 3, 4, 5, 9, 17, 1000, 4099]) {
+      for (const accumulate of [false, true]) {
+        sameBits(k, `reluBackward ${length} accumulate=${accumulate}`, [values(random, length, 0.3), values(random, length), values(random, length)],
+          (kernels, [y, dy, dx]) => kernels.reluBackward(y, dy, dx, accumulate));
+        if (length > 4) calls++;
+      }
+    }
+    expect(k.threadPolicy.splitCalls - before, 'calls split between threads').toBe(calls);
   });
 
   it('Adam, SGD (plain, momentum, Nesterov), pixel scaling and softmax, over lengths around the split points', () => {

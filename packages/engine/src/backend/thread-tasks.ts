@@ -120,6 +120,136 @@ const softmaxRows: Task = (wasm, args, share, shares) => {
   wasm.softmax(end - first, args[1], args[2] + offset, args[3] + offset);
 };
 
+/** ReLU's gradient (0 y, 1 dy, 2 dx, 3 n, 4 accumulate) by runs of 4 elements. */
+const reluBackward: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[3], 4, share, shares);
+  if (first >= end) return;
+  const o = first * 4;
+  wasm.reluBackward(args[0] + o, args[1] + o, args[2] + o, end - first, args[4]);
+};
+
+// Convolution and pooling over NHWC images: args 0–11 are the window's geometry (batch, inHeight,
+// inWidth, channels, outHeight, outWidth, windowHeight, windowWidth, strideHeight, strideWidth,
+// padTop, padLeft). Images are independent, so a share is a run of images, called as a batch
+// of its own with its pointers moved to its first image.
+
+/** Bytes of one input image, and floats of one image's output (or patch rows times patch). */
+const inImageBytes = (args: Float64Array): number => args[1] * args[2] * args[3] * 4;
+const outImageBytes = (args: Float64Array): number => args[4] * args[5] * args[3] * 4;
+const patchImageBytes = (args: Float64Array): number => args[4] * args[5] * args[6] * args[7] * args[3] * 4;
+
+/** im2col (12 x, 13 col) by images: an image's patch rows are its own rows of col. */
+const im2colImages: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  wasm.im2col(
+    end - first, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11],
+    args[12] + first * inImageBytes(args), args[13] + first * patchImageBytes(args),
+  );
+};
+
+/** col2im (12 col, 13 dx, 14 clear dx first) by images: patches add onto their own image only. */
+const col2imImages: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  const dx = args[13] + first * inImageBytes(args);
+  if (args[14]) wasm.fill(dx, ((end - first) * inImageBytes(args)) / 4, 0);
+  wasm.col2im(
+    end - first, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11],
+    args[12] + first * patchImageBytes(args), dx,
+  );
+};
+
+/** Max pooling (12 x, 13 out) by images. */
+const maxPoolImages: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  wasm.maxPool2d(
+    end - first, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11],
+    args[12] + first * inImageBytes(args), args[13] + first * outImageBytes(args),
+  );
+};
+
+/** Max pooling's gradient (12 x, 13 y, 14 dy, 15 dx, 16 accumulate) by images: windows stay inside their image. */
+const maxPoolGradImages: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  const input = first * inImageBytes(args), output = first * outImageBytes(args);
+  wasm.maxPool2dGrad(
+    end - first, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11],
+    args[12] + input, args[13] + output, args[14] + output, args[15] + input, args[16],
+  );
+};
+
+// Winograd F(2×2, 3×3) (conv2d_nhwc_winograd_f2x2_3x3.ts): the transforms by images (their
+// kernels take the range, since the transformed arrays are [16][tiles][…] over the whole batch),
+// the 16 products by positions, each product whole. Winograd geometry: 0 batch, 1 inHeight,
+// 2 inWidth, 3 channels, 4 outHeight, 5 outWidth, 6 padTop, 7 padLeft.
+
+/** Input transform (8 x, 9 v, 10 tile scratch, 11 scratch per thread). */
+const winogradInput: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  wasm.winogradInputTransformImages(
+    args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10] + share * args[11], first, end,
+  );
+};
+
+/** Output transform (0 batch, 1 outHeight, 2 outWidth, 3 filters, 4 m, 5 bias, 6 out, 7 relu, 8 tile scratch, 9 scratch per thread). */
+const winogradOutput: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  wasm.winogradOutputTransformImages(
+    args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8] + share * args[9], first, end,
+  );
+};
+
+/** Output gradient transform (0 batch, 1 outHeight, 2 outWidth, 3 filters, 4 dy, 5 w). */
+const winogradGrad: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  wasm.winogradGradTransformImages(args[0], args[1], args[2], args[3], args[4], args[5], first, end);
+};
+
+/**
+ * Input gradient transform (8 X, 9 dx, 10 tile scratch, 11 scratch per thread, 12 clear dx
+ * first): an image's tiles add onto that image's dx only, in the same order.
+ */
+const winogradInputGrad: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  if (args[12]) {
+    const image = args[1] * args[2] * args[3];
+    wasm.fill(args[9] + first * image * 4, (end - first) * image, 0);
+  }
+  wasm.winogradInputGradTransformImages(
+    args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10] + share * args[11], first, end,
+  );
+};
+
+/**
+ * The 16 products C[p] = op(A[p])·op(B[p]) (0 m, 1 n, 2 k, 3 a, 4 transposeA, 5 b, 6 transposeB,
+ * 7 c, 8 scratch, 9 scratch per thread) by positions p: one call for all 16, each product whole.
+ */
+const winogradProducts: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(16, 1, share, shares);
+  const m = args[0], n = args[1], k = args[2];
+  for (let p = first; p < end; p++) {
+    wasm.gemm(m, n, k, args[3] + p * m * k * 4, args[4], args[5] + p * k * n * 4, args[6], args[7] + p * m * n * 4, false, args[8] + share * args[9]);
+  }
+};
+
+/**
+ * A convolution's filter gradient skipping dy's zeros (0 m, 1 kdim, 2 n, 3 x, 4 dz, 5 dwT,
+ * 6 accumulate, 7 scratch, 8 scratch per thread) by rows of dwT (filters): each share lists its
+ * own filters' nonzeros.
+ */
+const sparseGradRows: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[2], 1, share, shares);
+  if (first >= end) return;
+  wasm.weightGradSparseGradRows(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7] + share * args[8], first, end);
+};
+
 /** Nothing: what handing a task to the workers costs by itself (the bench's profile measures it). */
 const nothing: Task = () => {};
 
@@ -134,10 +264,23 @@ export const TASK = {
   normalizeBytes: 6,
   softmaxRows: 7,
   nothing: 8,
+  reluBackward: 9,
+  im2colImages: 10,
+  col2imImages: 11,
+  maxPoolImages: 12,
+  maxPoolGradImages: 13,
+  winogradInput: 14,
+  winogradOutput: 15,
+  winogradGrad: 16,
+  winogradInputGrad: 17,
+  winogradProducts: 18,
+  sparseGradRows: 19,
 } as const;
 
 export const TASKS: readonly Task[] = [
   productRows, productColumns, sparseForwardRows, sparseWeightGradRows, adam, sgd, normalizeBytes, softmaxRows, nothing,
+  reluBackward, im2colImages, col2imImages, maxPoolImages, maxPoolGradImages,
+  winogradInput, winogradOutput, winogradGrad, winogradInputGrad, winogradProducts, sparseGradRows,
 ];
 
 /** Names for error messages, by task number. */

@@ -16,10 +16,17 @@
  * instead (kernels-wasm/assembly/conv2d_nhwc_winograd_f2x2_3x3.ts): transforms around 16
  * smaller products, 1.9 times fewer multiply-adds for the tutorial CNN's second layer. Why these
  * two and not a direct convolution: see the kernels-wasm README.
+ *
+ * Threads: besides the products, every step here that writes much is split between threads
+ * by its output (thread-tasks.ts): patches, col2im, pooling and Winograd's transforms by images,
+ * Winograd's 16 products by position (each product whole), the zero-skipping filter gradient
+ * by filters. Each output float is computed by one thread exactly as on one thread.
  */
 import type { KernelExports } from '@descent/kernels-wasm';
 import type { Kernels, Storage, Window2d } from './kernels.js';
 import type { ConvKernels } from './reference-conv.js';
+import { TASK } from './thread-tasks.js';
+import type { ThreadPolicy } from './wasm.js';
 
 /** The parts of the WASM backend the convolution kernels use. */
 export interface WasmConvContext {
@@ -32,6 +39,16 @@ export interface WasmConvContext {
   products(): Pick<Kernels, 'gemm' | 'denseForward'>;
   /** The backend's zero-skipping dense product on pointers (split between threads like denseForward's). */
   sparseForward(m: number, n: number, k: number, x: number, w: number, bias: number, out: number, relu: boolean): void;
+  /** When a call is split between threads. */
+  threadPolicy: ThreadPolicy;
+  /** Threads a call of `work` gets when a share should do at least `minWork` over `units` pieces (1: run it here). */
+  sharesFor(work: number, minWork: number, units: number): number;
+  /** The arguments of the next split call (only when sharesFor gave more than 1). */
+  taskArgs(): Float64Array;
+  parallel(task: number, shares: number): void;
+  /** Scratch of `bytes` for every thread: share s's block is at the result + s·scratchStride(). */
+  threadScratch(bytes: number): number;
+  scratchStride(): number;
 }
 
 /** A scratch matrix in linear memory, passed to the products as a Storage. */
@@ -108,6 +125,12 @@ export interface SparseGradientPolicy {
   calls: number;
 }
 
+/** Sets the window's geometry as a split call's first 12 arguments. */
+function setGeometry(args: Float64Array, g: Window2d): void {
+  args[0] = g.batch; args[1] = g.inHeight; args[2] = g.inWidth; args[3] = g.channels; args[4] = g.outHeight; args[5] = g.outWidth;
+  args[6] = g.windowHeight; args[7] = g.windowWidth; args[8] = g.strideHeight; args[9] = g.strideWidth; args[10] = g.padTop; args[11] = g.padLeft;
+}
+
 /** Rows of dy sampled to decide: a few images' worth of positions. */
 const SAMPLE_ROWS = 256;
 
@@ -118,8 +141,9 @@ export interface ConvPolicies {
 }
 
 export function createWasmConvKernels(context: WasmConvContext, { winograd, sparseGradient, direct }: ConvPolicies): ConvKernels {
-  const { wasm, memory } = context;
-  const listScratch = growingScratch(context);
+  const { wasm, memory, threadPolicy } = context;
+  /** Threads for a call writing `floats` floats over the batch's images. */
+  const sharesForImages = (floats: number, g: Window2d): number => context.sharesFor(floats, threadPolicy.minMovedFloats, g.batch);
   const transposed = growingScratch(context), zeroBias = growingScratch(context);
   /** Whether dy [m, filters] is mostly zeros (then its zeros are skipped). */
   const sparse = (dy: Storage, m: number, filters: number, patch: number): boolean => {
@@ -129,13 +153,48 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
     if (taken) sparseGradient.calls++;
     return taken;
   };
+  /** dwT (+)= dyᵀ·col skipping dy's zeros, split by filters (rows of dwT) between threads. */
+  const sparseFilterGrad = (m: number, k: number, filters: number, col: number, dy: number, dwT: number, accumulate: boolean): void => {
+    // Each thread lists its own filters' nonzeros: a list for all of dy is big enough for any share.
+    const list = context.threadScratch(wasm.sparseGradScratchBytes(m, filters));
+    const shares = context.sharesFor(m * k * filters, threadPolicy.minProductWork, filters);
+    if (shares <= 1) {
+      wasm.weightGradSparseGrad(m, k, filters, col, dy, dwT, accumulate, list);
+      return;
+    }
+    const args = context.taskArgs();
+    args[0] = m; args[1] = k; args[2] = filters; args[3] = col; args[4] = dy; args[5] = dwT; args[6] = accumulate ? 1 : 0;
+    args[7] = list; args[8] = context.scratchStride();
+    context.parallel(TASK.sparseGradRows, shares);
+  };
   const colScratch = growingScratch(context);
   const colMatrix = (rows: number, cols: number): ScratchMatrix => new ScratchMatrix(memory, colScratch(rows * cols * 4), rows * cols);
   const patches = (g: Window2d, x: Storage): Storage => {
     if (pointwise(g)) return x;
     const col = colMatrix(g.batch * g.outHeight * g.outWidth, g.windowHeight * g.windowWidth * g.channels);
-    wasm.im2col(...geometry(g), x.ptr, col.ptr);
+    const shares = sharesForImages(col.length, g);
+    if (shares <= 1) {
+      wasm.im2col(...geometry(g), x.ptr, col.ptr);
+      return col;
+    }
+    const args = context.taskArgs();
+    setGeometry(args, g);
+    args[12] = x.ptr; args[13] = col.ptr;
+    context.parallel(TASK.im2colImages, shares);
     return col;
+  };
+  /** dx (+)= col2im(dcol). */
+  const patchesBack = (g: Window2d, dcol: number, dx: Storage, accumulate: boolean): void => {
+    const shares = sharesForImages(g.batch * g.outHeight * g.outWidth * g.windowHeight * g.windowWidth * g.channels, g);
+    if (shares <= 1) {
+      if (!accumulate) wasm.fill(dx.ptr, dx.length, 0);
+      wasm.col2im(...geometry(g), dcol, dx.ptr);
+      return;
+    }
+    const args = context.taskArgs();
+    setGeometry(args, g);
+    args[12] = dcol; args[13] = dx.ptr; args[14] = accumulate ? 0 : 1;
+    context.parallel(TASK.col2imImages, shares);
   };
 
   // Winograd: the transformed input V [16][T][C], output gradient W [16][T][F], filter U [16][C][F],
@@ -151,18 +210,25 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
   const tilesOf = (g: Window2d): number => g.batch * Math.ceil(g.outHeight / 2) * Math.ceil(g.outWidth / 2);
   const winogradGeometry = (g: Window2d): [number, number, number, number, number, number, number, number] =>
     [g.batch, g.inHeight, g.inWidth, g.channels, g.outHeight, g.outWidth, g.padTop, g.padLeft];
-  /** The 16 products, one per position of the transformed tile: C[p] = op(A[p])·op(B[p]). */
+  /**
+   * The 16 products, one per position of the transformed tile: C[p] = op(A[p])·op(B[p]), in the
+   * GEMM kernel (never the zero-skipping ones, so no choice depends on the thread count). Threads
+   * share the positions, each product whole: one split call instead of 16.
+   */
   const sixteenProducts = (m: number, n: number, k: number, a: number, tA: boolean, b: number, tB: boolean, c: number): void => {
-    const products = context.products();
-    for (let p = 0; p < 16; p++) {
-      products.gemm(
-        m, n, k,
-        new ScratchMatrix(memory, a + p * m * k * 4, m * k), tA,
-        new ScratchMatrix(memory, b + p * k * n * 4, k * n), tB,
-        new ScratchMatrix(memory, c + p * m * n * 4, m * n), false,
-      );
+    const scratch = context.threadScratch(wasm.gemmScratchBytes(n, k));
+    const shares = context.sharesFor(16 * m * n * k, threadPolicy.minProductWork, 16);
+    if (shares <= 1) {
+      for (let p = 0; p < 16; p++) wasm.gemm(m, n, k, a + p * m * k * 4, tA, b + p * k * n * 4, tB, c + p * m * n * 4, false, scratch);
+      return;
     }
+    const args = context.taskArgs();
+    args[0] = m; args[1] = n; args[2] = k; args[3] = a; args[4] = tA ? 1 : 0; args[5] = b; args[6] = tB ? 1 : 0; args[7] = c;
+    args[8] = scratch; args[9] = context.scratchStride();
+    context.parallel(TASK.winogradProducts, shares);
   };
+  /** Threads for a transform writing `floats` floats, and its tile scratch (256 bytes per thread). */
+  const transformShares = (g: Window2d, floats: number): number => sharesForImages(floats, g);
   const filterTransform = (g: Window2d, filters: number, w: Storage): number => {
     const u = uScratch(16 * g.channels * filters * 4);
     wasm.winogradFilterTransform(g.channels, filters, w.ptr, u, tileScratch(256));
@@ -170,13 +236,55 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
   };
   const inputTransform = (g: Window2d, x: Storage): number => {
     const v = vScratch(16 * tilesOf(g) * g.channels * 4);
-    wasm.winogradInputTransform(...winogradGeometry(g), x.ptr, v, tileScratch(256));
+    const shares = transformShares(g, 16 * tilesOf(g) * g.channels);
+    if (shares <= 1) {
+      wasm.winogradInputTransform(...winogradGeometry(g), x.ptr, v, tileScratch(256));
+      return v;
+    }
+    const tiles = context.threadScratch(256);
+    const args = context.taskArgs();
+    args.set(winogradGeometry(g));
+    args[8] = x.ptr; args[9] = v; args[10] = tiles; args[11] = context.scratchStride();
+    context.parallel(TASK.winogradInput, shares);
     return v;
   };
   const gradTransform = (g: Window2d, filters: number, dy: Storage): number => {
     const w = wScratch(16 * tilesOf(g) * filters * 4);
-    wasm.winogradGradTransform(g.batch, g.outHeight, g.outWidth, filters, dy.ptr, w);
+    const shares = transformShares(g, 16 * tilesOf(g) * filters);
+    if (shares <= 1) {
+      wasm.winogradGradTransform(g.batch, g.outHeight, g.outWidth, filters, dy.ptr, w);
+      return w;
+    }
+    const args = context.taskArgs();
+    args[0] = g.batch; args[1] = g.outHeight; args[2] = g.outWidth; args[3] = filters; args[4] = dy.ptr; args[5] = w;
+    context.parallel(TASK.winogradGrad, shares);
     return w;
+  };
+  const outputTransform = (g: Window2d, filters: number, product: number, bias: Storage, out: Storage, relu: boolean): void => {
+    const shares = transformShares(g, 16 * tilesOf(g) * filters);
+    if (shares <= 1) {
+      wasm.winogradOutputTransform(g.batch, g.outHeight, g.outWidth, filters, product, bias.ptr, out.ptr, relu, tileScratch(256));
+      return;
+    }
+    const tiles = context.threadScratch(256);
+    const args = context.taskArgs();
+    args[0] = g.batch; args[1] = g.outHeight; args[2] = g.outWidth; args[3] = filters; args[4] = product; args[5] = bias.ptr;
+    args[6] = out.ptr; args[7] = relu ? 1 : 0; args[8] = tiles; args[9] = context.scratchStride();
+    context.parallel(TASK.winogradOutput, shares);
+  };
+  /** dx (+)= the input gradient's tiles B X Bᵀ, added where they overlap. */
+  const inputGradTransform = (g: Window2d, product: number, dx: Storage, accumulate: boolean): void => {
+    const shares = transformShares(g, 16 * tilesOf(g) * g.channels);
+    if (shares <= 1) {
+      if (!accumulate) wasm.fill(dx.ptr, dx.length, 0);
+      wasm.winogradInputGradTransform(...winogradGeometry(g), product, dx.ptr, tileScratch(256));
+      return;
+    }
+    const tiles = context.threadScratch(256);
+    const args = context.taskArgs();
+    args.set(winogradGeometry(g));
+    args[8] = product; args[9] = dx.ptr; args[10] = tiles; args[11] = context.scratchStride(); args[12] = accumulate ? 0 : 1;
+    context.parallel(TASK.winogradInputGrad, shares);
   };
 
   return {
@@ -192,7 +300,7 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
         const u = filterTransform(g, filters, w), v = inputTransform(g, x);
         const product = mScratch(16 * T * filters * 4);
         sixteenProducts(T, filters, g.channels, v, false, u, false, product);
-        wasm.winogradOutputTransform(g.batch, g.outHeight, g.outWidth, filters, product, bias.ptr, out.ptr, relu, tileScratch(256));
+        outputTransform(g, filters, product, bias, out, relu);
         return;
       }
       context.products().denseForward(m, filters, k, patches(g, x), w, bias, out, relu);
@@ -205,7 +313,7 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
         const col = patches(g, x);
         const dwT = transposed(k * filters * 4);
         if (accumulate) wasm.transpose(k, filters, dw.ptr, dwT, false);
-        wasm.weightGradSparseGrad(m, k, filters, col.ptr, dy.ptr, dwT, accumulate, listScratch(wasm.sparseGradScratchBytes(m, filters)));
+        sparseFilterGrad(m, k, filters, col.ptr, dy.ptr, dwT, accumulate);
         wasm.transpose(filters, k, dwT, dw.ptr, false);
         return;
       }
@@ -227,8 +335,7 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
         const u = filterTransform(g, filters, w), wt = gradTransform(g, filters, dy);
         const product = mScratch(16 * T * g.channels * 4);
         sixteenProducts(T, g.channels, filters, wt, false, u, true, product);
-        if (!accumulate) wasm.fill(dx.ptr, dx.length, 0);
-        wasm.winogradInputGradTransform(...winogradGeometry(g), product, dx.ptr, tileScratch(256));
+        inputGradTransform(g, product, dx, accumulate);
         return;
       }
       if (pointwise(g)) {
@@ -245,14 +352,30 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
       } else {
         context.products().gemm(m, k, filters, dy, false, w, true, dcol, false);
       }
-      if (!accumulate) wasm.fill(dx.ptr, dx.length, 0);
-      wasm.col2im(...geometry(g), dcol.ptr, dx.ptr);
+      patchesBack(g, dcol.ptr, dx, accumulate);
     },
+    // Pooling by images: a window lies inside one image, so an image's output and gradient are its own.
     maxPool2d(g, x, out) {
-      wasm.maxPool2d(...geometry(g), x.ptr, out.ptr);
+      const shares = sharesForImages(x.length, g);
+      if (shares <= 1) {
+        wasm.maxPool2d(...geometry(g), x.ptr, out.ptr);
+        return;
+      }
+      const args = context.taskArgs();
+      setGeometry(args, g);
+      args[12] = x.ptr; args[13] = out.ptr;
+      context.parallel(TASK.maxPoolImages, shares);
     },
     maxPool2dGrad(g, x, y, dy, dx, accumulate) {
-      wasm.maxPool2dGrad(...geometry(g), x.ptr, y.ptr, dy.ptr, dx.ptr, accumulate);
+      const shares = sharesForImages(dx.length, g);
+      if (shares <= 1) {
+        wasm.maxPool2dGrad(...geometry(g), x.ptr, y.ptr, dy.ptr, dx.ptr, accumulate);
+        return;
+      }
+      const args = context.taskArgs();
+      setGeometry(args, g);
+      args[12] = x.ptr; args[13] = y.ptr; args[14] = dy.ptr; args[15] = dx.ptr; args[16] = accumulate ? 1 : 0;
+      context.parallel(TASK.maxPoolGradImages, shares);
     },
   };
 }

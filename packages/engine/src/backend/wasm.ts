@@ -17,7 +17,8 @@
  *
  * Threads: where SharedArrayBuffer exists and a ThreadHost is installed (threads.ts), the
  * memory is shared and the big kernels (products, optimizer updates, pixel scaling, softmax over
- * many rows) are split between a pool of workers and the caller (thread-tasks.ts). Small calls
+ * many rows, ReLU's gradient, and the convolution and pooling kernels of
+ * wasm-conv.ts) are split between a pool of workers and the caller (thread-tasks.ts). Small calls
  * stay on the caller's thread: `parallel` gives a call as many threads as its work pays for.
  * The split never changes a float, so results are the same for any number of threads.
  */
@@ -185,6 +186,11 @@ export interface ThreadPolicy {
   minBytes: number;
   /** Row elements per share of a row-wise softmax. */
   minRowElements: number;
+  /**
+   * Floats written per share of a kernel that moves or transforms data: ReLU's gradient,
+   * patches (im2col, col2im), max pooling and Winograd's transforms.
+   */
+  minMovedFloats: number;
   /** Calls that were split between threads (for tests and the profile). */
   splitCalls: number;
 }
@@ -279,6 +285,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     minUpdateElements: 1 << 14,
     minBytes: 1 << 16,
     minRowElements: 1 << 12,
+    minMovedFloats: 1 << 14,
     splitCalls: 0,
   };
   /**
@@ -485,7 +492,17 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     },
 
     reluForward: (x, out) => wasm.reluForward(x.ptr, out.ptr, out.length),
-    reluBackward: (y, dy, dx, accumulate) => wasm.reluBackward(y.ptr, dy.ptr, dx.ptr, dx.length, accumulate),
+    reluBackward(y, dy, dx, accumulate) {
+      const n = dx.length;
+      const shares = sharesFor(n, threadPolicy.minMovedFloats, Math.ceil(n / 4));
+      if (shares <= 1) {
+        wasm.reluBackward(y.ptr, dy.ptr, dx.ptr, n, accumulate);
+        return;
+      }
+      const args = pool!.args;
+      args[0] = y.ptr; args[1] = dy.ptr; args[2] = dx.ptr; args[3] = n; args[4] = accumulate ? 1 : 0;
+      parallel(TASK.reluBackward, shares);
+    },
     softmax(m, n, x, out) {
       const shares = sharesFor(m * n, threadPolicy.minRowElements, m);
       if (shares <= 1) {
@@ -508,6 +525,12 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
       release: (ptr, bytes) => heap.release(ptr, bytes),
       products: () => kernels,
       sparseForward,
+      threadPolicy,
+      sharesFor,
+      taskArgs: () => pool!.args,
+      parallel,
+      threadScratch: ensureScratch,
+      scratchStride: () => scratchStride,
     }, { winograd, sparseGradient, direct: directConv }),
 
     softmaxCrossEntropyForward: (m, n, logits, labels, probs) =>
