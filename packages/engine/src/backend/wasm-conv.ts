@@ -142,7 +142,7 @@ export interface ConvPolicies {
 
 export function createWasmConvKernels(context: WasmConvContext, { winograd, sparseGradient, direct }: ConvPolicies): ConvKernels {
   const { wasm, memory, threadPolicy } = context;
-  /** Threads for a call writing `floats` floats over the batch's images. */
+  /** Threads for a call writing `floats` floats, split by the batch's images (transforms take a tile scratch per thread). */
   const sharesForImages = (floats: number, g: Window2d): number => context.sharesFor(floats, threadPolicy.minMovedFloats, g.batch);
   const transposed = growingScratch(context), zeroBias = growingScratch(context);
   /** Whether dy [m, filters] is mostly zeros (then its zeros are skipped). */
@@ -227,8 +227,6 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
     args[8] = scratch; args[9] = context.scratchStride();
     context.parallel(TASK.winogradProducts, shares);
   };
-  /** Threads for a transform writing `floats` floats, and its tile scratch (256 bytes per thread). */
-  const transformShares = (g: Window2d, floats: number): number => sharesForImages(floats, g);
   const filterTransform = (g: Window2d, filters: number, w: Storage): number => {
     const u = uScratch(16 * g.channels * filters * 4);
     wasm.winogradFilterTransform(g.channels, filters, w.ptr, u, tileScratch(256));
@@ -236,7 +234,7 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
   };
   const inputTransform = (g: Window2d, x: Storage): number => {
     const v = vScratch(16 * tilesOf(g) * g.channels * 4);
-    const shares = transformShares(g, 16 * tilesOf(g) * g.channels);
+    const shares = sharesForImages(16 * tilesOf(g) * g.channels, g);
     if (shares <= 1) {
       wasm.winogradInputTransform(...winogradGeometry(g), x.ptr, v, tileScratch(256));
       return v;
@@ -250,7 +248,7 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
   };
   const gradTransform = (g: Window2d, filters: number, dy: Storage): number => {
     const w = wScratch(16 * tilesOf(g) * filters * 4);
-    const shares = transformShares(g, 16 * tilesOf(g) * filters);
+    const shares = sharesForImages(16 * tilesOf(g) * filters, g);
     if (shares <= 1) {
       wasm.winogradGradTransform(g.batch, g.outHeight, g.outWidth, filters, dy.ptr, w);
       return w;
@@ -261,7 +259,7 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
     return w;
   };
   const outputTransform = (g: Window2d, filters: number, product: number, bias: Storage, out: Storage, relu: boolean): void => {
-    const shares = transformShares(g, 16 * tilesOf(g) * filters);
+    const shares = sharesForImages(16 * tilesOf(g) * filters, g);
     if (shares <= 1) {
       wasm.winogradOutputTransform(g.batch, g.outHeight, g.outWidth, filters, product, bias.ptr, out.ptr, relu, tileScratch(256));
       return;
@@ -274,7 +272,7 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
   };
   /** dx (+)= the input gradient's tiles B X Bᵀ, added where they overlap. */
   const inputGradTransform = (g: Window2d, product: number, dx: Storage, accumulate: boolean): void => {
-    const shares = transformShares(g, 16 * tilesOf(g) * g.channels);
+    const shares = sharesForImages(16 * tilesOf(g) * g.channels, g);
     if (shares <= 1) {
       if (!accumulate) wasm.fill(dx.ptr, dx.length, 0);
       wasm.winogradInputGradTransform(...winogradGeometry(g), product, dx.ptr, tileScratch(256));
