@@ -155,9 +155,9 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
   };
   /** dwT (+)= dyᵀ·col skipping dy's zeros, split by filters (rows of dwT) between threads. */
   const sparseFilterGrad = (m: number, k: number, filters: number, col: number, dy: number, dwT: number, accumulate: boolean): void => {
-    // Each thread lists its own filters' nonzeros: a list for all of dy is big enough for any share.
-    const list = context.threadScratch(wasm.sparseGradScratchBytes(m, filters));
     const shares = context.sharesFor(m * k * filters, threadPolicy.minProductWork, filters);
+    // Each thread lists the nonzeros of its own filters (at most ⌈filters / shares⌉ of them).
+    const list = context.threadScratch(wasm.sparseGradScratchBytes(m, Math.ceil(filters / shares)));
     if (shares <= 1) {
       wasm.weightGradSparseGrad(m, k, filters, col, dy, dwT, accumulate, list);
       return;
