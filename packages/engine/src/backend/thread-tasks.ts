@@ -138,12 +138,18 @@ const inImageBytes = (args: Float64Array): number => args[1] * args[2] * args[3]
 const outImageBytes = (args: Float64Array): number => args[4] * args[5] * args[3] * 4;
 const patchImageBytes = (args: Float64Array): number => args[4] * args[5] * args[6] * args[7] * args[3] * 4;
 
+type WindowArgs = [number, number, number, number, number, number, number, number, number, number, number, number];
+
+/** The window geometry (args 1–11) for `images` images: the first twelve arguments of the window kernels. */
+const windowOf = (args: Float64Array, images: number): WindowArgs =>
+  [images, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11]];
+
 /** im2col (12 x, 13 col) by images: an image's patch rows are its own rows of col. */
 const im2colImages: Task = (wasm, args, share, shares) => {
   const { first, end } = part(args[0], 1, share, shares);
   if (first >= end) return;
   wasm.im2col(
-    end - first, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11],
+    ...windowOf(args, end - first),
     args[12] + first * inImageBytes(args), args[13] + first * patchImageBytes(args),
   );
 };
@@ -155,7 +161,7 @@ const col2imImages: Task = (wasm, args, share, shares) => {
   const dx = args[13] + first * inImageBytes(args);
   if (args[14]) wasm.fill(dx, ((end - first) * inImageBytes(args)) / 4, 0);
   wasm.col2im(
-    end - first, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11],
+    ...windowOf(args, end - first),
     args[12] + first * patchImageBytes(args), dx,
   );
 };
@@ -165,7 +171,7 @@ const maxPoolImages: Task = (wasm, args, share, shares) => {
   const { first, end } = part(args[0], 1, share, shares);
   if (first >= end) return;
   wasm.maxPool2d(
-    end - first, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11],
+    ...windowOf(args, end - first),
     args[12] + first * inImageBytes(args), args[13] + first * outImageBytes(args),
   );
 };
@@ -176,7 +182,7 @@ const maxPoolGradImages: Task = (wasm, args, share, shares) => {
   if (first >= end) return;
   const input = first * inImageBytes(args), output = first * outImageBytes(args);
   wasm.maxPool2dGrad(
-    end - first, args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[11],
+    ...windowOf(args, end - first),
     args[12] + input, args[13] + output, args[14] + output, args[15] + input, args[16],
   );
 };
