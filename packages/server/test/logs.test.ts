@@ -24,19 +24,26 @@ it('writes one JSON line per request with its id, never the token, soon and at e
     });
     void exited.then((code) => reject(new Error(`descent serve exited (${code}): ${stderr}`)));
   });
-  const secret = 'a'.repeat(43);
-  const lines = () => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+  let stopped = false;
+  void exited.then(() => (stopped = true));
+  try {
+    const secret = 'a'.repeat(43);
+    const lines = () => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
 
-  const health = await fetch(`${url}/health`);
-  const healthId = health.headers.get('x-request-id');
-  for (let waited = 0; !lines().some((l) => l.reqId === healthId) && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-  expect(lines().find((l) => l.reqId === healthId), 'the line comes without more requests or an exit').toMatchObject({ msg: 'request', method: 'GET', url: '/health', status: 200 });
+    const health = await fetch(`${url}/health`);
+    const healthId = health.headers.get('x-request-id');
+    for (let waited = 0; !lines().some((l) => l.reqId === healthId) && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    expect(lines().find((l) => l.reqId === healthId), 'the line comes without more requests or an exit').toMatchObject({ msg: 'request', method: 'GET', url: '/health', status: 200 });
 
-  const refused = await fetch(`${url}/api/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
-  expect(refused.status).toBe(401);
-  const refusedId = refused.headers.get('x-request-id');
-  child.kill('SIGTERM');
-  expect(await exited).toBe(0);
-  expect(lines().find((l) => l.reqId === refusedId), 'written out at exit').toMatchObject({ msg: 'request', url: '/api/v1/models', status: 401 });
-  expect(stdout).not.toContain(secret);
+    const refused = await fetch(`${url}/api/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(refused.status).toBe(401);
+    const refusedId = refused.headers.get('x-request-id');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(lines().find((l) => l.reqId === refusedId), 'written out at exit').toMatchObject({ msg: 'request', url: '/api/v1/models', status: 401 });
+    expect(stdout).not.toContain(secret);
+  } finally {
+    // A failed expectation must not leave the server running.
+    if (!stopped) child.kill('SIGKILL');
+  }
 });
