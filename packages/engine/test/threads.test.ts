@@ -121,12 +121,20 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
     for (const sparse of [false, true]) {
       Object.assign(k.sparseInput, { enabled: sparse, minColumns: 1, minZeroFractionForward: 0, minZeroFractionGradient: 0 });
       Object.assign(one.sparseInput, k.sparseInput);
-      for (const [m, kk, n] of [[1, 3, 5], [2, 9, 17], [3, 64, 24], [5, 65, 31], [9, 784, 128], [32, 784, 128], [33, 100, 41]]) {
-        for (const relu of [false, true]) {
-          sameBits(k, `denseForward ${m}×${kk}×${n} relu=${relu} sparse=${sparse}`,
-            [values(random, m * kk, 0.5), values(random, kk * n), values(random, n), values(random, m * n)],
-            (kernels, [x, w, bias, out]) => kernels.denseForward(m, n, kk, x, w, bias, out, relu));
+      for (const [m, kk, n] of [
+        [1, 3, 5], [2, 9, 17], [3, 64, 24], [5, 65, 31], [9, 784, 128], [32, 784, 128], [33, 100, 41],
+        [5, 200, 31], [33, 130, 41], [7, 257, 3], [40, 784, 10], [300, 200, 24],
+      ]) {
+        // Training batches split the zero-skipping forward by features (slices), others by rows of x.
+        for (const maxSlicedRows of [256, 0]) {
+          k.threadPolicy.maxSlicedRows = maxSlicedRows;
+          for (const relu of [false, true]) {
+            sameBits(k, `denseForward ${m}×${kk}×${n} relu=${relu} sparse=${sparse} maxSlicedRows=${maxSlicedRows}`,
+              [values(random, m * kk, 0.5), values(random, kk * n), values(random, n), values(random, m * n)],
+              (kernels, [x, w, bias, out]) => kernels.denseForward(m, n, kk, x, w, bias, out, relu));
+          }
         }
+        k.threadPolicy.maxSlicedRows = 256;
         // The weight gradient xᵀ·dz: x stored [batch m, features kk], dw [kk, n].
         for (const accumulate of [false, true]) {
           sameBits(k, `weight gradient ${kk}×${m}×${n} acc=${accumulate} sparse=${sparse}`,
@@ -436,6 +444,33 @@ describe('a worker that fails', () => {
     expect(result.messages.at(-1)).toMatch(/worker thread 1/);
     expect(result.threadsAfter).toBe(1);
     expect(result.stillOne).toBe(1);
+  });
+
+  it('a trap in a slice of the forward frees the slices that wait on it: one clear error, no hang', () => {
+    // The rows of w for the first half of the features lie past the end of memory (addresses
+    // wrap at 2³²), the rest at its start: the first slice traps and the second, which waits for
+    // the first's rows, must still finish.
+    const result = child(`
+      const { setThreads, threadsReady, kernels, ThreadError } = engine;
+      setThreads(2);
+      await threadsReady();
+      const k = kernels();
+      const m = 8, n = 128, kk = 784;
+      const x = k.alloc(m * kk), bias = k.alloc(n), out = k.alloc(m * n);
+      for (let i = 0; i < m * kk; i++) x.data[i] = i % 2; // half zeros: the zero-skipping kernel
+      const w = { ptr: 2 ** 32 - (kk / 2) * n * 4, length: kk * n, data: new Float32Array(kk * n) };
+      const messages = [];
+      try {
+        k.denseForward(m, n, kk, x, w, bias, out, true);
+        messages.push('no error');
+      } catch (error) {
+        messages.push((error instanceof ThreadError ? 'ThreadError: ' : 'other: ') + error.message);
+      }
+      console.log(JSON.stringify({ messages, threadsAfter: k.threads }));
+    `) as { messages: string[]; threadsAfter: number };
+    expect(result.messages).toHaveLength(1);
+    expect(result.messages[0]).toMatch(/^ThreadError: (the calling thread|worker thread 1) \(of 2\) failed in sparseForwardSlices: RuntimeError: memory access out of bounds$/);
+    expect(result.threadsAfter).toBe(1);
   });
 
   it('a worker that cannot start surfaces as one clear error at the next split call, and the process exits by itself', () => {

@@ -95,6 +95,93 @@ export function denseSparseInput(
   }
 }
 
+/** Rows of x per step of the slices' pipeline (see `denseSparseInputSlice`). */
+const SLICE_ROWS: i32 = 4;
+
+/** Bytes of the flags `denseSparseInputSlice` hands rows on with, for a batch of m rows: one cache line per block of rows. */
+export function sliceFlagsBytes(m: i32): i32 {
+  return ((m + SLICE_ROWS - 1) / SLICE_ROWS) * 64;
+}
+
+/**
+ * Features k0..k1 of `denseSparseInput`'s sums, for every row of x, to the bit: slice 0 starts
+ * each row's sums from the bias, a later slice from what the slice before it stored in out, and
+ * the last slice (k1 = k) applies the ReLU. Each output element still takes the same
+ * multiply-adds in the same ascending order as in one call (a stored float reloads exactly), so
+ * threads can split the forward of a training batch by rows of w: each thread then reads only
+ * the rows of w it wrote in the last optimizer step, which are in its own core's cache. Split
+ * any other way, every thread fetched the other's part of w from the other core each step,
+ * and on a two-core machine that cost more than the second core saved.
+ *
+ * Slices run at once as a pipeline over blocks of SLICE_ROWS rows: slice s works on a block once
+ * slice s - 1 has set the block's flag to stamp + s, and then sets it to stamp + s + 1. `stamp`
+ * must change by more than the number of slices from one call to the next (the flags are not
+ * cleared). With one thread, running the slices in order needs no waiting.
+ */
+export function denseSparseInputSlice(
+  m: i32, n: i32, k: i32,
+  x: usize, w: usize, bias: usize, out: usize, relu: bool,
+  scratch: usize,
+  k0: i32, k1: i32, slice: i32, flags: usize, stamp: i32,
+): void {
+  // Even a slice with nothing to compute hands every block on, or the next would wait forever.
+  if (k1 < k0) k1 = k0;
+  if (n <= 0) k1 = k0 = k;
+  layout(scratch, k);
+  const ldw = <usize>n << 2;
+  const n4 = n & ~3;
+  if (n4 < n) packColumnTail(w + <usize>k0 * ldw, k1 - k0, n, n4, tailColumns + (<usize>k0 << 4));
+  const last = k1 >= k;
+  for (let i0 = 0, block = 0; i0 < m; i0 += SLICE_ROWS, block++) {
+    const iEnd = m - i0 < SLICE_ROWS ? m : i0 + SLICE_ROWS;
+    const flag = flags + (<usize>block << 6);
+    if (slice > 0) awaitFlag(flag, stamp + slice);
+    let kc0 = k0;
+    while (kc0 < k1) {
+      const kc = k1 - kc0 < KCS ? k1 - kc0 : KCS;
+      const first = kc0 == 0;
+      const lastRelu = relu && last && kc0 + kc >= k;
+      for (let i = i0; i < iEnd; i++) {
+        const entries = listNonzeros(x + ((<usize>i * k + kc0) << 2), 4, kc, ldw);
+        if (entries == listEntries && !first && !lastRelu) continue;
+        const outRow = out + ((<usize>i * n) << 2);
+        rowTiles(n, entries, w + <usize>kc0 * ldw, first ? bias : outRow, outRow, lastRelu, tailColumns + (<usize>kc0 << 4));
+      }
+      kc0 += kc;
+    }
+    // A slice with no features still starts rows from the bias and applies the ReLU.
+    if (k0 == k1 && n > 0 && (k0 == 0 || (relu && last))) {
+      for (let i = i0; i < iEnd; i++) {
+        const outRow = out + ((<usize>i * n) << 2);
+        rowTiles(n, listEntries, w, k0 == 0 ? bias : outRow, outRow, relu && last, tailColumns);
+      }
+    }
+    setFlag(flag, stamp + slice + 1);
+  }
+}
+
+/** Sets every block's flag of a call to `value`: frees later slices when a slice failed. */
+export function releaseSliceFlags(flags: usize, m: i32, value: i32): void {
+  for (let block = 0; block * SLICE_ROWS < m; block++) setFlag(flags + (<usize>block << 6), value);
+}
+
+// @ts-ignore: decorator
+@inline
+function awaitFlag(flag: usize, value: i32): void {
+  if (ASC_FEATURE_THREADS) {
+    while (atomic.load<i32>(flag) != value) {
+      // spin: the slice before this one finishes a block within microseconds
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function setFlag(flag: usize, value: i32): void {
+  if (ASC_FEATURE_THREADS) atomic.store<i32>(flag, value);
+  else store<i32>(flag, value);
+}
+
 /**
  * dw[k,n] = xᵀ·dz, or dw += xᵀ·dz when `accumulate`, with x stored [m,k] and dz [m,n]
  * (the product gemm(k, n, m, x, transposeA, dz, …) computes), skipping x's zeros.

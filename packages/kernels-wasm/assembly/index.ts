@@ -11,7 +11,7 @@ export { fill, copy, addInto, multiply, scale, axpy, sum, dot, normalizeBytes } 
 export { gemm, gemmBlock, gemmScratchBytes } from './gemm_f32_4x8_simd';
 export { dense, denseBlock, biasAdd, columnSums } from './dense';
 export {
-  denseSparseInput, weightGradSparseInput, weightGradSparseInputRows, sparseInputScratchBytes, countZeros,
+  denseSparseInput, denseSparseInputSlice, sliceFlagsBytes, releaseSliceFlags, weightGradSparseInput, weightGradSparseInputRows, sparseInputScratchBytes, countZeros,
 } from './dense_sparse_input';
 export { reluForward, reluBackward, softmax, logSoftmax, softmaxBackward, logSoftmaxBackward } from './activations';
 export {

@@ -78,6 +78,18 @@ export interface KernelExports {
   weightGradSparseInputRows(
     k: number, n: number, m: number, x: Ptr, dz: Ptr, dw: Ptr, accumulate: Flag, scratch: Ptr, k0: number, k1: number,
   ): void;
+  /**
+   * Features k0..k1 of denseSparseInput's sums for every row, to the bit; slices of one call run
+   * at once as a pipeline over blocks of rows, handing each block on through `flags`.
+   */
+  denseSparseInputSlice(
+    m: number, n: number, k: number, x: Ptr, w: Ptr, bias: Ptr, out: Ptr, relu: Flag, scratch: Ptr,
+    k0: number, k1: number, slice: number, flags: Ptr, stamp: number,
+  ): void;
+  /** Bytes of the flags denseSparseInputSlice needs for a batch of m rows. */
+  sliceFlagsBytes(m: number): number;
+  /** Sets every block's flag to `value` (frees waiting slices after a failure). */
+  releaseSliceFlags(flags: Ptr, m: number, value: number): void;
   sparseInputScratchBytes(n: number, k: number, m: number): number;
   /** Number of elements of x[0..n) equal to zero. */
   countZeros(x: Ptr, n: number): number;

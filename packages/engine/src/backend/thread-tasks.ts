@@ -80,6 +80,26 @@ const sparseForwardRows: Task = (wasm, args, share, shares) => {
 };
 
 /**
+ * The zero-skipping forward (arguments as sparseForwardRows, then 10 flags, 11 stamp) by rows of
+ * w, the input features: share s takes features part(k, 1, s, shares), the rows of w that
+ * thread's share of the weight gradient and of the optimizer step write (both split by rows of
+ * w). The shares run as a pipeline over blocks of rows of x (see denseSparseInputSlice). If a
+ * share fails, it frees the shares after it, so none waits forever.
+ */
+const sparseForwardSlices: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[2], 1, share, shares);
+  try {
+    wasm.denseSparseInputSlice(
+      args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8] + share * args[9],
+      first, end, share, args[10], args[11],
+    );
+  } catch (error) {
+    wasm.releaseSliceFlags(args[10], args[0], args[11] + share + 1);
+    throw error;
+  }
+};
+
+/**
  * The zero-skipping weight gradient (0 k, 1 n, 2 m, 3 x, 4 dz, 5 dw, 6 accumulate, 7 scratch,
  * 8 scratch per thread), by rows of dw (input features).
  */
@@ -281,12 +301,14 @@ export const TASK = {
   winogradInputGrad: 17,
   winogradProducts: 18,
   sparseGradRows: 19,
+  sparseForwardSlices: 20,
 } as const;
 
 export const TASKS: readonly Task[] = [
   productRows, productColumns, sparseForwardRows, sparseWeightGradRows, adam, sgd, normalizeBytes, softmaxRows, nothing,
   reluBackward, im2colImages, col2imImages, maxPoolImages, maxPoolGradImages,
   winogradInput, winogradOutput, winogradGrad, winogradInputGrad, winogradProducts, sparseGradRows,
+  sparseForwardSlices,
 ];
 
 /** Names for error messages, by task number. */
