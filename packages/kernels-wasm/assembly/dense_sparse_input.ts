@@ -73,26 +73,37 @@ export function denseSparseInput(
 ): void {
   if (m <= 0 || n <= 0) return;
   layout(scratch, k);
-  const ldw = <usize>n << 2;
   const n4 = n & ~3;
   if (n4 < n) packColumnTail(w, k, n, n4, tailColumns);
   for (let i0 = 0; i0 < m; i0 += MBS) {
-    const iEnd = m - i0 < MBS ? m : i0 + MBS;
-    let k0 = 0;
-    do {
-      const kc = k - k0 < KCS ? k - k0 : KCS;
-      const first = k0 == 0;
-      const lastRelu = relu && k0 + kc >= k;
-      for (let i = i0; i < iEnd; i++) {
-        const entries = listNonzeros(x + ((<usize>i * k + k0) << 2), 4, kc, ldw);
-        // Later chunks add onto what the earlier ones stored: a chunk of zeros changes nothing.
-        if (entries == listEntries && !first && !lastRelu) continue;
-        const outRow = out + ((<usize>i * n) << 2);
-        rowTiles(n, entries, w + <usize>k0 * ldw, first ? bias : outRow, outRow, lastRelu, tailColumns + (<usize>k0 << 4));
-      }
-      k0 += kc;
-    } while (k0 < k);
+    addFeatures(n, k, x, w, bias, out, relu, i0, m - i0 < MBS ? m : i0 + MBS, 0, k);
   }
+}
+
+/**
+ * Rows i0..i1 of out take the terms of features k0..k1, a chunk of KCS features at a time (rows
+ * inner, so the chunk's rows of w stay in L1): the chunk at feature 0 starts from the bias, the
+ * others add onto out, and the one that ends at k applies the ReLU. Runs once even for no
+ * features, so that a sum with none is still started and finished.
+ */
+function addFeatures(
+  n: i32, k: i32, x: usize, w: usize, bias: usize, out: usize, relu: bool, i0: i32, i1: i32, k0: i32, k1: i32,
+): void {
+  const ldw = <usize>n << 2;
+  let kc0 = k0;
+  do {
+    const kc = k1 - kc0 < KCS ? k1 - kc0 : KCS;
+    const first = kc0 == 0;
+    const lastRelu = relu && kc0 + kc >= k;
+    for (let i = i0; i < i1; i++) {
+      const entries = listNonzeros(x + ((<usize>i * k + kc0) << 2), 4, kc, ldw);
+      // Later chunks add onto what the earlier ones stored: a chunk of zeros changes nothing.
+      if (entries == listEntries && !first && !lastRelu) continue;
+      const outRow = out + ((<usize>i * n) << 2);
+      rowTiles(n, entries, w + <usize>kc0 * ldw, first ? bias : outRow, outRow, lastRelu, tailColumns + (<usize>kc0 << 4));
+    }
+    kc0 += kc;
+  } while (kc0 < k1);
 }
 
 /** Rows of x per step of the slices' pipeline (see `denseSparseInputSlice`). */
@@ -128,34 +139,12 @@ export function denseSparseInputSlice(
   if (k1 < k0) k1 = k0;
   if (n <= 0) k1 = k0 = k;
   layout(scratch, k);
-  const ldw = <usize>n << 2;
   const n4 = n & ~3;
-  if (n4 < n) packColumnTail(w + <usize>k0 * ldw, k1 - k0, n, n4, tailColumns + (<usize>k0 << 4));
-  const last = k1 >= k;
+  if (n4 < n) packColumnTail(w + <usize>k0 * (<usize>n << 2), k1 - k0, n, n4, tailColumns + (<usize>k0 << 4));
   for (let i0 = 0, block = 0; i0 < m; i0 += SLICE_ROWS, block++) {
-    const iEnd = m - i0 < SLICE_ROWS ? m : i0 + SLICE_ROWS;
     const flag = flags + (<usize>block << 6);
     if (slice > 0) awaitFlag(flag, stamp + slice);
-    let kc0 = k0;
-    while (kc0 < k1) {
-      const kc = k1 - kc0 < KCS ? k1 - kc0 : KCS;
-      const first = kc0 == 0;
-      const lastRelu = relu && last && kc0 + kc >= k;
-      for (let i = i0; i < iEnd; i++) {
-        const entries = listNonzeros(x + ((<usize>i * k + kc0) << 2), 4, kc, ldw);
-        if (entries == listEntries && !first && !lastRelu) continue;
-        const outRow = out + ((<usize>i * n) << 2);
-        rowTiles(n, entries, w + <usize>kc0 * ldw, first ? bias : outRow, outRow, lastRelu, tailColumns + (<usize>kc0 << 4));
-      }
-      kc0 += kc;
-    }
-    // A slice with no features still starts rows from the bias and applies the ReLU.
-    if (k0 == k1 && n > 0 && (k0 == 0 || (relu && last))) {
-      for (let i = i0; i < iEnd; i++) {
-        const outRow = out + ((<usize>i * n) << 2);
-        rowTiles(n, listEntries, w, k0 == 0 ? bias : outRow, outRow, relu && last, tailColumns);
-      }
-    }
+    if (n > 0) addFeatures(n, k, x, w, bias, out, relu, i0, m - i0 < SLICE_ROWS ? m : i0 + SLICE_ROWS, k0, k1);
     setFlag(flag, stamp + slice + 1);
   }
 }

@@ -6,7 +6,10 @@
  * Why results do not depend on the number of threads: every task splits its OUTPUT (rows or
  * columns of a product, rows of a weight gradient, runs of elements), never a sum. Each output
  * element is computed by exactly one thread, by the same kernel code, with the same
- * multiply-adds in the same order as when one thread computes all of them.
+ * multiply-adds in the same order as when one thread computes all of them. One task splits a
+ * sum, in order: the training forward's slices (sparseForwardSlices) each add a run of the
+ * terms onto what the slice before stored, so each sum still runs from the first term to the
+ * last, as on one thread, and the slices overlap as a pipeline over blocks of rows.
  *
  * Adding a kernel with a row split (say a convolution over batch rows):
  *   1. a function below that reads its arguments, takes rows `part(rows, 1, share, shares)` and
