@@ -3,7 +3,7 @@
  * <date>-<machine>[-<suites>][-quick].json and .md into the output folder, and latest.md after a
  * full run of every suite.
  */
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readIdxLabels, resolveDataset, type DatasetFiles } from '@descent/engine';
 import { FIXTURE_DIR } from './data.js';
@@ -240,7 +240,10 @@ function threadTargets(result: BenchResult, engine: (id: EngineId) => EpochEngin
 export function writeResults(result: BenchResult, outDir: string): WrittenFiles {
   mkdirSync(outDir, { recursive: true });
   const partial = result.suites.length < SUITES.length;
-  const base = `${result.machine.date.slice(0, 10)}-${machineTag(result.machine)}${partial ? `-${result.suites.join('-')}` : ''}${result.quick ? '-quick' : ''}`;
+  const name = `${result.machine.date.slice(0, 10)}-${machineTag(result.machine)}${partial ? `-${result.suites.join('-')}` : ''}${result.quick ? '-quick' : ''}`;
+  // A second run of the same suites on the same day is written beside the first, never over it.
+  let base = name;
+  for (let run = 2; existsSync(join(outDir, `${base}.json`)) || existsSync(join(outDir, `${base}.md`)); run++) base = `${name}-run${run}`;
   const markdown = renderMarkdown(result);
   const written: WrittenFiles = {
     json: writeAtomically(join(outDir, `${base}.json`), `${JSON.stringify(result, null, 2)}\n`),

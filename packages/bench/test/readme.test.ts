@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { headlineTable, renderReadmeBlock } from '../src/report.js';
-import { README_MARKERS, updateReadme } from '../src/runner.js';
+import { README_MARKERS, updateReadme, writeResults } from '../src/runner.js';
 import { ENGINE_LABELS, MODEL, type BenchResult, type EngineId, type EpochEngineResult } from '../src/types.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'descent-readme-'));
@@ -59,5 +59,21 @@ describe('the README block', () => {
     writeFileSync(readme, '# no markers\n');
     expect(updateReadme(readme, 'block')).toBe(false);
     expect(readFileSync(readme, 'utf8')).toBe('# no markers\n');
+  });
+});
+
+describe('the results files', () => {
+  it('a second run of the same suites on the same day is written beside the first, and only a full run replaces latest.md', () => {
+    const out = join(scratch, 'results');
+    const epochOnly: BenchResult = { ...result, suites: ['epoch'], steps: undefined };
+    const first = writeResults(epochOnly, out);
+    const second = writeResults({ ...epochOnly, wallSeconds: 1300 }, out);
+    expect(first.json).toBe(join(out, '2026-11-30-amd-epyc-2c-epoch.json'));
+    expect(second.json).toBe(join(out, '2026-11-30-amd-epyc-2c-epoch-run2.json'));
+    expect(second.markdown).toBe(join(out, '2026-11-30-amd-epyc-2c-epoch-run2.md'));
+    expect((JSON.parse(readFileSync(first.json, 'utf8')) as BenchResult).wallSeconds).toBe(1200);
+    expect((JSON.parse(readFileSync(second.json, 'utf8')) as BenchResult).wallSeconds).toBe(1300);
+    expect(writeResults(epochOnly, out).json).toBe(join(out, '2026-11-30-amd-epyc-2c-epoch-run3.json'));
+    expect(first.latest).toBeUndefined(); // one suite: not a full run
   });
 });
