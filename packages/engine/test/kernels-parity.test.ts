@@ -473,30 +473,39 @@ describe.each(backends)('%s kernels match the float64 reference', (_name, make) 
 
     it('store moments and velocities that fall below the smallest normal float32 as 0, and keep NaN', () => {
       const tiny = 2 ** -126;
-      // Slot values whose update lands just below, at, and above 2⁻¹²⁶ (g = 0: the slot only decays), and NaN.
-      const slots = [tiny / 0.9 * 0.99, -tiny / 0.9 * 0.99, tiny / 0.9 * 1.01, 1e-3, NaN, 2 ** -140, 0, tiny * 4];
-      const n = slots.length;
-      const run = (update: (W: Storage, G: Storage, S: Storage) => void): number[] => {
+      // Adam's m goes to 0 once lrT·m would be subnormal: below 2⁻¹²⁶/lrT, kept within [2⁻¹²⁶, 2⁻¹⁰⁰].
+      const momentFloor = (lrT: number) => Math.min(Math.max(Math.fround(tiny / Math.fround(lrT)), tiny), 2 ** -100);
+      // Slot values whose update lands just below, at, and above the floor (g = 0: the slot only decays), and NaN.
+      const slotsAround = (floor: number) => [floor / 0.9 * 0.99, -floor / 0.9 * 0.99, floor / 0.9 * 1.01, 1e-3, NaN, 2 ** -140, 0, floor * 4, tiny * 4];
+      const run = (slots: number[], update: (W: Storage, G: Storage, S: Storage) => void): number[] => {
+        const n = slots.length;
         const W = put(kernels, new Array(n).fill(0.5)), G = put(kernels, new Array(n).fill(0)), S = put(kernels, slots);
         update(W, G, S);
         const result = read(S);
         for (const s of [W, G, S]) kernels.free(s);
         return result;
       };
-      const expected = (decay: number) => slots.map((s) => {
+      const expected = (slots: number[], decay: number, floor: number) => slots.map((s) => {
         const x = Math.fround(Math.fround(decay) * Math.fround(s));
-        return Math.abs(x) < tiny ? 0 : x;
+        return Math.abs(x) < floor ? 0 : x;
       });
       const check = (got: number[], want: number[], label: string): void => {
-        for (let i = 0; i < n; i++) {
+        for (let i = 0; i < want.length; i++) {
           if (Number.isNaN(want[i])) expect(Number.isNaN(got[i]), `${label}[${i}] stays NaN`).toBe(true);
           else expect(Math.abs(got[i] - want[i]), `${label}[${i}]: got ${got[i]}, want ${want[i]}`).toBeLessThanOrEqual(Math.abs(want[i]) * 1e-6);
           if (want[i] === 0) expect(got[i], `${label}[${i}] is 0`).toBe(0);
         }
       };
-      check(run((W, G, S) => kernels.adamUpdate(W, G, S, put(kernels, new Array(n).fill(1)), 1e-3, 0.9, 0.999, 1e-7)), expected(0.9), 'adam m');
-      check(run((W, G, S) => kernels.adamUpdate(W, G, put(kernels, new Array(n).fill(0)), S, 1e-3, 0.9, 0.999, 1e-7)), expected(0.999), 'adam v');
-      check(run((W, G, S) => kernels.sgdUpdate(W, G, S, 0.01, 0.9, false)), expected(0.9), 'sgd velocity');
+      const ones = (n: number) => put(kernels, new Array(n).fill(1));
+      for (const lrT of [1e-3, 2e-40, 1e-35, 0, 3]) {
+        const floor = lrT === 0 ? tiny : momentFloor(lrT);
+        const slots = slotsAround(floor);
+        check(run(slots, (W, G, S) => kernels.adamUpdate(W, G, S, ones(slots.length), lrT, 0.9, 0.999, 1e-7)), expected(slots, 0.9, floor), `adam m, lrT ${lrT}`);
+      }
+      expect(momentFloor(1e-3), 'at lr 1e-3 the floor is 2⁻¹²⁶/1e-3').toBeCloseTo(1.1755e-35, 38);
+      const slots = slotsAround(tiny);
+      check(run(slots, (W, G, S) => kernels.adamUpdate(W, G, put(kernels, new Array(slots.length).fill(0)), S, 1e-3, 0.9, 0.999, 1e-7)), expected(slots, 0.999, tiny), 'adam v');
+      check(run(slots, (W, G, S) => kernels.sgdUpdate(W, G, S, 0.01, 0.9, false)), expected(slots, 0.9, tiny), 'sgd velocity');
     });
   });
 });

@@ -241,8 +241,11 @@ export function createReferenceKernels(precision: 'float32' | 'float64' = 'float
     },
     adamUpdate(w, g, m, v, lrT, beta1, beta2, epsilon) {
       const W = w.data, G = g.data, M = m.data, V = v.data;
+      // As the WASM kernel: m goes to 0 where lrT·m would be subnormal (floor kept in [2⁻¹²⁶, 2⁻¹⁰⁰]).
+      const mFloor = lrT === 0 ? FLOAT32_MIN_NORMAL : Math.min(Math.max(FLOAT32_MIN_NORMAL / Math.abs(Math.fround(lrT)), FLOAT32_MIN_NORMAL), 2 ** -100);
+      const flushMoment = precision === 'float64' ? (x: number): number => x : (x: number): number => (Math.abs(x) < mFloor ? 0 : x);
       for (let i = 0; i < W.length; i++) {
-        M[i] = flush(beta1 * M[i] + (1 - beta1) * G[i]);
+        M[i] = flushMoment(beta1 * M[i] + (1 - beta1) * G[i]);
         V[i] = flush(beta2 * V[i] + (1 - beta2) * G[i] * G[i]);
         W[i] -= (lrT * M[i]) / (Math.sqrt(V[i]) + epsilon);
       }
