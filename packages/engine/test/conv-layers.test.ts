@@ -221,6 +221,43 @@ describe('training CNNs on the fixture', () => {
     for (let i = 0; i < 30; i++) expect(Math.abs(losses.wasm[i] - losses.ts[i]) / losses.ts[i], `step ${i + 1}`).toBeLessThan(1e-4);
   });
 
+  it.each(['ts', 'wasm'] as BackendName[])('outputs and fresh gradients left unzeroed are written in full: NaN in every such buffer changes no bit (%s)', async (backend) => {
+    // Ops take their outputs and first gradients as Tensor.empty when the kernel writes every
+    // element (pixels no window reads get a 0 gradient). Here every such buffer starts as NaN.
+    const clean = setBackend(backend);
+    const poisoned = new Proxy(clean, {
+      get(target, property) {
+        if (property === 'alloc') {
+          return (length: number, zeroed = true) => {
+            const storage = target.alloc(length, zeroed);
+            if (!zeroed) storage.data.fill(NaN);
+            return storage;
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const count = 48;
+    const images = { ...data.train, count, images: data.train.images.subarray(0, count * 784) };
+    const labels = data.train.labels.subarray(0, count);
+    // Winograd (3×3 over 6 channels), im2col (stride 2, same), pooling that leaves a row and a
+    // column out (13 → 6) and overlapping same-padded pooling.
+    const spec = 'conv2d:6:3:relu:stride=2:same,conv2d:8:3:relu,conv2d:8:2:relu,maxpool:2,maxpool:3:stride=2:same,flatten,dense:12:relu,dropout:0.25';
+    const runs = [];
+    for (const kernelsInUse of [clean, poisoned]) {
+      setBackend(kernelsInUse as Kernels);
+      const model = defineModel(parseLayers(spec), { inputShape: [28, 28], classes: 10, seed: 5 });
+      model.compile({ optimizer: adam(), loss: 'sparseCategoricalCrossentropy' });
+      const history = await model.fit(images, labels, { epochs: 2, batchSize: 16, seed: 5 });
+      runs.push({ loss: history.loss, weights: weightBytes(model) });
+      model.dispose();
+    }
+    expect(runs[0].loss.every(Number.isFinite)).toBe(true);
+    expect(runs[1].loss).toEqual(runs[0].loss);
+    expect(runs[1].weights.equals(runs[0].weights)).toBe(true);
+  });
+
   it('a steady-state step takes no new memory on either backend (the patch matrix is reused)', async () => {
     for (const backend of ['ts', 'wasm'] as BackendName[]) {
       setBackend(backend);

@@ -33,7 +33,7 @@ export function conv2d(x: Tensor, kernel: Tensor, bias: Tensor, { strides = 1, p
   }
   const [kh, kw, , filters] = kernel.shape;
   const g = window2d(x, [kh, kw], pair(strides), padding, 'conv2d');
-  const out = Tensor.zeros([g.batch, g.outHeight, g.outWidth, filters]);
+  const out = Tensor.empty([g.batch, g.outHeight, g.outWidth, filters]);
   const relu = activation === 'relu';
   kernels().conv2d(g, filters, x.storage, kernel.storage, bias.storage, out.storage, relu);
 
@@ -41,12 +41,14 @@ export function conv2d(x: Tensor, kernel: Tensor, bias: Tensor, { strides = 1, p
     const K = kernels();
     let dz = dy;
     if (relu) {
-      dz = Tensor.zeros(out.shape);
+      dz = Tensor.empty(out.shape);
       K.reluBackward(out.storage, dy.storage, dz.storage, false);
     }
-    addGrad(kernel, (dW, acc) => K.conv2dFilterGrad(g, filters, x.storage, dz.storage, dW, acc), true);
-    addGrad(bias, (db, acc) => K.columnSums(g.batch * g.outHeight * g.outWidth, filters, dz.storage, db, acc), true);
-    addGrad(x, (dx, acc) => K.conv2dInputGrad(g, filters, dz.storage, kernel.storage, dx, acc), true);
+    // Each kernel writes all of its output when not accumulating (pixels no window reads get 0):
+    // fresh gradients need no zeros.
+    addGrad(kernel, (dW, acc) => K.conv2dFilterGrad(g, filters, x.storage, dz.storage, dW, acc), true, true);
+    addGrad(bias, (db, acc) => K.columnSums(g.batch * g.outHeight * g.outWidth, filters, dz.storage, db, acc), true, true);
+    addGrad(x, (dx, acc) => K.conv2dInputGrad(g, filters, dz.storage, kernel.storage, dx, acc), true, true);
   });
 }
 

@@ -24,10 +24,11 @@ export interface MaxPool2dOptions {
 
 export function maxPool2d(x: Tensor, { poolSize, strides, padding = 'valid' }: MaxPool2dOptions): Tensor {
   const g = window2d(x, pair(poolSize), pair(strides ?? poolSize), padding, 'maxPool2d');
-  const out = Tensor.zeros([g.batch, g.outHeight, g.outWidth, g.channels]);
+  const out = Tensor.empty([g.batch, g.outHeight, g.outWidth, g.channels]);
   kernels().maxPool2d(g, x.storage, out.storage);
 
   return record('maxPool2d', [x], out, (dy) => {
-    addGrad(x, (dx, acc) => kernels().maxPool2dGrad(g, x.storage, out.storage, dy.storage, dx, acc), true);
+    // Not accumulating, the kernel writes every pixel of dx, 0 where no window's maximum is.
+    addGrad(x, (dx, acc) => kernels().maxPool2dGrad(g, x.storage, out.storage, dy.storage, dx, acc), true, true);
   });
 }
