@@ -125,16 +125,17 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
         [1, 3, 5], [2, 9, 17], [3, 64, 24], [5, 65, 31], [9, 784, 128], [32, 784, 128], [33, 100, 41],
         [5, 200, 31], [33, 130, 41], [7, 257, 3], [40, 784, 10], [300, 200, 24],
       ]) {
-        // Training batches split the zero-skipping forward by features (slices), others by rows of x.
-        for (const maxSlicedRows of [256, 0]) {
-          k.threadPolicy.maxSlicedRows = maxSlicedRows;
+        // Training batches split the zero-skipping forward by features (slices), others by rows
+        // of x, in one share per thread or in more shares than threads (claimed as threads free up).
+        for (const [maxSlicedRows, rowSharesPerThread] of [[256, 4], [0, 1], [0, 4], [0, 16]]) {
+          Object.assign(k.threadPolicy, { maxSlicedRows, rowSharesPerThread });
           for (const relu of [false, true]) {
-            sameBits(k, `denseForward ${m}×${kk}×${n} relu=${relu} sparse=${sparse} maxSlicedRows=${maxSlicedRows}`,
+            sameBits(k, `denseForward ${m}×${kk}×${n} relu=${relu} sparse=${sparse} maxSlicedRows=${maxSlicedRows} rowSharesPerThread=${rowSharesPerThread}`,
               [values(random, m * kk, 0.5), values(random, kk * n), values(random, n), values(random, m * n)],
               (kernels, [x, w, bias, out]) => kernels.denseForward(m, n, kk, x, w, bias, out, relu));
           }
         }
-        k.threadPolicy.maxSlicedRows = 256;
+        Object.assign(k.threadPolicy, { maxSlicedRows: 256, rowSharesPerThread: 4 });
         // The weight gradient xᵀ·dz: x stored [batch m, features kk], dw [kk, n].
         for (const accumulate of [false, true]) {
           sameBits(k, `weight gradient ${kk}×${m}×${n} acc=${accumulate} sparse=${sparse}`,

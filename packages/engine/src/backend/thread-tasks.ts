@@ -14,7 +14,8 @@
  * Adding a kernel with a row split (say a convolution over batch rows):
  *   1. a function below that reads its arguments, takes rows `part(rows, 1, share, shares)` and
  *      calls the kernel on those rows (offsetting pointers, or passing the row range), with
- *      scratch at `scratch + share * scratchStride` if it needs any;
+ *      scratch at `scratch + slot * scratchStride` if it needs any (a thread runs one share at
+ *      a time, and a call may have more shares than threads);
  *   2. an entry in TASK and TASKS;
  *   3. in wasm.ts, fill `pool.args` in the same order and call `parallel(TASK.x, work, …)`.
  * Shares can be empty (fewer rows than threads): the function must then do nothing.
@@ -40,16 +41,17 @@ export function part(count: number, align: number, share: number, shares: number
   return part0;
 }
 
-export type Task = (wasm: KernelExports, args: Float64Array, share: number, shares: number) => void;
+/** `slot` is the thread running the share (0: the caller): the share's scratch is that thread's block. */
+export type Task = (wasm: KernelExports, args: Float64Array, share: number, shares: number, slot: number) => void;
 
 /**
  * A product's argument order (gemm, or dense with bias and ReLU): 0 dense?, 1 m, 2 n, 3 k, 4 a,
  * 5 transposeA, 6 b, 7 transposeB, 8 c, 9 accumulate, 10 bias, 11 relu, 12 scratch,
  * 13 scratch per thread.
  */
-function product(wasm: KernelExports, args: Float64Array, r0: number, r1: number, c0: number, c1: number, share: number): void {
+function product(wasm: KernelExports, args: Float64Array, r0: number, r1: number, c0: number, c1: number, slot: number): void {
   if (r0 >= r1 || c0 >= c1) return;
-  const scratch = args[12] + share * args[13];
+  const scratch = args[12] + slot * args[13];
   if (args[0]) {
     wasm.denseBlock(args[1], args[2], args[3], args[4], args[6], args[10], args[8], args[11], scratch, r0, r1, c0, c1);
   } else {
@@ -58,27 +60,27 @@ function product(wasm: KernelExports, args: Float64Array, r0: number, r1: number
 }
 
 /** Rows of C, in multiples of the 4-row register tile. */
-const productRows: Task = (wasm, args, share, shares) => {
+const productRows: Task = (wasm, args, share, shares, slot) => {
   const { first, end } = part(args[1], 4, share, shares);
-  product(wasm, args, first, end, 0, args[2], share);
+  product(wasm, args, first, end, 0, args[2], slot);
 };
 
 /** Columns of C, in multiples of the 8-column register tile. */
-const productColumns: Task = (wasm, args, share, shares) => {
+const productColumns: Task = (wasm, args, share, shares, slot) => {
   const { first, end } = part(args[2], 8, share, shares);
-  product(wasm, args, 0, args[1], first, end, share);
+  product(wasm, args, 0, args[1], first, end, slot);
 };
 
 /**
  * The zero-skipping forward (0 m, 1 n, 2 k, 3 x, 4 w, 5 bias, 6 out, 7 relu, 8 scratch,
  * 9 scratch per thread), by rows of x: each row is computed on its own.
  */
-const sparseForwardRows: Task = (wasm, args, share, shares) => {
+const sparseForwardRows: Task = (wasm, args, share, shares, slot) => {
   const { first, end } = part(args[0], 1, share, shares);
   if (first >= end) return;
   const n = args[1], k = args[2];
   wasm.denseSparseInput(
-    end - first, n, k, args[3] + first * k * 4, args[4], args[5], args[6] + first * n * 4, args[7], args[8] + share * args[9],
+    end - first, n, k, args[3] + first * k * 4, args[4], args[5], args[6] + first * n * 4, args[7], args[8] + slot * args[9],
   );
 };
 
@@ -89,11 +91,11 @@ const sparseForwardRows: Task = (wasm, args, share, shares) => {
  * w). The shares run as a pipeline over blocks of rows of x (see denseSparseInputSlice). If a
  * share fails, it frees the shares after it, so none waits forever.
  */
-const sparseForwardSlices: Task = (wasm, args, share, shares) => {
+const sparseForwardSlices: Task = (wasm, args, share, shares, slot) => {
   const { first, end } = part(args[2], 1, share, shares);
   try {
     wasm.denseSparseInputSlice(
-      args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8] + share * args[9],
+      args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8] + slot * args[9],
       first, end, share, args[10], args[11],
     );
   } catch (error) {
@@ -106,10 +108,10 @@ const sparseForwardSlices: Task = (wasm, args, share, shares) => {
  * The zero-skipping weight gradient (0 k, 1 n, 2 m, 3 x, 4 dz, 5 dw, 6 accumulate, 7 scratch,
  * 8 scratch per thread), by rows of dw (input features).
  */
-const sparseWeightGradRows: Task = (wasm, args, share, shares) => {
+const sparseWeightGradRows: Task = (wasm, args, share, shares, slot) => {
   const { first, end } = part(args[0], 1, share, shares);
   if (first >= end) return;
-  wasm.weightGradSparseInputRows(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7] + share * args[8], first, end);
+  wasm.weightGradSparseInputRows(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7] + slot * args[8], first, end);
 };
 
 /** Adam (0 w, 1 g, 2 m, 3 v, 4 n, 5 lrT, 6 beta1, 7 beta2, 8 epsilon) by runs of 4 elements. */
@@ -216,20 +218,20 @@ const maxPoolGradImages: Task = (wasm, args, share, shares) => {
 // 2 inWidth, 3 channels, 4 outHeight, 5 outWidth, 6 padTop, 7 padLeft.
 
 /** Input transform (8 x, 9 v, 10 tile scratch, 11 scratch per thread). */
-const winogradInput: Task = (wasm, args, share, shares) => {
+const winogradInput: Task = (wasm, args, share, shares, slot) => {
   const { first, end } = part(args[0], 1, share, shares);
   if (first >= end) return;
   wasm.winogradInputTransformImages(
-    args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10] + share * args[11], first, end,
+    args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10] + slot * args[11], first, end,
   );
 };
 
 /** Output transform (0 batch, 1 outHeight, 2 outWidth, 3 filters, 4 m, 5 bias, 6 out, 7 relu, 8 tile scratch, 9 scratch per thread). */
-const winogradOutput: Task = (wasm, args, share, shares) => {
+const winogradOutput: Task = (wasm, args, share, shares, slot) => {
   const { first, end } = part(args[0], 1, share, shares);
   if (first >= end) return;
   wasm.winogradOutputTransformImages(
-    args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8] + share * args[9], first, end,
+    args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8] + slot * args[9], first, end,
   );
 };
 
@@ -244,7 +246,7 @@ const winogradGrad: Task = (wasm, args, share, shares) => {
  * Input gradient transform (8 X, 9 dx, 10 tile scratch, 11 scratch per thread, 12 clear dx
  * first): an image's tiles add onto that image's dx only, in the same order.
  */
-const winogradInputGrad: Task = (wasm, args, share, shares) => {
+const winogradInputGrad: Task = (wasm, args, share, shares, slot) => {
   const { first, end } = part(args[0], 1, share, shares);
   if (first >= end) return;
   if (args[12]) {
@@ -252,7 +254,7 @@ const winogradInputGrad: Task = (wasm, args, share, shares) => {
     wasm.fill(args[9] + first * image * 4, (end - first) * image, 0);
   }
   wasm.winogradInputGradTransformImages(
-    args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10] + share * args[11], first, end,
+    args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10] + slot * args[11], first, end,
   );
 };
 
@@ -260,11 +262,11 @@ const winogradInputGrad: Task = (wasm, args, share, shares) => {
  * The 16 products C[p] = op(A[p])·op(B[p]) (0 m, 1 n, 2 k, 3 a, 4 transposeA, 5 b, 6 transposeB,
  * 7 c, 8 scratch, 9 scratch per thread) by positions p: one call for all 16, each product whole.
  */
-const winogradProducts: Task = (wasm, args, share, shares) => {
+const winogradProducts: Task = (wasm, args, share, shares, slot) => {
   const { first, end } = part(16, 1, share, shares);
   const m = args[0], n = args[1], k = args[2];
   for (let p = first; p < end; p++) {
-    wasm.gemm(m, n, k, args[3] + p * m * k * 4, args[4], args[5] + p * k * n * 4, args[6], args[7] + p * m * n * 4, false, args[8] + share * args[9]);
+    wasm.gemm(m, n, k, args[3] + p * m * k * 4, args[4], args[5] + p * k * n * 4, args[6], args[7] + p * m * n * 4, false, args[8] + slot * args[9]);
   }
 };
 
@@ -273,10 +275,10 @@ const winogradProducts: Task = (wasm, args, share, shares) => {
  * 6 accumulate, 7 scratch, 8 scratch per thread) by rows of dwT (filters): each share lists its
  * own filters' nonzeros.
  */
-const sparseGradRows: Task = (wasm, args, share, shares) => {
+const sparseGradRows: Task = (wasm, args, share, shares, slot) => {
   const { first, end } = part(args[2], 1, share, shares);
   if (first >= end) return;
-  wasm.weightGradSparseGradRows(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7] + share * args[8], first, end);
+  wasm.weightGradSparseGradRows(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7] + slot * args[8], first, end);
 };
 
 /** Nothing: what handing a task to the workers costs by itself (the bench's profile measures it). */

@@ -20,8 +20,9 @@
  *
  * Every task splits its output between the shares and each output element is computed by one
  * share exactly as one thread computes it, and a share computes the same whichever thread runs
- * it (its scratch is the share's, not the thread's), so results never depend on the number of
- * threads or on who ran what (see thread-tasks.ts). A share may be empty.
+ * it (it fills its thread's scratch before reading it), so results never depend on the number
+ * of threads or on who ran what (see thread-tasks.ts). A share may be empty. A call may have
+ * more shares than threads; then a faster thread claims more of them.
  *
  * This module is browser-safe: how workers are started is a ThreadHost's business (Node's is in
  * threads-node.ts; a browser one starts Web Workers that call serveKernels).
@@ -165,7 +166,7 @@ export function runShares(ints: Int32Array, wasm: KernelExports, args: Float64Ar
     if (slot !== 0) Atomics.add(ints, WORKER_SHARES, 1);
     if (Atomics.load(ints, FAILED) === 0) {
       try {
-        TASKS[ints[TASK]](wasm, args, share, shares);
+        TASKS[ints[TASK]](wasm, args, share, shares, slot);
       } catch (caught) {
         if (Atomics.compareExchange(ints, FAILED, 0, slot + 1) === 0) writeError(ints.buffer as SharedArrayBuffer, describeError(caught));
       }
@@ -254,24 +255,25 @@ export class ThreadPool {
   }
 
   /**
-   * Runs TASKS[task] with `args` as filled in, as `shares` shares (at most one per thread that
-   * has started), on this thread and the workers. Returns when every share is done. If a share
+   * Runs TASKS[task] with `args` as filled in, as `shares` shares, on this thread and the
+   * workers that have started (as one share here when none has). Returns when every share is done. If a share
    * failed, on whichever thread ran it, shuts the pool down and throws a ThreadError saying
    * where and why (kernels then run on the caller's thread alone).
    */
   run(task: number, shares: number): void {
     if (this.startFailure !== undefined) this.fail(`a worker thread failed to start: ${this.startFailure}`);
     const ints = this.ints;
-    const total = Math.min(shares, 1 + Atomics.load(ints, JOINED), MAX_SHARES);
-    if (total <= 1) {
-      TASKS[task](this.kernels, this.args, 0, 1);
+    const started = 1 + Atomics.load(ints, JOINED);
+    const total = Math.min(shares, MAX_SHARES);
+    if (total <= 1 || started <= 1) {
+      TASKS[task](this.kernels, this.args, 0, 1, 0);
       return;
     }
     ints[TASK] = task;
     Atomics.store(ints, DONE, 0);
     this.generation = (this.generation + 1) & 0xffff;
     Atomics.store(ints, NEXT, (this.generation << 16) | (total << 8));
-    for (let slot = 1; slot < total; slot++) this.post(slot);
+    for (let slot = 1; slot < Math.min(total, started); slot++) this.post(slot);
     runShares(ints, this.kernels, this.args, 0);
     this.awaitShares(total);
     const failed = Atomics.load(ints, FAILED);

@@ -28,7 +28,7 @@ import {
 } from '@descent/kernels-wasm';
 import type { ByteStorage, Kernels, Storage } from './kernels.js';
 import { TASK } from './thread-tasks.js';
-import { MAX_THREADS, ThreadPool, threadHost } from './threads.js';
+import { MAX_SHARES, MAX_THREADS, ThreadPool, threadHost } from './threads.js';
 import { createWasmConvKernels, type DirectConvPolicy, type SparseGradientPolicy, type WinogradPolicy } from './wasm-conv.js';
 
 const ALIGN = 16;
@@ -196,6 +196,12 @@ export interface ThreadPolicy {
    * weight, as the weight gradient and the optimizer step split it (see sparseForward).
    */
   maxSlicedRows: number;
+  /**
+   * Shares per thread of a zero-skipping forward split by rows (batches over maxSlicedRows:
+   * inference): rows are independent and read the weight only, so finer shares cost nothing
+   * in locality, and a thread on a faster or less busy core claims more of them.
+   */
+  rowSharesPerThread: number;
   /** Calls that were split between threads (for tests and the profile). */
   splitCalls: number;
 }
@@ -292,13 +298,15 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     minRowElements: 1 << 12,
     minMovedFloats: 1 << 14,
     maxSlicedRows: 256,
+    rowSharesPerThread: 4,
     splitCalls: 0,
   };
   /**
-   * Threads a call of `work` units gets, when each share should do at least `minWork` and the
-   * output has `units` independent pieces. 1 means: run it here, now, without the pool.
+   * Shares a call of `work` units gets, when each share should do at least `minWork` and the
+   * output has `units` independent pieces: one per thread, or up to `perThread` per thread, so
+   * that a faster thread claims more of them. 1 means: run it here, now, without the pool.
    */
-  function sharesFor(work: number, minWork: number, units: number): number {
+  function sharesFor(work: number, minWork: number, units: number, perThread = 1): number {
     if (pool === undefined) return 1;
     if (pool.isClosed) {
       // A worker failed and the pool shut itself down: carry on with the caller's thread.
@@ -306,7 +314,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
       threads = 1;
       return 1;
     }
-    return Math.max(1, Math.min(threads, Math.floor(work / minWork), units));
+    return Math.max(1, Math.min(threads * perThread, MAX_SHARES, Math.floor(work / minWork), units));
   }
   function parallel(task: number, shares: number): void {
     threadPolicy.splitCalls++;
@@ -364,7 +372,9 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
   function sparseForward(m: number, n: number, k: number, x: number, w: number, bias: number, out: number, relu: boolean): void {
     const s = sparseScratch(n, k, m);
     const bySlices = m <= threadPolicy.maxSlicedRows;
-    const shares = sharesFor(m * n * k, threadPolicy.minProductWork, bySlices ? Math.floor(k / 64) : m);
+    const shares = bySlices
+      ? sharesFor(m * n * k, threadPolicy.minProductWork, Math.floor(k / 64))
+      : sharesFor(m * n * k, threadPolicy.minProductWork, m, threadPolicy.rowSharesPerThread);
     if (shares <= 1) {
       wasm.denseSparseInput(m, n, k, x, w, bias, out, relu, s);
       return;
