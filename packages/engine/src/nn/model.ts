@@ -514,6 +514,22 @@ interface BatchBuffers {
 }
 
 /** Reads samples out of the caller's inputs and targets, one batch at a time. */
+/**
+ * Rows order[start..start+size) of `from` (rows of `width`) into `to`, one after another. Runs of
+ * consecutive rows (all of them when predicting, which keeps the order) go in one copy.
+ */
+function gatherRows<T extends Float32Array | Float64Array | Uint8Array>(
+  from: T, to: T, order: Int32Array, start: number, size: number, width: number,
+): void {
+  for (let i = 0; i < size;) {
+    const first = order[start + i];
+    let run = 1;
+    while (i + run < size && order[start + i + run] === first + run) run++;
+    to.set(from.subarray(first * width, (first + run) * width), i * width);
+    i += run;
+  }
+}
+
 class BatchSource {
   readonly count: number;
   readonly sampleShape: number[];
@@ -551,28 +567,16 @@ class BatchSource {
   fill(buffers: BatchBuffers, order: Int32Array, start: number, size: number): void {
     const { inputs, targets, sampleSize, targetSize } = this;
     if (inputs instanceof Tensor) {
-      const from = inputs.data, to = buffers.input.data;
-      for (let i = 0; i < size; i++) {
-        const sample = order[start + i];
-        to.set(from.subarray(sample * sampleSize, (sample + 1) * sampleSize), i * sampleSize);
-      }
+      gatherRows(inputs.data, buffers.input.data, order, start, size, sampleSize);
     } else {
       // Only bytes cross into the backend; the backend scales them to floats (x / 255).
-      const staging = buffers.staging!.data;
-      for (let i = 0; i < size; i++) {
-        const sample = order[start + i];
-        staging.set(inputs.images.subarray(sample * sampleSize, (sample + 1) * sampleSize), i * sampleSize);
-      }
+      gatherRows(inputs.images, buffers.staging!.data, order, start, size, sampleSize);
       kernels().normalizeBytes(buffers.staging!, size * sampleSize, 1 / 255, buffers.input.storage);
     }
     if (targets === undefined) return;
     const to = buffers.targets.data;
     if (targets instanceof Tensor) {
-      const from = targets.data;
-      for (let i = 0; i < size; i++) {
-        const sample = order[start + i];
-        to.set(from.subarray(sample * targetSize, (sample + 1) * targetSize), i * targetSize);
-      }
+      gatherRows(targets.data, to, order, start, size, targetSize);
     } else {
       for (let i = 0; i < size; i++) to[i] = targets[order[start + i]];
     }
