@@ -191,7 +191,25 @@ function paritySection(parity: AccuracySuiteResult, title: string = SECTION_TITL
     ...parity.engines.filter((row) => !row.available).map((row) => `- ${row.engine}: not available: ${row.reason}`),
     ...parity.differences.map((d) => `- Difference of means, descent (wasm) - ${d.label}: ${signed(d.points)} percentage points.`),
     '',
+    ...epochCurves(parity),
     parity.note,
+  ];
+}
+
+/** Test accuracy after each epoch, per engine and seed, and the mean of each seed's best epoch. */
+function epochCurves(parity: AccuracySuiteResult): string[] {
+  const measured = parity.engines.filter((row) => row.available && row.epochAccuracies?.length);
+  if (measured.length === 0 || parity.epochs < 2) return [];
+  const epochs = Array.from({ length: parity.epochs }, (_, i) => String(i + 1));
+  const rows = measured.flatMap((row) =>
+    row.epochAccuracies!.map((curve, i) => [`${row.label}, seed ${row.seeds[i]}`, ...curve.map((a) => percent(a)), percent(Math.max(...curve))]),
+  );
+  return [
+    `Test accuracy after each epoch (evaluated between epochs, not timed); the last column is the seed's best epoch, whose mean over seeds is ${measured
+      .map((row) => `${percent(row.bestMean!)} for ${row.label}`).join(' and ')}.`,
+    '',
+    table(['run', ...epochs, 'best'], rows, [false, ...epochs.map(() => true), true]),
+    '',
   ];
 }
 

@@ -221,6 +221,8 @@ export interface AccuracyRun {
   backend: string;
   fallbackReason?: string;
   testAccuracy: number;
+  /** Test accuracy after each epoch (the last is testAccuracy). */
+  epochAccuracies?: number[];
   seconds: number;
   /** Test samples whose label probability tfjs's loss would clip (p < 1e-7 or p > 1 - 1e-7). */
   clippedFraction: number;
@@ -335,6 +337,10 @@ export interface AccuracyEngineResult {
   accuracies: number[];
   mean?: number;
   sd?: number;
+  /** Per seed, the test accuracy after each epoch. */
+  epochAccuracies?: number[][];
+  /** Mean over seeds of each seed's best test accuracy after any epoch (within the epochs run). */
+  bestMean?: number;
   secondsPerRun: number[];
   clippedFraction: number[];
 }

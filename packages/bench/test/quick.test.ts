@@ -148,6 +148,15 @@ describe('npm run bench -- --quick', () => {
       for (const accuracy of row.accuracies) expect(accuracy).toBeGreaterThan(0.5);
       expect(row.mean).toBeCloseTo(row.accuracies.reduce((a: number, b: number) => a + b, 0) / row.accuracies.length, 12);
       expect(row.sd).toBeGreaterThanOrEqual(0);
+      // descent and Keras also take the test accuracy after every epoch: the last is the final one.
+      if (row.engine === 'descent-wasm' || row.engine.startsWith('keras')) {
+        expect(row.epochAccuracies, row.engine).toHaveLength(row.accuracies.length);
+        row.epochAccuracies.forEach((curve: number[], i: number) => {
+          expect(curve).toHaveLength(result.parity.epochs);
+          expect(curve.at(-1), `${row.engine} seed ${row.seeds[i]}`).toBeCloseTo(row.accuracies[i], 6);
+        });
+        expect(row.bestMean).toBeCloseTo(row.epochAccuracies.reduce((sum: number, curve: number[]) => sum + Math.max(...curve), 0) / row.accuracies.length, 12);
+      }
     }
     const measured = engines.filter((row: { available: boolean }) => row.available);
     expect(differences.map((d: { engine: string }) => d.engine)).toEqual(measured.slice(1).map((row: { engine: string }) => row.engine));

@@ -39,6 +39,7 @@ export async function runAccuracySuite(context: SuiteContext, compared: readonly
       row.backend = run.backend;
       if (run.fallbackReason) row.fallbackReason = run.fallbackReason;
       row.accuracies.push(run.testAccuracy);
+      if (run.epochAccuracies?.length) (row.epochAccuracies ??= []).push(run.epochAccuracies);
       row.secondsPerRun.push(run.seconds);
       row.clippedFraction.push(run.clippedFraction);
       context.log(
@@ -47,6 +48,9 @@ export async function runAccuracySuite(context: SuiteContext, compared: readonly
       );
     }
     if (row.available) Object.assign(row, { mean: mean(row.accuracies), sd: standardDeviation(row.accuracies) });
+    if (row.available && row.epochAccuracies?.length === row.accuracies.length) {
+      row.bestMean = mean(row.epochAccuracies.map((curve) => Math.max(...curve)));
+    }
   }
   const [descent, ...references] = engines;
   return {
