@@ -785,14 +785,14 @@ describe('wasm convolution gradients that skip the output gradient\'s zeros', ()
 
   /** dy with `zeros` of its values exactly 0, as max pooling leaves it. */
   function gradients(g: Window2d, filters: number, input: { x: Float32Array; w: Float32Array; dy: Float32Array; dx0: Float32Array; dw0: Float32Array }, sparse: boolean, accumulate: boolean) {
-    const before = sparseGradient.calls;
+    const before = sparseGradient.calls, beforeDirect = sparseGradient.directCalls;
     Object.assign(sparseGradient, sparse ? { enabled: true, minZeroFraction: 0, minPatch: 1 } : { enabled: false });
     winograd.enabled = false;
     try {
       const X = put(wasm, input.x), W = put(wasm, input.w), dY = put(wasm, input.dy), dX = put(wasm, input.dx0), dW = put(wasm, input.dw0);
       wasm.conv2dFilterGrad(g, filters, X, dY, dW, accumulate);
       wasm.conv2dInputGrad(g, filters, dY, W, dX, accumulate);
-      const out = { dw: Float32Array.from(dW.data), dx: Float32Array.from(dX.data), calls: sparseGradient.calls - before };
+      const out = { dw: Float32Array.from(dW.data), dx: Float32Array.from(dX.data), calls: sparseGradient.calls - before, directCalls: sparseGradient.directCalls - beforeDirect };
       for (const s of [X, W, dY, dX, dW]) wasm.free(s);
       return out;
     } finally {
@@ -805,6 +805,8 @@ describe('wasm convolution gradients that skip the output gradient\'s zeros', ()
   const cases: Array<[number[], number, number, number]> = [];
   for (const [c, k] of [[1, 1], [1, 3], [3, 2], [4, 3], [5, 3], [7, 3], [9, 3], [32, 1], [33, 1]]) cases.push([[2, 6, 5, c], k, 1 + (c % 6), 0.8]);
   cases.push([[2, 13, 13, 32], 3, 64, 0.79], [[1, 7, 7, 8], 3, 5, 0], [[1, 7, 7, 8], 3, 5, 1]);
+  // Channels a multiple of 16: the filter gradient reads the patches from the image (blocks of 32 and 16 channels).
+  cases.push([[2, 7, 6, 16], 3, 5, 0.8], [[1, 6, 6, 48], 3, 9, 0.8], [[2, 5, 5, 16], 1, 3, 0.8]);
 
   it.each(cases.map((c) => [JSON.stringify(c), c] as const))('%s: the same floats as the GEMM, with and without accumulate', (_name, [[batch, h, w, c], k, filters, zeros]) => {
     const rows = windowAxis(h, k, 1, 'same'), cols = windowAxis(w, k, 1, 'same');
@@ -823,6 +825,7 @@ describe('wasm convolution gradients that skip the output gradient\'s zeros', ()
       const dense = gradients(g, filters, input, false, accumulate);
       const pointwise = k === 1;
       expect(skipping.calls, 'filter gradient (and input gradient unless 1×1) skipped zeros').toBe(pointwise ? 1 : 2);
+      expect(skipping.directCalls, 'filter gradient read from the image').toBe(c % 16 === 0 ? 1 : 0);
       expect(dense.calls).toBe(0);
       expectSameBits(skipping.dw, dense.dw, `dw acc=${accumulate}`);
       expectSameBits(skipping.dx, dense.dx, `dx acc=${accumulate}`);

@@ -21,7 +21,9 @@ export {
 export { sgdUpdate, adamUpdate } from './optimizers';
 export { im2col, col2im } from './conv2d_nhwc_im2col';
 export { conv2dDirect } from './conv2d_nhwc_direct';
-export { weightGradSparseGrad, weightGradSparseGradRows, sparseGradScratchBytes, transpose } from './sparse_gradient';
+export {
+  weightGradSparseGrad, weightGradSparseGradRows, sparseGradScratchBytes, weightGradSparseGradDirectRows, sparseGradDirectScratchBytes, transpose,
+} from './sparse_gradient';
 export {
   winogradFilterTransform, winogradInputTransform, winogradOutputTransform,
   winogradGradTransform, winogradFilterGradTransform, winogradInputGradTransform,

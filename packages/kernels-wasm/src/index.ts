@@ -130,6 +130,14 @@ export interface KernelExports {
     m: number, kdim: number, n: number, x: Ptr, dz: Ptr, dwT: Ptr, accumulate: Flag, scratch: Ptr, f0: number, f1: number,
   ): void;
   sparseGradScratchBytes(m: number, n: number): number;
+  /**
+   * Rows f0..f1 of weightGradSparseGrad's dwT with x the patch matrix of the image x, read from
+   * the image itself (channels a multiple of 16); `scratch` holds sparseGradDirectScratchBytes(m, n).
+   */
+  weightGradSparseGradDirectRows(
+    ...args: [...Geometry2d, n: number, x: Ptr, dz: Ptr, dwT: Ptr, accumulate: Flag, scratch: Ptr, f0: number, f1: number]
+  ): void;
+  sparseGradDirectScratchBytes(m: number, n: number): number;
   /** dst[cols, rows] (+)= src[rows, cols]ᵀ. */
   transpose(rows: number, cols: number, src: Ptr, dst: Ptr, accumulate: Flag): void;
 

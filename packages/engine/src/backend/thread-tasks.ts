@@ -281,6 +281,18 @@ const sparseGradRows: Task = (wasm, args, share, shares, slot) => {
   wasm.weightGradSparseGradRows(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7] + slot * args[8], first, end);
 };
 
+/**
+ * The same filter gradient read from the image instead of its patch matrix (0–11 geometry,
+ * 12 n, 13 x, 14 dz, 15 dwT, 16 accumulate, 17 scratch, 18 scratch per thread), by filters.
+ */
+const sparseGradDirectRows: Task = (wasm, args, share, shares, slot) => {
+  const { first, end } = part(args[12], 1, share, shares);
+  if (first >= end) return;
+  wasm.weightGradSparseGradDirectRows(
+    ...windowOf(args, args[0]), args[12], args[13], args[14], args[15], args[16], args[17] + slot * args[18], first, end,
+  );
+};
+
 /** Nothing: what handing a task to the workers costs by itself (the bench's profile measures it). */
 const nothing: Task = () => {};
 
@@ -307,13 +319,14 @@ export const TASK = {
   winogradProducts: 18,
   sparseGradRows: 19,
   sparseForwardSlices: 20,
+  sparseGradDirectRows: 21,
 } as const;
 
 export const TASKS: readonly Task[] = [
   productRows, productColumns, sparseForwardRows, sparseWeightGradRows, adam, sgd, normalizeBytes, softmaxRows, nothing,
   reluBackward, im2colImages, col2imImages, maxPoolImages, maxPoolGradImages,
   winogradInput, winogradOutput, winogradGrad, winogradInputGrad, winogradProducts, sparseGradRows,
-  sparseForwardSlices,
+  sparseForwardSlices, sparseGradDirectRows,
 ];
 
 /** Names for error messages, by task number. */

@@ -121,8 +121,16 @@ export interface SparseGradientPolicy {
    * one channel (9 values) took 1.6 times as long skipping zeros, the second's (288) half as long.
    */
   minPatch: number;
+  /**
+   * Whether a filter gradient over channels that are a multiple of 16 reads the patches from the
+   * image itself, instead of writing the patch matrix first (the same floats). In the tutorial
+   * CNN's second layer that matrix is 4.5 MB per step, 6.4 times the image batch.
+   */
+  direct: boolean;
   /** Gradient calls (filter or input) that skipped the zeros. */
   calls: number;
+  /** Of those, filter gradients that read the patches from the image. */
+  directCalls: number;
 }
 
 /** Sets the window's geometry as a split call's first 12 arguments. */
@@ -166,6 +174,22 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
     args[0] = m; args[1] = k; args[2] = filters; args[3] = col; args[4] = dy; args[5] = dwT; args[6] = accumulate ? 1 : 0;
     args[7] = list; args[8] = context.scratchStride();
     context.parallel(TASK.sparseGradRows, shares);
+  };
+  /** sparseFilterGrad with x's patches read from the image x (channels a multiple of 16). */
+  const sparseFilterGradDirect = (g: Window2d, filters: number, x: number, dy: number, dwT: number, accumulate: boolean): void => {
+    sparseGradient.directCalls++;
+    const m = g.batch * g.outHeight * g.outWidth, k = g.windowHeight * g.windowWidth * g.channels;
+    const shares = context.sharesFor(m * k * filters, threadPolicy.minProductWork, filters);
+    const list = context.threadScratch(wasm.sparseGradDirectScratchBytes(m, Math.ceil(filters / shares)));
+    if (shares <= 1) {
+      wasm.weightGradSparseGradDirectRows(...geometry(g), filters, x, dy, dwT, accumulate, list, 0, filters);
+      return;
+    }
+    const args = context.taskArgs();
+    setGeometry(args, g);
+    args[12] = filters; args[13] = x; args[14] = dy; args[15] = dwT; args[16] = accumulate ? 1 : 0;
+    args[17] = list; args[18] = context.scratchStride();
+    context.parallel(TASK.sparseGradDirectRows, shares);
   };
   const colScratch = growingScratch(context);
   const colMatrix = (rows: number, cols: number): ScratchMatrix => new ScratchMatrix(memory, colScratch(rows * cols * 4), rows * cols);
@@ -308,10 +332,10 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
       if (sparse(dy, m, filters, k)) {
         // dwᵀ = dyᵀ·col, one row of dwᵀ per nonzero of dy; dw is transposed in and out so that
         // accumulating adds in the same order as the GEMM.
-        const col = patches(g, x);
         const dwT = transposed(k * filters * 4);
         if (accumulate) wasm.transpose(k, filters, dw.ptr, dwT, false);
-        sparseFilterGrad(m, k, filters, col.ptr, dy.ptr, dwT, accumulate);
+        if (sparseGradient.direct && g.channels % 16 === 0) sparseFilterGradDirect(g, filters, x.ptr, dy.ptr, dwT, accumulate);
+        else sparseFilterGrad(m, k, filters, patches(g, x).ptr, dy.ptr, dwT, accumulate);
         wasm.transpose(filters, k, dwT, dw.ptr, false);
         return;
       }
