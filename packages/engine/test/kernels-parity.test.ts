@@ -735,6 +735,54 @@ describe('wasm convolution paths: Winograd F(2×2, 3×3) and im2col', () => {
   });
 });
 
+describe('wasm filter gradient of small patches, read from the image (a first layer\'s 3×3 of one channel)', () => {
+  const wasm: WasmKernels = createWasmKernels();
+  const { directFilterGrad } = wasm;
+
+  // Taps that fill groups of 3 or leave 1 or 2 in the last, padding on every edge, strides 1 and 2.
+  it.each([
+    [[2, 28, 28, 1], 3, 32, 1, 'valid'],
+    [[2, 9, 7, 1], 3, 8, 1, 'same'],
+    [[3, 10, 11, 3], 3, 16, 2, 'same'],
+    [[1, 8, 9, 1], 5, 24, 1, 'same'],
+    [[2, 7, 7, 2], 2, 8, 2, 'valid'],
+    [[2, 6, 5, 4], 1, 16, 1, 'valid'],
+  ] as const)('%j window %d, %d filters, stride %d, %s: agrees with im2col + GEMM, with and without accumulate', ([batch, h, w, c], k, filters, stride, padding) => {
+    const rows = windowAxis(h, k, stride, padding), cols = windowAxis(w, k, stride, padding);
+    const g: Window2d = {
+      batch, inHeight: h, inWidth: w, channels: c, outHeight: rows.out, outWidth: cols.out,
+      windowHeight: k, windowWidth: k, strideHeight: stride, strideWidth: stride, padTop: rows.padBefore, padLeft: cols.padBefore,
+    };
+    const random = prng(h * 37 + c * 5 + k);
+    const X = put(wasm, randomValues(random, batch * h * w * c));
+    // An output gradient mostly zeros, as max pooling leaves it.
+    const dY = put(wasm, valuesWithZeros(random, batch * rows.out * cols.out * filters, 0.75));
+    const start = randomValues(random, k * k * c * filters);
+    for (const accumulate of [false, true]) {
+      const [direct, gemm] = [true, false].map((useDirect) => {
+        const dW = put(wasm, start);
+        const before = directFilterGrad.calls;
+        directFilterGrad.enabled = useDirect;
+        try {
+          wasm.conv2dFilterGrad(g, filters, X, dY, dW, accumulate);
+        } finally {
+          directFilterGrad.enabled = true;
+        }
+        expect(directFilterGrad.calls - before).toBe(useDirect ? 1 : 0);
+        const values = Float32Array.from(dW.data);
+        wasm.free(dW);
+        return values;
+      });
+      const scale = gemm.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+      let worst = 0;
+      for (let i = 0; i < gemm.length; i++) worst = Math.max(worst, Math.abs(direct[i] - gemm[i]));
+      expect(scale).toBeGreaterThan(0);
+      expect(worst / scale, `accumulate=${accumulate}`).toBeLessThan(1e-5);
+    }
+    for (const s of [X, dY]) wasm.free(s);
+  });
+});
+
 describe('wasm direct convolution (forward, kept to measure against im2col and Winograd)', () => {
   const wasm: WasmKernels = createWasmKernels();
   const { directConv } = wasm;

@@ -21,6 +21,7 @@ export {
 export { sgdUpdate, adamUpdate } from './optimizers';
 export { im2col, col2im } from './conv2d_nhwc_im2col';
 export { conv2dDirect } from './conv2d_nhwc_direct';
+export { conv2dFilterGradDirect, filterGradDirectUnits, filterGradDirectScratchBytes } from './conv2d_nhwc_filter_grad_direct';
 export {
   weightGradSparseGrad, weightGradSparseGradRows, sparseGradScratchBytes, weightGradSparseGradDirectRows, sparseGradDirectScratchBytes, transpose,
 } from './sparse_gradient';

@@ -121,6 +121,12 @@ export interface KernelExports {
   maxPool2d(...args: [...Geometry2d, x: Ptr, out: Ptr]): void;
   // conv2d_nhwc_direct.ts: out = act(conv(x, w) + bias) without a patch matrix; filters a multiple of 8.
   conv2dDirect(...args: [...Geometry2d, filters: number, x: Ptr, w: Ptr, bias: Ptr, out: Ptr, relu: Flag]): void;
+  // conv2d_nhwc_filter_grad_direct.ts: dw (+)= the filter gradient of small patches, units u0..u1 of 3 taps × 8 filters; filters a multiple of 8.
+  conv2dFilterGradDirect(
+    ...args: [...Geometry2d, filters: number, x: Ptr, dy: Ptr, dw: Ptr, accumulate: Flag, taps: Ptr, u0: number, u1: number]
+  ): void;
+  filterGradDirectUnits(windowHeight: number, windowWidth: number, channels: number, filters: number): number;
+  filterGradDirectScratchBytes(windowHeight: number, windowWidth: number, channels: number): number;
 
   // sparse_gradient.ts
   /** dwT[n, kdim] (+)= dzᵀ·x, x [m, kdim], dz [m, n], skipping dz's zeros; `scratch` holds sparseGradScratchBytes(m, n). */

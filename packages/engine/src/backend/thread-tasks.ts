@@ -293,6 +293,16 @@ const sparseGradDirectRows: Task = (wasm, args, share, shares, slot) => {
   );
 };
 
+/**
+ * The filter gradient of small patches (0–11 geometry, 12 filters, 13 x, 14 dy, 15 dw,
+ * 16 accumulate, 17 taps scratch, 18 scratch per thread, 19 units) by units of 3 taps × 8 filters.
+ */
+const filterGradDirectUnits: Task = (wasm, args, share, shares, slot) => {
+  const { first, end } = part(args[19], 1, share, shares);
+  if (first >= end) return;
+  wasm.conv2dFilterGradDirect(...windowOf(args, args[0]), args[12], args[13], args[14], args[15], args[16], args[17] + slot * args[18], first, end);
+};
+
 /** Nothing: what handing a task to the workers costs by itself (the bench's profile measures it). */
 const nothing: Task = () => {};
 
@@ -320,13 +330,14 @@ export const TASK = {
   sparseGradRows: 19,
   sparseForwardSlices: 20,
   sparseGradDirectRows: 21,
+  filterGradDirectUnits: 22,
 } as const;
 
 export const TASKS: readonly Task[] = [
   productRows, productColumns, sparseForwardRows, sparseWeightGradRows, adam, sgd, normalizeBytes, softmaxRows, nothing,
   reluBackward, im2colImages, col2imImages, maxPoolImages, maxPoolGradImages,
   winogradInput, winogradOutput, winogradGrad, winogradInputGrad, winogradProducts, sparseGradRows,
-  sparseForwardSlices, sparseGradDirectRows,
+  sparseForwardSlices, sparseGradDirectRows, filterGradDirectUnits,
 ];
 
 /** Names for error messages, by task number. */

@@ -109,6 +109,19 @@ export interface DirectConvPolicy {
 }
 
 /**
+ * The filter gradient of small patches (a first layer's 3×3 of one channel) from the image itself,
+ * sums in registers (conv2d_nhwc_filter_grad_direct.ts), instead of im2col + GEMM, whose packing
+ * costs as much as its multiplying when the patch holds 9 values.
+ */
+export interface DirectFilterGradPolicy {
+  enabled: boolean;
+  /** Patches of more values (kh·kw·channels) take the other paths. */
+  maxPatch: number;
+  /** Calls that took it. */
+  calls: number;
+}
+
+/**
  * When a convolution's gradients skip the zeros of its output gradient (sparse_gradient.ts and
  * dense_sparse_input.ts): when the first rows of dy hold at least `minZeroFraction` exact zeros.
  * Behind max pooling they hold about three quarters or more. The results are the same floats.
@@ -146,9 +159,10 @@ export interface ConvPolicies {
   winograd: WinogradPolicy;
   sparseGradient: SparseGradientPolicy;
   direct: DirectConvPolicy;
+  directFilterGrad: DirectFilterGradPolicy;
 }
 
-export function createWasmConvKernels(context: WasmConvContext, { winograd, sparseGradient, direct }: ConvPolicies): ConvKernels {
+export function createWasmConvKernels(context: WasmConvContext, { winograd, sparseGradient, direct, directFilterGrad }: ConvPolicies): ConvKernels {
   const { wasm, memory, threadPolicy } = context;
   /** Threads for a call writing `floats` floats, split by the batch's images (transforms take a tile scratch per thread). */
   const sharesForImages = (floats: number, g: Window2d): number => context.sharesFor(floats, threadPolicy.minMovedFloats, g.batch);
@@ -190,6 +204,23 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
     args[12] = filters; args[13] = x; args[14] = dy; args[15] = dwT; args[16] = accumulate ? 1 : 0;
     args[17] = list; args[18] = context.scratchStride();
     context.parallel(TASK.sparseGradDirectRows, shares);
+  };
+  /** dw (+)= the filter gradient of small patches, split by units of 3 taps × 8 filters. */
+  const filterGradDirect = (g: Window2d, filters: number, x: number, dy: number, dw: number, accumulate: boolean): void => {
+    directFilterGrad.calls++;
+    const m = g.batch * g.outHeight * g.outWidth, k = g.windowHeight * g.windowWidth * g.channels;
+    const units = wasm.filterGradDirectUnits(g.windowHeight, g.windowWidth, g.channels, filters);
+    const shares = context.sharesFor(m * k * filters, threadPolicy.minProductWork, units);
+    const taps = context.threadScratch(wasm.filterGradDirectScratchBytes(g.windowHeight, g.windowWidth, g.channels));
+    if (shares <= 1) {
+      wasm.conv2dFilterGradDirect(...geometry(g), filters, x, dy, dw, accumulate, taps, 0, units);
+      return;
+    }
+    const args = context.taskArgs();
+    setGeometry(args, g);
+    args[12] = filters; args[13] = x; args[14] = dy; args[15] = dw; args[16] = accumulate ? 1 : 0;
+    args[17] = taps; args[18] = context.scratchStride(); args[19] = units;
+    context.parallel(TASK.filterGradDirectUnits, shares);
   };
   const colScratch = growingScratch(context);
   const colMatrix = (rows: number, cols: number): ScratchMatrix => new ScratchMatrix(memory, colScratch(rows * cols * 4), rows * cols);
@@ -329,6 +360,10 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
     },
     conv2dFilterGrad(g, filters, x, dy, dw, accumulate) {
       const m = g.batch * g.outHeight * g.outWidth, k = g.windowHeight * g.windowWidth * g.channels;
+      if (directFilterGrad.enabled && k <= directFilterGrad.maxPatch && filters % 8 === 0) {
+        filterGradDirect(g, filters, x.ptr, dy.ptr, dw.ptr, accumulate);
+        return;
+      }
       if (sparse(dy, m, filters, k)) {
         // dwᵀ = dyᵀ·col, one row of dwᵀ per nonzero of dy; dw is transposed in and out so that
         // accumulating adds in the same order as the GEMM.

@@ -29,7 +29,9 @@ import {
 import type { ByteStorage, Kernels, Storage } from './kernels.js';
 import { TASK } from './thread-tasks.js';
 import { MAX_SHARES, MAX_THREADS, ThreadPool, threadHost } from './threads.js';
-import { createWasmConvKernels, type DirectConvPolicy, type SparseGradientPolicy, type WinogradPolicy } from './wasm-conv.js';
+import {
+  createWasmConvKernels, type DirectConvPolicy, type DirectFilterGradPolicy, type SparseGradientPolicy, type WinogradPolicy,
+} from './wasm-conv.js';
 
 const ALIGN = 16;
 const PAGE = 65536;
@@ -223,6 +225,7 @@ export interface WasmKernels extends Kernels {
   readonly sparseGradient: SparseGradientPolicy;
   /** Whether convolutions' forward runs the direct kernel instead (off; kept for measuring). */
   readonly directConv: DirectConvPolicy;
+  readonly directFilterGrad: DirectFilterGradPolicy;
   /** Threads kernels may use now (1: only the caller's). */
   readonly threads: number;
   /**
@@ -410,6 +413,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
   const winograd: WinogradPolicy = { enabled: true, minChannels: 4, calls: 0 };
   const sparseGradient: SparseGradientPolicy = { enabled: true, minZeroFraction: 0.5, minPatch: 32, direct: true, calls: 0, directCalls: 0 };
   const directConv: DirectConvPolicy = { enabled: false, calls: 0 };
+  const directFilterGrad: DirectFilterGradPolicy = { enabled: true, maxPatch: 27, calls: 0 };
   /** The product C = op(A)·op(B) (+ bias, ReLU for dense) split by rows or columns of C. */
   function productInParallel(
     dense: boolean, m: number, n: number, k: number, a: Storage, transposeA: boolean, b: Storage, transposeB: boolean,
@@ -443,6 +447,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     winograd,
     sparseGradient,
     directConv,
+    directFilterGrad,
     get threads() {
       return pool?.isClosed ? 1 : threads;
     },
@@ -581,7 +586,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
       parallel,
       threadScratch: ensureScratch,
       scratchStride: () => scratchStride,
-    }, { winograd, sparseGradient, direct: directConv }),
+    }, { winograd, sparseGradient, direct: directConv, directFilterGrad }),
 
     softmaxCrossEntropyForward: (m, n, logits, labels, probs) =>
       wasm.softmaxCrossEntropyForward(m, n, logits.ptr, labels.ptr, probs.ptr),
