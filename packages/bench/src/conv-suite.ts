@@ -46,7 +46,8 @@ interface ConvPolicies {
   winograd: { enabled: boolean };
   sparseGradient: { enabled: boolean };
   sparseInput: { enabled: boolean };
-  directConv: { enabled: boolean };
+  directConv: { enabled: boolean; maxPatch: number };
+  directFilterGrad: { enabled: boolean; maxPatch: number };
 }
 
 function geometry(batch: number, size: number, channels: number): Window2d {
@@ -128,14 +129,18 @@ export async function runConvSuite({ quick, clock = 'wall', log = () => {} }: { 
   try {
     if (k.name !== 'wasm') return { gemmGflops: NaN, gradientZeros: NaN, rows: [], notes: ['descent-wasm: not available'] };
     const policies = k as unknown as ConvPolicies;
+    // "direct": the direct kernels (forward, filter gradient) for every patch size, not only the small ones they take by default.
     const defaults = {
-      winograd: policies.winograd.enabled, sparseGradient: policies.sparseGradient.enabled, sparseInput: policies.sparseInput.enabled, directConv: policies.directConv.enabled,
+      winograd: policies.winograd.enabled, sparseGradient: policies.sparseGradient.enabled, sparseInput: policies.sparseInput.enabled,
+      directConv: policies.directConv.enabled, directFilterGrad: policies.directFilterGrad.enabled, anyPatch: false,
     };
+    const maxPatches = { directConv: policies.directConv.maxPatch, directFilterGrad: policies.directFilterGrad.maxPatch };
+    const off = { winograd: false, sparseGradient: false, sparseInput: false, directConv: false, directFilterGrad: false, anyPatch: false };
     const paths: Array<[string, typeof defaults]> = [
-      ['im2col', { winograd: false, sparseGradient: false, sparseInput: false, directConv: false }],
-      ['direct', { winograd: false, sparseGradient: false, sparseInput: false, directConv: true }],
-      ['winograd', { winograd: true, sparseGradient: false, sparseInput: false, directConv: false }],
-      ['skip zeros', { winograd: false, sparseGradient: true, sparseInput: false, directConv: false }],
+      ['im2col', off],
+      ['direct', { ...off, directConv: true, directFilterGrad: true, anyPatch: true }],
+      ['winograd', { ...off, winograd: true }],
+      ['skip zeros', { ...off, sparseGradient: true }],
       ['default', defaults],
     ];
     const apply = (policy: typeof defaults) => {
@@ -143,6 +148,9 @@ export async function runConvSuite({ quick, clock = 'wall', log = () => {} }: { 
       policies.sparseGradient.enabled = policy.sparseGradient;
       policies.sparseInput.enabled = policy.sparseInput;
       policies.directConv.enabled = policy.directConv;
+      policies.directFilterGrad.enabled = policy.directFilterGrad;
+      policies.directConv.maxPatch = policy.anyPatch ? Infinity : maxPatches.directConv;
+      policies.directFilterGrad.maxPatch = policy.anyPatch ? Infinity : maxPatches.directFilterGrad;
     };
     const a = k.alloc(256 * 784), b = k.alloc(784 * 128), c = k.alloc(256 * 128);
     fill(a, 1);
@@ -172,8 +180,8 @@ export async function runConvSuite({ quick, clock = 'wall', log = () => {} }: { 
           if (path === 'winograd' && g.channels < 4) continue; // one input channel: not taken
           apply(policy);
           const passes: Array<[ConvSuiteRow['pass'], () => void]> = [['forward', () => k.conv2d(g, filters, layer.x, layer.w, layer.bias, layer.y, true)]];
-          // The direct kernel is a forward; its gradients would be the same loops over dy.
-          if (path !== 'direct') passes.push(['filter gradient', () => k.conv2dFilterGrad(g, filters, layer.x, layer.dz, layer.dw, false)]);
+          // The direct kernels are a forward and a filter gradient.
+          passes.push(['filter gradient', () => k.conv2dFilterGrad(g, filters, layer.x, layer.dz, layer.dw, false)]);
           if (path !== 'direct' && g.channels > 1) passes.push(['input gradient', () => k.conv2dInputGrad(g, filters, layer.dz, layer.w, layer.dx, false)]);
           for (const [pass, run] of passes) {
             const key = `${layer.name}|${pass}|${path}`;

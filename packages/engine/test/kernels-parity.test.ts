@@ -783,7 +783,7 @@ describe('wasm filter gradient of small patches, read from the image (a first la
   });
 });
 
-describe('wasm direct convolution (forward, kept to measure against im2col and Winograd)', () => {
+describe('wasm direct convolution (forward; taken for small patches, measured against im2col and Winograd for the rest)', () => {
   const wasm: WasmKernels = createWasmKernels();
   const { directConv } = wasm;
 
@@ -807,11 +807,13 @@ describe('wasm direct convolution (forward, kept to measure against im2col and W
     const outputs = [true, false].map((direct) => {
       const Y = wasm.alloc(batch * rows.out * cols.out * filters);
       const before = directConv.calls;
-      directConv.enabled = direct;
+      const defaults = { ...directConv };
+      // Every patch size here, not only the small ones it takes by default.
+      Object.assign(directConv, { enabled: direct, maxPatch: Infinity });
       try {
         wasm.conv2d(g, filters, X, W, B, Y, true);
       } finally {
-        directConv.enabled = false;
+        Object.assign(directConv, { enabled: defaults.enabled, maxPatch: defaults.maxPatch });
       }
       expect(directConv.calls - before).toBe(direct ? 1 : 0);
       const values = Float32Array.from(Y.data);

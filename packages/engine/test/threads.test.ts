@@ -163,15 +163,15 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
     expect(k.threadPolicy.splitCalls - before, 'calls split between threads').toBeGreaterThan(2);
   });
 
-  it('convolutions split by images (patches, col2im, Winograd\'s transforms), by position (Winograd\'s 16 products) and by filters (the zero-skipping filter gradient), over batches and filter counts that leave threads none', () => {
+  it('convolutions split by images (patches, col2im, Winograd\'s transforms, direct forwards), by position (Winograd\'s 16 products) and by filters (the zero-skipping filter gradient), over batches and filter counts that leave threads none', () => {
     const random = prng(6);
-    const before = { split: k.threadPolicy.splitCalls, workers: k.workerShares, winograd: k.winograd.calls, sparse: k.sparseGradient.calls, direct: k.sparseGradient.directCalls, small: k.directFilterGrad.calls };
+    const before = { split: k.threadPolicy.splitCalls, workers: k.workerShares, winograd: k.winograd.calls, sparse: k.sparseGradient.calls, direct: k.sparseGradient.directCalls, small: k.directFilterGrad.calls, forward: k.directConv.calls };
     let calls = 0;
     for (const [batch, h, w, c, filters, size, stride, padding] of [
       [1, 6, 5, 1, 3, 3, 1, 'valid'], [2, 7, 7, 1, 8, 3, 2, 'same'], [5, 9, 8, 1, 4, 2, 1, 'valid'], // im2col
       [1, 7, 9, 5, 7, 3, 1, 'same'], [2, 8, 8, 4, 12, 3, 1, 'valid'], [3, 6, 6, 4, 1, 3, 1, 'valid'], // Winograd
       [5, 13, 13, 32, 2, 3, 1, 'valid'], [2, 9, 9, 16, 6, 3, 2, 'same'], [3, 8, 7, 48, 5, 3, 1, 'same'], // filter gradients read from the image
-      [3, 10, 9, 1, 16, 3, 1, 'same'], [2, 9, 9, 3, 24, 3, 2, 'valid'], [2, 8, 8, 1, 32, 5, 1, 'same'], // small patches' filter gradients
+      [3, 10, 9, 1, 16, 3, 1, 'same'], [2, 9, 9, 3, 24, 3, 2, 'valid'], [2, 8, 8, 1, 32, 5, 1, 'same'], // small patches: direct forward and filter gradient
     ] as const) {
       const g = convWindow(batch, h, w, c, size, stride, padding);
       const positions = batch * g.outHeight * g.outWidth;
@@ -197,6 +197,7 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
     expect(k.sparseGradient.calls - before.sparse, 'gradients that skipped zeros').toBeGreaterThan(12);
     expect(k.sparseGradient.directCalls - before.direct, 'filter gradients read from the image').toBeGreaterThanOrEqual(6);
     expect(k.directFilterGrad.calls - before.small, 'small patches\' filter gradients').toBeGreaterThanOrEqual(16);
+    expect(k.directConv.calls - before.forward, 'small patches\' forwards, direct').toBeGreaterThanOrEqual(4);
   });
 
   it('max pooling and its gradient split by images (2×2, channels not a multiple of 4, overlapping padded windows), and ReLU\'s gradient by runs', () => {

@@ -1,8 +1,9 @@
 /**
  * conv2d_nhwc_direct: the forward convolution computed in place, without a patch matrix.
  *
- * The other way to run a convolution (beside im2col + GEMM and Winograd), kept so that the choice
- * between them is measured (packages/bench conv suite): each block of 4 neighbouring output
+ * The third way to run a convolution (beside im2col + GEMM and Winograd), taken for small patches
+ * (a first layer's 3×3 of one channel, where im2col copies as much as the GEMM multiplies) and
+ * measured against the others for the rest (packages/bench conv suite): each block of 4 neighbouring output
  * pixels × 8 filters is held in 8 v128 accumulators while the window is walked in the kernel's
  * order (kh, kw, c), reading the input image where it lies:
  *

@@ -303,6 +303,16 @@ const filterGradDirectUnits: Task = (wasm, args, share, shares, slot) => {
   wasm.conv2dFilterGradDirect(...windowOf(args, args[0]), args[12], args[13], args[14], args[15], args[16], args[17] + slot * args[18], first, end);
 };
 
+/** The direct convolution (0–11 geometry, 12 filters, 13 x, 14 w, 15 bias, 16 out, 17 relu) by images. */
+const conv2dDirectImages: Task = (wasm, args, share, shares) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  const outImageBytes = args[4] * args[5] * args[12] * 4;
+  wasm.conv2dDirect(
+    ...windowOf(args, end - first), args[12], args[13] + first * inImageBytes(args), args[14], args[15], args[16] + first * outImageBytes, args[17],
+  );
+};
+
 /** Nothing: what handing a task to the workers costs by itself (the bench's profile measures it). */
 const nothing: Task = () => {};
 
@@ -331,13 +341,14 @@ export const TASK = {
   sparseForwardSlices: 20,
   sparseGradDirectRows: 21,
   filterGradDirectUnits: 22,
+  conv2dDirectImages: 23,
 } as const;
 
 export const TASKS: readonly Task[] = [
   productRows, productColumns, sparseForwardRows, sparseWeightGradRows, adam, sgd, normalizeBytes, softmaxRows, nothing,
   reluBackward, im2colImages, col2imImages, maxPoolImages, maxPoolGradImages,
   winogradInput, winogradOutput, winogradGrad, winogradInputGrad, winogradProducts, sparseGradRows,
-  sparseForwardSlices, sparseGradDirectRows, filterGradDirectUnits,
+  sparseForwardSlices, sparseGradDirectRows, filterGradDirectUnits, conv2dDirectImages,
 ];
 
 /** Names for error messages, by task number. */

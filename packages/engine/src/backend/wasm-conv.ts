@@ -104,6 +104,8 @@ export interface WinogradPolicy {
  */
 export interface DirectConvPolicy {
   enabled: boolean;
+  /** Patches of more values (kh·kw·channels) take im2col or Winograd. */
+  maxPatch: number;
   /** Forward calls that took it. */
   calls: number;
 }
@@ -343,9 +345,17 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
   return {
     conv2d(g, filters, x, w, bias, out, relu) {
       const m = g.batch * g.outHeight * g.outWidth, k = g.windowHeight * g.windowWidth * g.channels;
-      if (direct.enabled && filters % 8 === 0) {
+      if (direct.enabled && filters % 8 === 0 && k <= direct.maxPatch) {
         direct.calls++;
-        wasm.conv2dDirect(...geometry(g), filters, x.ptr, w.ptr, bias.ptr, out.ptr, relu);
+        const shares = sharesForImages(m * filters, g);
+        if (shares <= 1) {
+          wasm.conv2dDirect(...geometry(g), filters, x.ptr, w.ptr, bias.ptr, out.ptr, relu);
+          return;
+        }
+        const args = context.taskArgs();
+        setGeometry(args, g);
+        args[12] = filters; args[13] = x.ptr; args[14] = w.ptr; args[15] = bias.ptr; args[16] = out.ptr; args[17] = relu ? 1 : 0;
+        context.parallel(TASK.conv2dDirectImages, shares);
         return;
       }
       if (takesWinograd(g)) {
