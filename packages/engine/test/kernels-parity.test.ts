@@ -879,6 +879,13 @@ describe('wasm convolution gradients that skip the output gradient\'s zeros', ()
       expect(dense.calls).toBe(0);
       expectSameBits(skipping.dw, dense.dw, `dw acc=${accumulate}`);
       expectSameBits(skipping.dx, dense.dx, `dx acc=${accumulate}`);
+      // The input gradient's dcol for the whole batch at once, instead of an image at a time: the same floats.
+      sparseGradient.byImages = false;
+      try {
+        expectSameBits(gradients(g, filters, input, true, accumulate).dx, dense.dx, `dx acc=${accumulate}, whole batch`);
+      } finally {
+        sparseGradient.byImages = true;
+      }
     }
   });
 

@@ -163,7 +163,7 @@ const inImageBytes = (args: Float64Array): number => args[1] * args[2] * args[3]
 const outImageBytes = (args: Float64Array): number => args[4] * args[5] * args[3] * 4;
 const patchImageBytes = (args: Float64Array): number => args[4] * args[5] * args[6] * args[7] * args[3] * 4;
 
-type WindowArgs = [number, number, number, number, number, number, number, number, number, number, number, number];
+export type WindowArgs = [number, number, number, number, number, number, number, number, number, number, number, number];
 
 /** The window geometry (args 1–11) for `images` images: the first twelve arguments of the window kernels. */
 const windowOf = (args: Float64Array, images: number): WindowArgs =>
@@ -313,6 +313,39 @@ const conv2dDirectImages: Task = (wasm, args, share, shares) => {
   );
 };
 
+/**
+ * A convolution's input gradient skipping dy's zeros, images first..end one at a time: an image's
+ * dcol = dy·wᵀ (the zero-skipping forward, rows independent) into `scratch`, then added onto its
+ * dx (col2im). The same floats as the whole batch's dcol then col2im, with dcol kept in cache.
+ * `scratch` holds one image's dcol (`dcolBytes`), then the forward's own scratch.
+ */
+export function sparseInputGradImages(
+  wasm: KernelExports, window: WindowArgs, filters: number, dy: number, wT: number, bias: number, dx: number, clear: boolean,
+  scratch: number, dcolBytes: number, first: number, end: number,
+): void {
+  const [, inHeight, inWidth, channels, outHeight, outWidth, windowHeight, windowWidth] = window;
+  const rows = outHeight * outWidth, patch = windowHeight * windowWidth * channels, imageFloats = inHeight * inWidth * channels;
+  const one: WindowArgs = [1, ...window.slice(1)] as WindowArgs;
+  for (let image = first; image < end; image++) {
+    wasm.denseSparseInput(rows, patch, filters, dy + image * rows * filters * 4, wT, bias, scratch, 0, scratch + dcolBytes);
+    const dxImage = dx + image * imageFloats * 4;
+    if (clear) wasm.fill(dxImage, imageFloats, 0);
+    wasm.col2im(...one, scratch, dxImage);
+  }
+}
+
+/**
+ * sparseInputGradImages (0–11 geometry, 12 filters, 13 dy, 14 wᵀ, 15 zero bias, 16 dx, 17 clear dx
+ * first, 18 scratch, 19 scratch per thread, 20 dcol bytes) by images.
+ */
+const sparseInputGradImagesTask: Task = (wasm, args, share, shares, slot) => {
+  const { first, end } = part(args[0], 1, share, shares);
+  if (first >= end) return;
+  sparseInputGradImages(
+    wasm, windowOf(args, args[0]), args[12], args[13], args[14], args[15], args[16], args[17] === 1, args[18] + slot * args[19], args[20], first, end,
+  );
+};
+
 /** Nothing: what handing a task to the workers costs by itself (the bench's profile measures it). */
 const nothing: Task = () => {};
 
@@ -342,13 +375,14 @@ export const TASK = {
   sparseGradDirectRows: 21,
   filterGradDirectUnits: 22,
   conv2dDirectImages: 23,
+  sparseInputGradImages: 24,
 } as const;
 
 export const TASKS: readonly Task[] = [
   productRows, productColumns, sparseForwardRows, sparseWeightGradRows, adam, sgd, normalizeBytes, softmaxRows, nothing,
   reluBackward, im2colImages, col2imImages, maxPoolImages, maxPoolGradImages,
   winogradInput, winogradOutput, winogradGrad, winogradInputGrad, winogradProducts, sparseGradRows,
-  sparseForwardSlices, sparseGradDirectRows, filterGradDirectUnits, conv2dDirectImages,
+  sparseForwardSlices, sparseGradDirectRows, filterGradDirectUnits, conv2dDirectImages, sparseInputGradImagesTask,
 ];
 
 /** Names for error messages, by task number. */

@@ -25,7 +25,7 @@
 import type { KernelExports } from '@descent/kernels-wasm';
 import type { Kernels, Storage, Window2d } from './kernels.js';
 import type { ConvKernels } from './reference-conv.js';
-import { TASK } from './thread-tasks.js';
+import { TASK, sparseInputGradImages } from './thread-tasks.js';
 import type { ThreadPolicy } from './wasm.js';
 
 /** The parts of the WASM backend the convolution kernels use. */
@@ -142,6 +142,11 @@ export interface SparseGradientPolicy {
    * CNN's second layer that matrix is 4.5 MB per step, 6.4 times the image batch.
    */
   direct: boolean;
+  /**
+   * Whether an input gradient computes dcol and adds it back (col2im) an image at a time, so that
+   * dcol stays in cache, instead of the whole batch's dcol first (the same floats).
+   */
+  byImages: boolean;
   /** Gradient calls (filter or input) that skipped the zeros. */
   calls: number;
   /** Of those, filter gradients that read the patches from the image. */
@@ -409,9 +414,30 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
         context.products().gemm(m, k, filters, dy, false, w, true, dx, accumulate);
         return;
       }
+      if (skipZeros && sparseGradient.byImages) {
+        // dcol = dy·wᵀ skipping dy's zeros (the zero-skipping forward kernel with wᵀ and no bias),
+        // then col2im, an image at a time, so that dcol stays in cache (4.5 MB for the tutorial
+        // CNN's second layer's whole batch).
+        const wT = transposed(k * filters * 4), bias = zeroBias(k * 4);
+        wasm.transpose(k, filters, w.ptr, wT, false);
+        wasm.fill(bias, k, 0);
+        const rows = g.outHeight * g.outWidth;
+        const dcolBytes = Math.ceil((rows * k * 4) / 64) * 64;
+        const scratch = context.threadScratch(dcolBytes + wasm.sparseInputScratchBytes(k, filters, rows));
+        const shares = sharesForImages(m * k, g);
+        if (shares <= 1) {
+          sparseInputGradImages(wasm, geometry(g), filters, dy.ptr, wT, bias, dx.ptr, !accumulate, scratch, dcolBytes, 0, g.batch);
+          return;
+        }
+        const args = context.taskArgs();
+        setGeometry(args, g);
+        args[12] = filters; args[13] = dy.ptr; args[14] = wT; args[15] = bias; args[16] = dx.ptr; args[17] = accumulate ? 0 : 1;
+        args[18] = scratch; args[19] = context.scratchStride(); args[20] = dcolBytes;
+        context.parallel(TASK.sparseInputGradImages, shares);
+        return;
+      }
       const dcol = colMatrix(m, k);
       if (skipZeros) {
-        // dcol = dy·wᵀ skipping dy's zeros: the zero-skipping forward kernel with wᵀ and no bias.
         const wT = transposed(k * filters * 4), bias = zeroBias(k * 4);
         wasm.transpose(k, filters, w.ptr, wT, false);
         wasm.fill(bias, k, 0);

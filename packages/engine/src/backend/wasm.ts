@@ -411,7 +411,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
   }
 
   const winograd: WinogradPolicy = { enabled: true, minChannels: 4, calls: 0 };
-  const sparseGradient: SparseGradientPolicy = { enabled: true, minZeroFraction: 0.5, minPatch: 32, direct: true, calls: 0, directCalls: 0 };
+  const sparseGradient: SparseGradientPolicy = { enabled: true, minZeroFraction: 0.5, minPatch: 32, direct: true, byImages: true, calls: 0, directCalls: 0 };
   const directConv: DirectConvPolicy = { enabled: true, maxPatch: 27, calls: 0 };
   const directFilterGrad: DirectFilterGradPolicy = { enabled: true, maxPatch: 27, calls: 0 };
   /** The product C = op(A)·op(B) (+ bias, ReLU for dense) split by rows or columns of C. */
