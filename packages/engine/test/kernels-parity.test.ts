@@ -720,6 +720,37 @@ describe('wasm convolution paths: Winograd F(2×2, 3×3) and im2col', () => {
     }
   });
 
+  it.each([
+    ['the tutorial CNN\'s second layer', [32, 13, 13, 32], 64, 'valid', 1 << 19],
+    ['same padding, odd sizes, a last chunk of fewer images', [7, 7, 9, 5], 7, 'same', 3 * 16 * 20 * 12 * 4],
+    ['one image per chunk', [3, 8, 8, 4], 12, 'valid', 1],
+  ] as const)('%s: the forward a few images at a time gives the floats of the whole batch at once', (_name, [batch, h, w, c], filters, padding, chunkBytes) => {
+    const rows = windowAxis(h, 3, 1, padding), cols = windowAxis(w, 3, 1, padding);
+    const g: Window2d = {
+      batch, inHeight: h, inWidth: w, channels: c, outHeight: rows.out, outWidth: cols.out,
+      windowHeight: 3, windowWidth: 3, strideHeight: 1, strideWidth: 1, padTop: rows.padBefore, padLeft: cols.padBefore,
+    };
+    const random = prng(batch * 77 + c);
+    const X = put(wasm, randomValues(random, batch * h * w * c, 0, 1)), W = put(wasm, randomValues(random, 9 * c * filters, -0.3, 0.3));
+    const B = put(wasm, randomValues(random, filters, -0.1, 0.1));
+    const defaults = { byChunks: policy.byChunks, chunkBytes: policy.chunkBytes };
+    const [chunked, whole] = [true, false].map((byChunks) => {
+      Object.assign(policy, { byChunks, chunkBytes });
+      try {
+        const Y = wasm.alloc(batch * rows.out * cols.out * filters);
+        wasm.conv2d(g, filters, X, W, B, Y, true);
+        const y = Float32Array.from(Y.data);
+        wasm.free(Y);
+        return y;
+      } finally {
+        Object.assign(policy, defaults);
+      }
+    });
+    for (const st of [X, W, B]) wasm.free(st);
+    expect(whole.some((v) => v > 0)).toBe(true);
+    expectSameBits(chunked, whole, 'forward');
+  });
+
   it('one input channel, other window sizes and strides keep im2col', () => {
     const before = policy.calls;
     const random = prng(9);

@@ -200,6 +200,26 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
     expect(k.directConv.calls - before.forward, 'small patches\' forwards, direct').toBeGreaterThanOrEqual(4);
   });
 
+  it('Winograd\'s forward by chunks of images, each thread its own chunks, over batches that leave threads none', () => {
+    const random = prng(61);
+    const before = { split: k.threadPolicy.splitCalls, winograd: k.winograd.calls };
+    const defaults = [one, k].map((kernels) => ({ ...kernels.winograd }));
+    // One image per chunk, so that even a small batch has chunks to share.
+    for (const kernels of [one, k]) kernels.winograd.chunkBytes = 1;
+    try {
+      for (const [batch, h, w, c, filters, padding] of [[1, 6, 6, 4, 8, 'valid'], [2, 7, 9, 5, 7, 'same'], [3, 8, 8, 4, 12, 'valid'], [5, 13, 13, 32, 16, 'valid']] as const) {
+        const g = convWindow(batch, h, w, c, 3, 1, padding);
+        const positions = batch * g.outHeight * g.outWidth;
+        sameBits(k, `Winograd forward ${batch}×${h}×${w}×${c} → ${filters}`, [values(random, batch * h * w * c, 0.3), values(random, 9 * c * filters), values(random, filters), values(random, positions * filters)],
+          (kernels, [xs, ws, bs, out]) => kernels.conv2d(g, filters, xs, ws, bs, out, true));
+      }
+    } finally {
+      [one, k].forEach((kernels, i) => Object.assign(kernels.winograd, { chunkBytes: defaults[i].chunkBytes }));
+    }
+    expect(k.winograd.calls - before.winograd, 'forwards that took Winograd').toBe(4);
+    expect(k.threadPolicy.splitCalls - before.split, 'calls split between threads').toBeGreaterThanOrEqual(3);
+  });
+
   it('max pooling and its gradient split by images (2×2, channels not a multiple of 4, overlapping padded windows), and ReLU\'s gradient by runs', () => {
     const random = prng(7);
     const before = k.threadPolicy.splitCalls;

@@ -346,6 +346,56 @@ const sparseInputGradImagesTask: Task = (wasm, args, share, shares, slot) => {
   );
 };
 
+/** Winograd's geometry: batch, inHeight, inWidth, channels, outHeight, outWidth, padTop, padLeft. */
+export type WinogradArgs = [number, number, number, number, number, number, number, number];
+
+const align64 = (bytes: number): number => Math.ceil(bytes / 64) * 64;
+
+/** Scratch of one thread for winogradForwardChunks: a tile, the GEMM's packing, V and M of one chunk. */
+export function winogradChunkScratchBytes(wasm: KernelExports, geometry: WinogradArgs, filters: number, chunkImages: number): number {
+  const [, , , channels, outHeight, outWidth] = geometry;
+  const tiles = chunkImages * Math.ceil(outHeight / 2) * Math.ceil(outWidth / 2);
+  return 256 + align64(wasm.gemmScratchBytes(filters, channels)) + align64(16 * tiles * channels * 4) + 16 * tiles * filters * 4;
+}
+
+/**
+ * Winograd's forward for chunks first..end of `chunkImages` images each: the chunk's input
+ * transform V, its 16 products M[p] = V[p]·U[p], its output transform, in the thread's own
+ * scratch, so that V and M stay in cache (7 MB for the whole batch of the tutorial CNN's second
+ * layer). Each output row's products sum over the channels as for the whole batch: the same floats.
+ */
+export function winogradForwardChunks(
+  wasm: KernelExports, geometry: WinogradArgs, filters: number, x: number, u: number, bias: number, out: number, relu: boolean,
+  scratch: number, chunkImages: number, first: number, end: number,
+): void {
+  const [batch, inHeight, inWidth, channels, outHeight, outWidth, padTop, padLeft] = geometry;
+  const tilesPerImage = Math.ceil(outHeight / 2) * Math.ceil(outWidth / 2);
+  const tile = scratch, packing = scratch + 256;
+  const v = packing + align64(wasm.gemmScratchBytes(filters, channels));
+  const m = v + align64(16 * chunkImages * tilesPerImage * channels * 4);
+  for (let chunk = first; chunk < end; chunk++) {
+    const n0 = chunk * chunkImages, images = Math.min(batch, n0 + chunkImages) - n0, tiles = images * tilesPerImage;
+    wasm.winogradInputTransformImages(
+      images, inHeight, inWidth, channels, outHeight, outWidth, padTop, padLeft, x + n0 * inHeight * inWidth * channels * 4, v, tile, 0, images,
+    );
+    for (let p = 0; p < 16; p++) {
+      wasm.gemm(tiles, filters, channels, v + p * tiles * channels * 4, false, u + p * channels * filters * 4, false, m + p * tiles * filters * 4, false, packing);
+    }
+    wasm.winogradOutputTransformImages(images, outHeight, outWidth, filters, m, bias, out + n0 * outHeight * outWidth * filters * 4, relu, tile, 0, images);
+  }
+}
+
+/** winogradForwardChunks (0–7 geometry, 8 filters, 9 x, 10 U, 11 bias, 12 out, 13 relu, 14 scratch, 15 scratch per thread, 16 images per chunk) by chunks. */
+const winogradForwardChunksTask: Task = (wasm, args, share, shares, slot) => {
+  const chunkImages = args[16];
+  const { first, end } = part(Math.ceil(args[0] / chunkImages), 1, share, shares);
+  if (first >= end) return;
+  winogradForwardChunks(
+    wasm, [args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]], args[8], args[9], args[10], args[11], args[12], args[13] === 1,
+    args[14] + slot * args[15], chunkImages, first, end,
+  );
+};
+
 /** Nothing: what handing a task to the workers costs by itself (the bench's profile measures it). */
 const nothing: Task = () => {};
 
@@ -376,13 +426,14 @@ export const TASK = {
   filterGradDirectUnits: 22,
   conv2dDirectImages: 23,
   sparseInputGradImages: 24,
+  winogradForwardChunks: 25,
 } as const;
 
 export const TASKS: readonly Task[] = [
   productRows, productColumns, sparseForwardRows, sparseWeightGradRows, adam, sgd, normalizeBytes, softmaxRows, nothing,
   reluBackward, im2colImages, col2imImages, maxPoolImages, maxPoolGradImages,
   winogradInput, winogradOutput, winogradGrad, winogradInputGrad, winogradProducts, sparseGradRows,
-  sparseForwardSlices, sparseGradDirectRows, filterGradDirectUnits, conv2dDirectImages, sparseInputGradImagesTask,
+  sparseForwardSlices, sparseGradDirectRows, filterGradDirectUnits, conv2dDirectImages, sparseInputGradImagesTask, winogradForwardChunksTask,
 ];
 
 /** Names for error messages, by task number. */

@@ -25,7 +25,7 @@
 import type { KernelExports } from '@descent/kernels-wasm';
 import type { Kernels, Storage, Window2d } from './kernels.js';
 import type { ConvKernels } from './reference-conv.js';
-import { TASK, sparseInputGradImages } from './thread-tasks.js';
+import { TASK, sparseInputGradImages, winogradChunkScratchBytes, winogradForwardChunks } from './thread-tasks.js';
 import type { ThreadPolicy } from './wasm.js';
 
 /** The parts of the WASM backend the convolution kernels use. */
@@ -93,6 +93,14 @@ function growingScratch(context: WasmConvContext): (bytes: number) => number {
 export interface WinogradPolicy {
   enabled: boolean;
   minChannels: number;
+  /**
+   * Whether the forward runs a few images at a time (transform, 16 products, transform back),
+   * each thread its own chunks, so that the transformed tiles stay in cache; else each step for
+   * the whole batch. The same floats.
+   */
+  byChunks: boolean;
+  /** Bytes of transformed tiles (V and M) a chunk may take. */
+  chunkBytes: number;
   /** Convolution calls (forward, filter gradient, input gradient) that took it. */
   calls: number;
 }
@@ -365,6 +373,24 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
       }
       if (takesWinograd(g)) {
         const T = tilesOf(g);
+        if (winograd.byChunks) {
+          const u = filterTransform(g, filters, w);
+          const tilesPerImage = T / g.batch;
+          const chunkImages = Math.max(1, Math.min(g.batch, Math.floor(winograd.chunkBytes / (16 * tilesPerImage * (g.channels + filters) * 4))));
+          const chunks = Math.ceil(g.batch / chunkImages);
+          const scratch = context.threadScratch(winogradChunkScratchBytes(wasm, winogradGeometry(g), filters, chunkImages));
+          const shares = context.sharesFor(16 * T * filters * g.channels, threadPolicy.minProductWork, chunks);
+          if (shares <= 1) {
+            winogradForwardChunks(wasm, winogradGeometry(g), filters, x.ptr, u, bias.ptr, out.ptr, relu, scratch, chunkImages, 0, chunks);
+            return;
+          }
+          const args = context.taskArgs();
+          args.set(winogradGeometry(g));
+          args[8] = filters; args[9] = x.ptr; args[10] = u; args[11] = bias.ptr; args[12] = out.ptr; args[13] = relu ? 1 : 0;
+          args[14] = scratch; args[15] = context.scratchStride(); args[16] = chunkImages;
+          context.parallel(TASK.winogradForwardChunks, shares);
+          return;
+        }
         const u = filterTransform(g, filters, w), v = inputTransform(g, x);
         const product = mScratch(16 * T * filters * 4);
         sixteenProducts(T, filters, g.channels, v, false, u, false, product);

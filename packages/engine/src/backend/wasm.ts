@@ -410,7 +410,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     return sliceFlagsPtr;
   }
 
-  const winograd: WinogradPolicy = { enabled: true, minChannels: 4, calls: 0 };
+  const winograd: WinogradPolicy = { enabled: true, minChannels: 4, byChunks: true, chunkBytes: 1 << 19, calls: 0 };
   const sparseGradient: SparseGradientPolicy = { enabled: true, minZeroFraction: 0.5, minPatch: 32, direct: true, byImages: true, calls: 0, directCalls: 0 };
   const directConv: DirectConvPolicy = { enabled: true, maxPatch: 27, calls: 0 };
   const directFilterGrad: DirectFilterGradPolicy = { enabled: true, maxPatch: 27, calls: 0 };
