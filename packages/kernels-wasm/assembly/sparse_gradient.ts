@@ -66,18 +66,7 @@ export function weightGradSparseGradRows(
       const xr = x + <usize>i * ldx + kb;
       const x0 = v128.load(xr), x1 = v128.load(xr, 16), x2 = v128.load(xr, 32), x3 = v128.load(xr, 48);
       const x4 = v128.load(xr, 64), x5 = v128.load(xr, 80), x6 = v128.load(xr, 96), x7 = v128.load(xr, 112);
-      for (; e < end; e += 8) {
-        const d = dwT + <usize>load<i32>(e) * ldx + kb;
-        const g = v128.load32_splat(e, 4);
-        v128.store(d, madd(g, x0, v128.load(d)));
-        v128.store(d, madd(g, x1, v128.load(d, 16)), 16);
-        v128.store(d, madd(g, x2, v128.load(d, 32)), 32);
-        v128.store(d, madd(g, x3, v128.load(d, 48)), 48);
-        v128.store(d, madd(g, x4, v128.load(d, 64)), 64);
-        v128.store(d, madd(g, x5, v128.load(d, 80)), 80);
-        v128.store(d, madd(g, x6, v128.load(d, 96)), 96);
-        v128.store(d, madd(g, x7, v128.load(d, 112)), 112);
-      }
+      addToListed32(e, end, dwT + kb, ldx, x0, x1, x2, x3, x4, x5, x6, x7);
     }
   }
   // The last kdim mod 32 columns (all of them when kdim < 32, as for a first layer's 3×3
@@ -216,30 +205,46 @@ function directBlock(
         const x0 = v128.load(xr), x1 = v128.load(xr, 16), x2 = v128.load(xr, 32), x3 = v128.load(xr, 48);
         if (wide) {
           const x4 = v128.load(xr, 64), x5 = v128.load(xr, 80), x6 = v128.load(xr, 96), x7 = v128.load(xr, 112);
-          for (; e < end; e += 8) {
-            const d = d0 + <usize>load<i32>(e) * ldd;
-            const g = v128.load32_splat(e, 4);
-            v128.store(d, madd(g, x0, v128.load(d)));
-            v128.store(d, madd(g, x1, v128.load(d, 16)), 16);
-            v128.store(d, madd(g, x2, v128.load(d, 32)), 32);
-            v128.store(d, madd(g, x3, v128.load(d, 48)), 48);
-            v128.store(d, madd(g, x4, v128.load(d, 64)), 64);
-            v128.store(d, madd(g, x5, v128.load(d, 80)), 80);
-            v128.store(d, madd(g, x6, v128.load(d, 96)), 96);
-            v128.store(d, madd(g, x7, v128.load(d, 112)), 112);
-          }
+          addToListed32(e, end, d0, ldd, x0, x1, x2, x3, x4, x5, x6, x7);
         } else {
-          for (; e < end; e += 8) {
-            const d = d0 + <usize>load<i32>(e) * ldd;
-            const g = v128.load32_splat(e, 4);
-            v128.store(d, madd(g, x0, v128.load(d)));
-            v128.store(d, madd(g, x1, v128.load(d, 16)), 16);
-            v128.store(d, madd(g, x2, v128.load(d, 32)), 32);
-            v128.store(d, madd(g, x3, v128.load(d, 48)), 48);
-          }
+          addToListed16(e, end, d0, ldd, x0, x1, x2, x3);
         }
       }
     }
+  }
+}
+
+/** Row f of dwᵀ at d0 + f·ldd, 32 columns: += g · (x0..x7) for each listed (f, g) from e to end. */
+// @ts-ignore: decorator
+@inline
+function addToListed32(
+  e: usize, end: usize, d0: usize, ldd: usize, x0: v128, x1: v128, x2: v128, x3: v128, x4: v128, x5: v128, x6: v128, x7: v128,
+): void {
+  for (; e < end; e += 8) {
+    const d = d0 + <usize>load<i32>(e) * ldd;
+    const g = v128.load32_splat(e, 4);
+    v128.store(d, madd(g, x0, v128.load(d)));
+    v128.store(d, madd(g, x1, v128.load(d, 16)), 16);
+    v128.store(d, madd(g, x2, v128.load(d, 32)), 32);
+    v128.store(d, madd(g, x3, v128.load(d, 48)), 48);
+    v128.store(d, madd(g, x4, v128.load(d, 64)), 64);
+    v128.store(d, madd(g, x5, v128.load(d, 80)), 80);
+    v128.store(d, madd(g, x6, v128.load(d, 96)), 96);
+    v128.store(d, madd(g, x7, v128.load(d, 112)), 112);
+  }
+}
+
+/** The same for 16 columns (x0..x3). */
+// @ts-ignore: decorator
+@inline
+function addToListed16(e: usize, end: usize, d0: usize, ldd: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  for (; e < end; e += 8) {
+    const d = d0 + <usize>load<i32>(e) * ldd;
+    const g = v128.load32_splat(e, 4);
+    v128.store(d, madd(g, x0, v128.load(d)));
+    v128.store(d, madd(g, x1, v128.load(d, 16)), 16);
+    v128.store(d, madd(g, x2, v128.load(d, 32)), 32);
+    v128.store(d, madd(g, x3, v128.load(d, 48)), 48);
   }
 }
 
