@@ -220,6 +220,20 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
     expect(k.threadPolicy.splitCalls - before.split, 'calls split between threads').toBeGreaterThanOrEqual(3);
   });
 
+  it('convolutions of an empty batch return at once: no output, a filter gradient of 0', () => {
+    for (const [c, filters] of [[1, 32], [32, 64], [16, 16]] as const) {
+      const g = convWindow(0, 13, 13, c, 3, 1, 'valid');
+      const x = k.alloc(0), dy = k.alloc(0), dx = k.alloc(0), out = k.alloc(0);
+      const w = k.alloc(9 * c * filters), bias = k.alloc(filters), dw = k.alloc(9 * c * filters);
+      dw.data.fill(7);
+      k.conv2d(g, filters, x, w, bias, out, true);
+      k.conv2dFilterGrad(g, filters, x, dy, dw, false);
+      k.conv2dInputGrad(g, filters, dy, w, dx, false);
+      expect(Array.from(dw.data).every((v) => v === 0), `dw of ${c} channels → ${filters} filters`).toBe(true);
+      for (const s of [x, dy, dx, out, w, bias, dw]) k.free(s);
+    }
+  });
+
   it('max pooling and its gradient split by images (2×2, channels not a multiple of 4, overlapping padded windows), and ReLU\'s gradient by runs', () => {
     const random = prng(7);
     const before = k.threadPolicy.splitCalls;

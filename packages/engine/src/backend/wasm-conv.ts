@@ -12,15 +12,23 @@
  *   input grad    dcol = dz · wᵀ                    gemm, transposeB;  then dx (+)= col2im(dcol)
  *
  * A 1×1 convolution with stride 1 and no padding needs no patches: x itself is the matrix.
- * A 3×3 convolution with stride 1 and enough input channels takes Winograd's F(2×2, 3×3)
- * instead (kernels-wasm/assembly/conv2d_nhwc_winograd_f2x2_3x3.ts): transforms around 16
- * smaller products, 1.9 times fewer multiply-adds for the tutorial CNN's second layer. Why these
- * two and not a direct convolution: see the kernels-wasm README.
+ * Other roads to the same sums, each taken where it was measured faster (the kernels-wasm README):
+ * - a 3×3 convolution with stride 1 and enough input channels runs its forward through
+ *   Winograd's F(2×2, 3×3) (kernels-wasm/assembly/conv2d_nhwc_winograd_f2x2_3x3.ts): transforms
+ *   around 16 smaller products, 1.9 times fewer multiply-adds for the tutorial CNN's second
+ *   layer, a few images at a time so the transformed tiles stay in cache;
+ * - small patches (up to 27 values: a first layer's 3×3 of one channel) are never copied: the
+ *   forward (conv2d_nhwc_direct.ts) and the filter gradient (conv2d_nhwc_filter_grad_direct.ts)
+ *   read them where they lie in the image;
+ * - an output gradient mostly zeros (behind max pooling) has its zeros skipped: the filter
+ *   gradient reads its patches from the image when the channels are a multiple of 16
+ *   (sparse_gradient.ts), the input gradient runs the zero-skipping forward an image at a time.
  *
  * Threads: besides the products, every step here that writes much is split between threads
- * by its output (thread-tasks.ts): patches, col2im, pooling and Winograd's transforms by images,
- * Winograd's 16 products by position (each product whole), the zero-skipping filter gradient
- * by filters. Each output float is computed by one thread exactly as on one thread.
+ * by its output (thread-tasks.ts): patches, col2im, pooling, the direct forward, Winograd's
+ * transforms and chunks by images, Winograd's 16 products by position (each product whole), the
+ * zero-skipping filter gradient by filters, the small patches' filter gradient by taps × filters.
+ * Each output float is computed by one thread exactly as on one thread.
  */
 import type { KernelExports } from '@descent/kernels-wasm';
 import type { Kernels, Storage, Window2d } from './kernels.js';
@@ -107,8 +115,9 @@ export interface WinogradPolicy {
 
 /**
  * Whether the forward takes the direct convolution (kernels-wasm/assembly/conv2d_nhwc_direct.ts:
- * no patch matrix, 4 pixels × 8 filters in registers) when filters are a multiple of 8. Off: it
- * is kept to measure the choice against (packages/bench conv suite; see the kernels-wasm README).
+ * no patch matrix, 4 pixels × 8 filters in registers) when filters are a multiple of 8 and the
+ * patch is small; larger patches go faster through im2col or Winograd (packages/bench conv
+ * suite; see the kernels-wasm README).
  */
 export interface DirectConvPolicy {
   enabled: boolean;
@@ -357,6 +366,7 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
 
   return {
     conv2d(g, filters, x, w, bias, out, relu) {
+      if (g.batch === 0) return; // no images: no output
       const m = g.batch * g.outHeight * g.outWidth, k = g.windowHeight * g.windowWidth * g.channels;
       if (direct.enabled && filters % 8 === 0 && k <= direct.maxPatch) {
         direct.calls++;
@@ -400,6 +410,11 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
       context.products().denseForward(m, filters, k, patches(g, x), w, bias, out, relu);
     },
     conv2dFilterGrad(g, filters, x, dy, dw, accumulate) {
+      if (g.batch === 0) {
+        // No images: a gradient of 0 (the kernels below would leave dw unwritten or split nothing).
+        if (!accumulate) wasm.fill(dw.ptr, dw.length, 0);
+        return;
+      }
       const m = g.batch * g.outHeight * g.outWidth, k = g.windowHeight * g.windowWidth * g.channels;
       if (directFilterGrad.enabled && k <= directFilterGrad.maxPatch && filters % 8 === 0) {
         filterGradDirect(g, filters, x.ptr, dy.ptr, dw.ptr, accumulate);
@@ -426,6 +441,7 @@ export function createWasmConvKernels(context: WasmConvContext, { winograd, spar
       context.products().gemm(k, filters, m, patches(g, x), true, dy, false, dw, accumulate);
     },
     conv2dInputGrad(g, filters, dy, w, dx, accumulate) {
+      if (g.batch === 0) return; // no images: dx is empty
       const m = g.batch * g.outHeight * g.outWidth, k = g.windowHeight * g.windowWidth * g.channels;
       const skipZeros = !pointwise(g) && sparse(dy, m, filters, k);
       if (!skipZeros && takesWinograd(g)) {

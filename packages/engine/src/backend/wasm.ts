@@ -223,8 +223,9 @@ export interface WasmKernels extends Kernels {
   readonly winograd: WinogradPolicy;
   /** When a convolution's gradients skip the zeros of its output gradient, and how often they did. */
   readonly sparseGradient: SparseGradientPolicy;
-  /** Whether convolutions' forward runs the direct kernel instead (off; kept for measuring). */
+  /** When convolutions' forward runs the direct kernel (small patches), and how often it did. */
   readonly directConv: DirectConvPolicy;
+  /** When convolutions' filter gradient runs the direct kernel (small patches), and how often it did. */
   readonly directFilterGrad: DirectFilterGradPolicy;
   /** Threads kernels may use now (1: only the caller's). */
   readonly threads: number;
