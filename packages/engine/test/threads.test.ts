@@ -220,6 +220,19 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
     expect(k.threadPolicy.splitCalls - before.split, 'calls split between threads').toBeGreaterThanOrEqual(3);
   });
 
+  it('a call right after the caller grew the memory runs on the new pages, with the workers asleep when it grew', async () => {
+    const random = prng(71);
+    for (let round = 0; round < 3; round++) {
+      // Longer than a worker spins: every worker is asleep when the memory grows.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const before = k.memory.buffer.byteLength;
+      const n = 64, kk = 8, m = Math.ceil(before / (4 * n)) + 16; // c alone is larger than the memory was
+      sameBits(k, `gemm ${m}×${kk}×${n} into new pages`, [values(random, m * kk), values(random, kk * n), values(random, m * n)],
+        (kernels, [a, b, c]) => kernels.gemm(m, n, kk, a, false, b, false, c, false));
+      expect(k.memory.buffer.byteLength, 'the memory grew').toBeGreaterThan(before);
+    }
+  });
+
   it('convolutions of an empty batch return at once: no output, a filter gradient of 0', () => {
     for (const [c, filters] of [[1, 32], [32, 64], [16, 16]] as const) {
       const g = convWindow(0, 13, 13, c, 3, 1, 'valid');

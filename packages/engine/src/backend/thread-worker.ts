@@ -6,7 +6,7 @@
  * the WorkerInit it was given.
  */
 import { instantiateKernels } from '@descent/kernels-wasm';
-import { ARG_COUNT, ARGS_OFFSET, JOINED, STOP, awaitChange, mailbox, runShares, type WorkerInit } from './threads.js';
+import { ARG_COUNT, ARGS_OFFSET, JOINED, MEMORY_PAGES, STOP, awaitChange, mailbox, runShares, type WorkerInit } from './threads.js';
 
 /** Serves calls until the pool stops, then returns. Never throws: failures go to the caller. */
 export function serveKernels(init: WorkerInit): void {
@@ -17,9 +17,16 @@ export function serveKernels(init: WorkerInit): void {
   const box = mailbox(slot);
   // The mailbox starts at 0 and is bumped for each call this worker is asked to help with.
   let received = 0;
+  let pages = init.memory.buffer.byteLength >>> 16;
   for (;;) {
     received = awaitChange(ints, box, received, init.spinMicros);
     if (Atomics.load(ints, STOP) !== 0) return;
+    // The caller grew the memory since the last call: see the new pages before a kernel touches them.
+    const now = Atomics.load(ints, MEMORY_PAGES);
+    if (now !== pages) {
+      init.memory.grow(0);
+      pages = now;
+    }
     // A failure is recorded for the caller, which shuts the pool down when it sees it.
     runShares(ints, wasm, args, slot);
   }

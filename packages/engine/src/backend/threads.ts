@@ -52,6 +52,13 @@ export const FAILED = 36;
 export const ERROR_LENGTH = 37;
 /** Shares run by workers so far (the rest ran on the caller's thread). */
 export const WORKER_SHARES = 38;
+/**
+ * The memory's size in pages when the current call was handed out. A worker learns of growth by
+ * another thread lazily (V8 updates its view at some later interrupt), and until then a kernel
+ * touching the new pages traps as out of bounds; a worker that sees this number change refreshes
+ * its view first with `memory.grow(0)`.
+ */
+export const MEMORY_PAGES = 39;
 /** Most shares one call can have (the packing of NEXT). */
 export const MAX_SHARES = 255;
 /**
@@ -203,6 +210,7 @@ export class ThreadPool {
   private readonly ints = new Int32Array(this.control, 0, CONTROL_INTS);
   private readonly workers: WorkerHandle[] = [];
   private readonly kernels: KernelExports;
+  private readonly memory: WebAssembly.Memory;
   private readonly canBlock: boolean;
   private readonly spinMicros: number;
   /** Set when a worker failed outside a task: the next run shuts the pool down and throws. */
@@ -215,6 +223,7 @@ export class ThreadPool {
   constructor({ kernels, memory, module, variant, threads, host: threadHost }: PoolOptions) {
     if (!(threads >= 2 && threads <= MAX_THREADS)) throw new RangeError(`a pool has 2 to ${MAX_THREADS} threads, not ${threads}`);
     this.kernels = kernels;
+    this.memory = memory;
     this.threads = threads;
     this.args = new Float64Array(this.control, ARGS_OFFSET, ARG_COUNT);
     this.canBlock = threadHost.canBlock;
@@ -270,6 +279,7 @@ export class ThreadPool {
       return;
     }
     ints[TASK] = task;
+    Atomics.store(ints, MEMORY_PAGES, this.memory.buffer.byteLength >>> 16);
     Atomics.store(ints, DONE, 0);
     this.generation = (this.generation + 1) & 0xffff;
     Atomics.store(ints, NEXT, (this.generation << 16) | (total << 8));
