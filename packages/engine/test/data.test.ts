@@ -3,8 +3,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyByteEdits, byteEdit, concat, type ByteEdit } from '../../fuzz/src/mutate.js';
 import { DataError, UsageError } from '../src/errors.js';
 import {
   DATASET_FILE_NAMES,
@@ -19,7 +21,9 @@ import {
   loadImageDataset,
   parseIdxImages,
   readIdxImages,
+  readIdxImagesStreamed,
   readIdxLabels,
+  readIdxLabelsStreamed,
   resolveDataset,
   subset,
   writeIdxImages,
@@ -197,6 +201,123 @@ describe('IDX reader and writer', () => {
   it('parses bytes in memory with the given name in errors', () => {
     expect(dataError(() => parseIdxImages(new Uint8Array(3), 'upload.idx')).message).toBe(
       'upload.idx: too short to be an IDX file: 3 bytes',
+    );
+  });
+});
+
+describe('streamed IDX reader', () => {
+  type Kind = 'images' | 'labels';
+  const readSync = (kind: Kind, file: string) => (kind === 'images' ? readIdxImages(file) : readIdxLabels(file, { numClasses: 10 }));
+  const readStreamed = (kind: Kind, file: string) =>
+    kind === 'images' ? readIdxImagesStreamed(file) : readIdxLabelsStreamed(file, { numClasses: 10 });
+
+  /** The sync reader's error for `file`, after checking that the streamed reader fails with the same message. */
+  async function sameError(kind: Kind, file: string): Promise<string> {
+    const expected = dataError(() => readSync(kind, file)).message;
+    expect((await dataErrorAsync(readStreamed(kind, file))).message).toBe(expected);
+    return expected;
+  }
+
+  it('reads what the sync reader reads, gzip and raw, from one chunk or many', async () => {
+    // Incompressible pixels: 1.5 MB of gzip is read in two chunks and inflated in several.
+    let state = 1;
+    const noise = image(2000);
+    noise.pixels = noise.pixels.map(() => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 24));
+    const files = [
+      join(FIXTURE, 'train-images-idx3-ubyte.gz'),
+      put('raw-images', gunzipSync(readFileSync(join(FIXTURE, 't10k-images-idx3-ubyte.gz')))),
+      put('noise.gz', gzipSync(encodeIdxImages(noise), { level: 1 })),
+    ];
+    expect(readFileSync(files[2]).length).toBeGreaterThan(1 << 20);
+    for (const file of files) {
+      const streamed = await readIdxImagesStreamed(file);
+      const sync = readIdxImages(file);
+      expect([streamed.count, streamed.rows, streamed.cols]).toEqual([sync.count, sync.rows, sync.cols]);
+      expect(sameBytes(streamed.pixels, sync.pixels)).toBe(true);
+    }
+    expect(sameBytes((await readIdxImagesStreamed(files[2])).pixels, noise.pixels)).toBe(true);
+    const labels = join(FIXTURE, 'train-labels-idx1-ubyte.gz');
+    expect(await readIdxLabelsStreamed(labels, { numClasses: 10 })).toEqual(readIdxLabels(labels));
+  });
+
+  it('rejects a truncated gzip stream as the sync reader does', async () => {
+    const gz = encodeIdxImages(image(20), { gzip: true });
+    const file = put('train-images-idx3-ubyte.gz', gz.subarray(0, gz.length >> 1));
+    expect(await sameError('images', file)).toBe(`${file}: gzip data is corrupt or truncated (unexpected end of file)`);
+    // Cut off after more than the header promises (only the size at the end is missing): too large.
+    const long = gzipSync(new Uint8Array([...encodeIdxLabels(Uint8Array.from([1, 2])), 0, 0, 0]));
+    const cut = put('cut.gz', long.subarray(0, long.length - 4));
+    expect(await sameError('labels', cut)).toBe(
+      `${cut}: extra bytes after the data: header says 2 labels (2 bytes): the data decompresses to more bytes than the header promises`,
+    );
+  });
+
+  it('rejects extra bytes, wrong magic numbers and bad labels as the sync reader does', async () => {
+    const extra = new Uint8Array([...encodeIdxLabels(Uint8Array.from([1, 2])), 0, 0, 0]);
+    const gz = put('extra.gz', gzipSync(extra));
+    expect(await sameError('labels', gz)).toBe(
+      `${gz}: extra bytes after the data: header says 2 labels (2 bytes): the data decompresses to more bytes than the header promises`,
+    );
+    expect(await sameError('labels', put('extra', extra))).toContain('3 extra bytes after the data');
+    const oneExtra = put('one-extra.gz', gzipSync(extra.subarray(0, extra.length - 2)));
+    expect(await sameError('labels', oneExtra)).toContain('the data decompresses to more bytes than the header promises');
+    const labels = encodeIdxLabels(Uint8Array.from([1, 12]));
+    expect(await sameError('images', put('labels.gz', gzipSync(labels)))).toContain('wrong magic number 0x00000801');
+    expect(await sameError('images', put('labels', labels))).toContain('wrong magic number 0x00000801');
+    expect(await sameError('labels', put('out-of-range.gz', gzipSync(labels)))).toContain('label 12 at index 1 is out of range');
+    expect(await sameError('images', join(tmp, 'missing.gz'))).toContain('file not found');
+  });
+
+  it('stops inflating a bomb as soon as it passes what the header promises', async () => {
+    // One image promised, 64 MiB of zeros given (64 KB of gzip), then bytes that are not gzip:
+    // a reader that inflated it all would reach them and call the file corrupt.
+    const zeros = gzipSync(new Uint8Array(1 << 20), { level: 9 });
+    const head = gzipSync(encodeIdxImages(image(1)));
+    const file = put('bomb.gz', concat([head, ...Array.from({ length: 64 }, () => zeros), Uint8Array.from([1, 2, 3, 4])]));
+    expect(await sameError('images', file)).toBe(
+      `${file}: extra bytes after the data: header says 1 image of 28x28 (784 bytes): the data decompresses to more bytes than the header promises`,
+    );
+  });
+
+  it('agrees with the sync reader on damaged files, raw or gzip (seeded)', async () => {
+    const file = join(tmp, 'case');
+    const images = fc
+      .record({ count: fc.nat(4), rows: fc.integer({ min: 1, max: 8 }), cols: fc.integer({ min: 1, max: 8 }), seed: fc.nat(255) })
+      .map(({ count, rows, cols, seed }) => encodeIdxImages({ count, rows, cols, pixels: Uint8Array.from({ length: count * rows * cols }, (_, i) => (seed + i * 37) & 255) }));
+    const labels = fc.uint8Array({ max: 11, maxLength: 64 }).map((values) => encodeIdxLabels(values));
+    // byteEdit's positions are fractions drawn by fc.double, nearly all tiny (byte 0 of a small
+    // file): spread them evenly. Header positions (negative) are kept.
+    const edit = fc.tuple(byteEdit, fc.nat(9999)).map(([e, n]): ByteEdit => ('at' in e && e.at >= 0 ? { ...e, at: n / 10_000 } : e));
+    // Often none, so that many files are whole or damaged in one way only (before gzip: a valid stream of a bad file).
+    const edits = fc.oneof({ weight: 1, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(edit, { minLength: 1, maxLength: 2 }) });
+    const damaged = fc.constantFrom<Kind>('images', 'labels').chain((kind) =>
+      fc.record({
+        idx: kind === 'images' ? images : labels,
+        // Mostly read as what it is.
+        readAs: fc.oneof({ weight: 7, arbitrary: fc.constant(kind) }, { weight: 1, arbitrary: fc.constant<Kind>(kind === 'images' ? 'labels' : 'images') }),
+        rawEdits: edits,
+        gzip: fc.boolean(),
+        edits,
+      }),
+    );
+    const outcome = async (read: () => unknown) => {
+      try {
+        return { value: await read() };
+      } catch (err) {
+        if (!(err instanceof DataError)) throw err;
+        return { error: err.message };
+      }
+    };
+    await fc.assert(
+      fc.asyncProperty(damaged, async ({ idx: bytes, readAs, rawEdits, gzip, edits }) => {
+        let contents = applyByteEdits(bytes, rawEdits);
+        if (gzip) contents = gzipSync(contents, { level: 1 });
+        writeFileSync(file, applyByteEdits(contents, edits));
+        const sync = await outcome(() => readSync(readAs, file));
+        const streamed = await outcome(() => readStreamed(readAs, file));
+        expect(streamed).toEqual(sync);
+      }),
+      { seed: 20240611, numRuns: 200 },
     );
   });
 });

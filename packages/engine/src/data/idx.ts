@@ -8,10 +8,12 @@
  * Images are 3-D (count, rows, cols), magic 0x00000803; labels are 1-D (count), magic 0x00000801.
  * Every problem is a DataError that names the file and says what is wrong.
  */
-import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { DataError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
-import { closeFile, formatBytes, openRegularFile, readExactly, type FailWith } from './read.js';
+import { closeFile, formatBytes, openRegularFile, readChunks, readExactly, type FailWith, type OpenedFile } from './read.js';
 
 export const IDX_IMAGES_MAGIC = 0x00000803;
 export const IDX_LABELS_MAGIC = 0x00000801;
@@ -73,6 +75,20 @@ export function readIdxImages(file: string, options: ReadIdxOptions = {}): IdxIm
 
 export function readIdxLabels(file: string, options: ReadLabelsOptions = {}): Uint8Array {
   return labelsFrom(readIdxFile(file, IDX_LABELS_MAGIC, options.maxBytes), file, options);
+}
+
+/**
+ * readIdxImages, with a gzip file inflated as a stream straight into a buffer of the size its
+ * header promises: the compressed bytes are never all in memory, so none are left behind as
+ * garbage (a large ArrayBuffer waits for a major GC, which a training run may never have).
+ */
+export async function readIdxImagesStreamed(file: string, options: ReadIdxOptions = {}): Promise<IdxImages> {
+  return imagesFrom(await readIdxFileStreamed(file, IDX_IMAGES_MAGIC, options.maxBytes));
+}
+
+/** readIdxLabels, with a gzip file inflated as a stream (see readIdxImagesStreamed). */
+export async function readIdxLabelsStreamed(file: string, options: ReadLabelsOptions = {}): Promise<Uint8Array> {
+  return labelsFrom(await readIdxFileStreamed(file, IDX_LABELS_MAGIC, options.maxBytes), file, options);
 }
 
 /** Parses IDX images from bytes (raw or gzip); `file` is only used in error messages. */
@@ -149,6 +165,9 @@ const GZIP_SLACK = 1 << 20;
 const HEADER_SEARCH_BYTES = 1 << 20;
 /** Input added per try while searching: deflate expands at most ~1032:1, so one try yields ≤ ~17 MB. */
 const HEADER_SEARCH_STEP = 16 * 1024;
+/** Chunks read from a gzip file, and inflated from it, when it is streamed. */
+const STREAM_INPUT_CHUNK = 1 << 20;
+const STREAM_OUTPUT_CHUNK = 256 * 1024;
 
 /**
  * Reads an IDX file from disk. A raw file's size is compared with its header before the data is
@@ -158,18 +177,68 @@ function readIdxFile(file: string, magic: number, maxBytes = DEFAULT_MAX_IDX_BYT
   const fail = failWith(file);
   const opened = openRegularFile(file, fail);
   try {
-    const head = readExactly(opened, Math.min(opened.size, headerBytesOf(magic)), 0, fail);
-    if (isGzip(head)) {
-      if (opened.size > maxBytes + GZIP_SLACK) throw fail(`is ${formatBytes(opened.size)} of gzip data, more than an IDX file may be (${formatBytes(maxBytes)})`);
-      return decodeIdxBytes(readExactly(opened, opened.size, 0, fail), file, magic, maxBytes);
-    }
-    const dims = parseHeader(head, file, magic);
-    const total = checkDeclaredSize(dims, file, magic, maxBytes);
-    checkLength(opened.size, file, magic, dims, total);
-    return { dims, data: readExactly(opened, total, 0, fail) };
+    return readRawIdx(opened, file, magic, maxBytes) ?? decodeIdxBytes(readExactly(opened, opened.size, 0, fail), file, magic, maxBytes);
   } finally {
     closeFile(opened);
   }
+}
+
+/** readIdxFile, with a gzip file inflated as a stream (inflateIdx). */
+async function readIdxFileStreamed(file: string, magic: number, maxBytes = DEFAULT_MAX_IDX_BYTES): Promise<DecodedIdx> {
+  const opened = openRegularFile(file, failWith(file));
+  try {
+    return readRawIdx(opened, file, magic, maxBytes) ?? (await inflateIdx(opened, file, magic, maxBytes));
+  } finally {
+    closeFile(opened);
+  }
+}
+
+/**
+ * A raw IDX file, read once its size agrees with its header; undefined for a gzip file (whose
+ * compressed size is checked here), which is left to the caller to inflate.
+ */
+function readRawIdx(opened: OpenedFile, file: string, magic: number, maxBytes: number): DecodedIdx | undefined {
+  const fail = failWith(file);
+  const head = readExactly(opened, Math.min(opened.size, headerBytesOf(magic)), 0, fail);
+  if (isGzip(head)) {
+    if (opened.size > maxBytes + GZIP_SLACK) throw fail(`is ${formatBytes(opened.size)} of gzip data, more than an IDX file may be (${formatBytes(maxBytes)})`);
+    return undefined;
+  }
+  const dims = parseHeader(head, file, magic);
+  const total = checkDeclaredSize(dims, file, magic, maxBytes);
+  checkLength(opened.size, file, magic, dims, total);
+  return { dims, data: readExactly(opened, total, 0, fail) };
+}
+
+/**
+ * A gzip IDX file inflated as a stream: the header found as decodeIdxBytes finds it, then the
+ * output copied into one buffer of the size the header promises, failing as soon as it passes
+ * that. The errors are decodeIdxBytes's, but for a stream that holds too much and is also corrupt
+ * within one inflate step after the point where it passes the promise: which problem is named then
+ * depends on the step sizes, and the two readers' steps differ once the output passes 64 KiB.
+ */
+async function inflateIdx(opened: OpenedFile, file: string, magic: number, maxBytes: number): Promise<DecodedIdx> {
+  const fail = failWith(file);
+  const { dims, total } = gzipHeader((length) => readExactly(opened, length, 0, fail), opened.size, file, magic, maxBytes);
+  // Uninitialised: its pages cost memory only once written, so a header promising far more than
+  // the file holds costs little.
+  const data = Buffer.allocUnsafeSlow(total);
+  let length = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (length + chunk.length > total) return done(new DataError(file, inflatesPastHeader(dims, magic, total)));
+      chunk.copy(data, length);
+      length += chunk.length;
+      done();
+    },
+  });
+  try {
+    await pipeline(readChunks(opened, STREAM_INPUT_CHUNK, fail), createGunzip({ chunkSize: STREAM_OUTPUT_CHUNK }), sink);
+  } catch (err) {
+    throw err instanceof DataError ? err : corruptGzip(file, err);
+  }
+  checkLength(length, file, magic, dims, total);
+  return { dims, data };
 }
 
 /** Decodes IDX bytes held in memory, raw or gzip. */
@@ -181,29 +250,34 @@ function decodeIdxBytes(bytes: Uint8Array, file: string, magic: number, maxBytes
     return { dims, data: bytes };
   }
   // First only as much as the header needs, then the data, stopping one byte past what the header promises.
-  const dims = parseHeader(gunzipHead(bytes, headerBytesOf(magic), file), file, magic);
-  const total = checkDeclaredSize(dims, file, magic, maxBytes);
-  const data = gunzipAtMost(bytes, total, file, () => `${extraBytes(dims, magic, total)}: the data decompresses to more bytes than the header promises`);
+  const { dims, total } = gzipHeader((length) => bytes.subarray(0, length), bytes.length, file, magic, maxBytes);
+  const data = gunzipAtMost(bytes, total, file, () => inflatesPastHeader(dims, magic, total));
   checkLength(data.length, file, magic, dims, total);
   return { dims, data };
 }
 
+/** The dimensions in a gzip IDX file's header and the size they promise; `prefix(n)` gives its first n bytes. */
+function gzipHeader(prefix: (length: number) => Uint8Array, size: number, file: string, magic: number, maxBytes: number): { dims: number[]; total: number } {
+  const dims = parseHeader(gunzipHead(prefix, size, headerBytesOf(magic), file), file, magic);
+  return { dims, total: checkDeclaredSize(dims, file, magic, maxBytes) };
+}
+
 /**
- * The first `want` bytes of a gzip stream's output (fewer if it holds fewer), decompressing a
- * growing prefix of the input so that a small file that inflates to gigabytes costs little.
+ * The first `want` bytes of the output of a gzip stream of `size` bytes (fewer if it holds fewer),
+ * decompressing a growing prefix of the input so that a small file that inflates to gigabytes costs little.
  */
-function gunzipHead(gzip: Uint8Array, want: number, file: string): Uint8Array {
+function gunzipHead(prefix: (length: number) => Uint8Array, size: number, want: number, file: string): Uint8Array {
   for (let inputBytes = 1024; ; inputBytes += HEADER_SEARCH_STEP) {
-    const prefix = gzip.subarray(0, Math.min(inputBytes, gzip.length));
+    const input = prefix(Math.min(inputBytes, size));
     let out: Uint8Array;
     try {
       // Z_SYNC_FLUSH: a cut-off stream is not an error; output what the prefix holds.
-      out = gunzipSync(prefix, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 2 * 1032 * HEADER_SEARCH_STEP });
+      out = gunzipSync(input, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 2 * 1032 * HEADER_SEARCH_STEP });
     } catch (err) {
       throw corruptGzip(file, err);
     }
-    if (out.length >= want || prefix.length === gzip.length) return out;
-    if (prefix.length >= HEADER_SEARCH_BYTES) {
+    if (out.length >= want || input.length === size) return out;
+    if (input.length >= HEADER_SEARCH_BYTES) {
       throw new DataError(file, `gzip data holds no IDX header in its first ${formatBytes(HEADER_SEARCH_BYTES)}`);
     }
   }
@@ -220,7 +294,21 @@ function gunzipAtMost(gzip: Uint8Array, limit: number, file: string, tooLarge: (
   const trailer = gzip.length >= 18 ? new DataView(gzip.buffer, gzip.byteOffset, gzip.length).getUint32(gzip.length - 4, true) : 0;
   const cap = Math.min(limit + 1, gzip.length * 1032 + 1024);
   const hinted = Math.max(64 * 1024, Math.min(trailer + 1, cap));
-  const inflate = (chunkSize: number, maxOutputLength: number): Uint8Array => gunzipSync(gzip, { chunkSize, maxOutputLength: Math.max(1, maxOutputLength) });
+  const inflate = (chunkSize: number, maxOutputLength: number, finishFlush = zlibConstants.Z_FINISH): Uint8Array =>
+    gunzipSync(gzip, { chunkSize, maxOutputLength: Math.max(1, maxOutputLength), finishFlush });
+  const passesLimit = (err: unknown): boolean => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'Z_BUF_ERROR') return code === 'ERR_BUFFER_TOO_LARGE';
+    // Cut off: gunzipSync dropped the output of its last step, which may have passed the limit
+    // before the cut. Asked again with the cut not an error, the answer no longer depends on the
+    // size of the steps, and agrees with inflateIdx.
+    try {
+      inflate(Math.max(64 * 1024, cap), limit, zlibConstants.Z_SYNC_FLUSH);
+      return false;
+    } catch (again) {
+      return (again as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+    }
+  };
   try {
     try {
       return inflate(hinted, Math.min(limit, hinted - 1));
@@ -229,7 +317,7 @@ function gunzipAtMost(gzip: Uint8Array, limit: number, file: string, tooLarge: (
       return inflate(Math.max(64 * 1024, cap), limit); // the trailer was wrong (or several gzip members)
     }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new DataError(file, tooLarge(limit));
+    if (passesLimit(err)) throw new DataError(file, tooLarge(limit));
     throw corruptGzip(file, err);
   }
 }
@@ -306,6 +394,11 @@ function checkLength(length: number, file: string, magic: number, dims: number[]
   if (actual > expected) {
     throw new DataError(file, `${extraBytes(dims, magic, total, actual - expected)} but ${actual} bytes follow the ${headerBytes}-byte header`);
   }
+}
+
+/** Decompression stopped early: the output passed the size the header promises. */
+function inflatesPastHeader(dims: number[], magic: number, total: number): string {
+  return `${extraBytes(dims, magic, total)}: the data decompresses to more bytes than the header promises`;
 }
 
 /** "N extra bytes after the data: header says …" (N unknown when decompression was stopped early). */

@@ -1,7 +1,7 @@
 /** An image dataset from a pair of IDX files (Node: reads files). */
 import { DataError } from '../errors.js';
 import type { ImageDataset } from './dataset.js';
-import { readIdxImages, readIdxLabels } from './idx.js';
+import { readIdxImages, readIdxImagesStreamed, readIdxLabels, readIdxLabelsStreamed, type IdxImages } from './idx.js';
 
 export interface LoadImageDatasetOptions {
   /** Names of the classes; labels must be below its length. Defaults to '0', '1', … (at least ten). */
@@ -14,8 +14,29 @@ export function loadImageDataset(
   labelsFile: string,
   options: LoadImageDatasetOptions = {},
 ): ImageDataset {
-  const { count, rows, cols, pixels } = readIdxImages(imagesFile);
+  const images = readIdxImages(imagesFile);
   const labels = readIdxLabels(labelsFile, { numClasses: options.classNames?.length });
+  return pairUp(images, labels, imagesFile, labelsFile, options);
+}
+
+/** loadImageDataset, with gzip files inflated as streams (see readIdxImagesStreamed). */
+export async function loadImageDatasetStreamed(
+  imagesFile: string,
+  labelsFile: string,
+  options: LoadImageDatasetOptions = {},
+): Promise<ImageDataset> {
+  const images = await readIdxImagesStreamed(imagesFile);
+  const labels = await readIdxLabelsStreamed(labelsFile, { numClasses: options.classNames?.length });
+  return pairUp(images, labels, imagesFile, labelsFile, options);
+}
+
+function pairUp(
+  { count, rows, cols, pixels }: IdxImages,
+  labels: Uint8Array,
+  imagesFile: string,
+  labelsFile: string,
+  options: LoadImageDatasetOptions,
+): ImageDataset {
   if (labels.length !== count) {
     throw new DataError(
       imagesFile,

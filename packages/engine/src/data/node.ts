@@ -6,6 +6,8 @@ export {
   isGzip,
   readIdxImages,
   readIdxLabels,
+  readIdxImagesStreamed,
+  readIdxLabelsStreamed,
   parseIdxImages,
   parseIdxLabels,
   encodeIdxImages,
@@ -18,7 +20,7 @@ export {
   type WriteIdxOptions,
 } from './idx.js';
 export { openRegularFile, readExactly, readRegularFile, closeFile, formatBytes, type FailWith, type OpenedFile } from './read.js';
-export { loadImageDataset, type LoadImageDatasetOptions } from './load.js';
+export { loadImageDataset, loadImageDatasetStreamed, type LoadImageDatasetOptions } from './load.js';
 export { checksumStatus, type ChecksumStatus, type DatasetFiles } from './checksums.js';
 export type { FetchLike, ProgressCallback } from './download.js';
 export {

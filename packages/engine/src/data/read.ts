@@ -4,7 +4,8 @@
  * refused unless it is a plain file. Sizes are checked from the file's metadata before a byte is
  * read, so a reader never allocates more than the caller allows.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
+import { promisify } from 'node:util';
 
 /** Turns a problem ("is not a regular file") into the caller's typed error naming the file. */
 export type FailWith = (problem: string) => Error;
@@ -43,12 +44,41 @@ export function readExactly(file: OpenedFile, length: number, position: number, 
     try {
       n = readSync(file.fd, out, done, length - done, position + done);
     } catch (err) {
-      throw fail(`cannot be read: ${describeOpenError(err)}`);
+      throw cannotRead(err, fail);
     }
-    if (n === 0) throw fail(`ended after ${position + done} bytes while being read (did it change?)`);
-    done += n;
+    done += checkRead(n, position + done, fail);
   }
   return out;
+}
+
+const readAsync = promisify(read);
+
+/**
+ * The file's `size` bytes from the start as chunks of at most `chunkSize`, read off the main
+ * thread, each in a buffer of its own (a consumer may keep it); fails as readExactly does.
+ */
+export async function* readChunks(file: OpenedFile, chunkSize: number, fail: FailWith): AsyncGenerator<Buffer> {
+  for (let position = 0; position < file.size; ) {
+    const chunk = Buffer.allocUnsafeSlow(Math.min(chunkSize, file.size - position));
+    let n: number;
+    try {
+      ({ bytesRead: n } = await readAsync(file.fd, chunk, 0, chunk.length, position));
+    } catch (err) {
+      throw cannotRead(err, fail);
+    }
+    position += checkRead(n, position, fail);
+    yield n === chunk.length ? chunk : chunk.subarray(0, n);
+  }
+}
+
+function cannotRead(err: unknown, fail: FailWith): Error {
+  return fail(`cannot be read: ${describeOpenError(err)}`);
+}
+
+/** `bytesRead`, unless it is 0: the file ended at `position`, sooner than its size said. */
+function checkRead(bytesRead: number, position: number, fail: FailWith): number {
+  if (bytesRead === 0) throw fail(`ended after ${position} bytes while being read (did it change?)`);
+  return bytesRead;
 }
 
 /** The whole of a regular file, refused without reading when it is larger than `maxBytes`. */

@@ -29,7 +29,7 @@ import {
 } from './catalog.js';
 import type { DatasetFiles } from './checksums.js';
 import type { ImageDataset } from './dataset.js';
-import { loadImageDataset } from './load.js';
+import { loadImageDatasetStreamed } from './load.js';
 import { downloadVerified, type FetchLike, type ProgressCallback } from './download.js';
 
 export type DatasetSource = 'flag' | 'env' | 'local' | 'system' | 'cache' | 'download' | 'package';
@@ -144,11 +144,10 @@ export async function resolveDataset(name: DatasetName, options: ResolveOptions 
 export async function loadDataset(name: DatasetName, options: ResolveOptions = {}): Promise<LoadedDataset> {
   const resolved = await resolveDataset(name, options);
   const { files, classNames } = resolved;
-  return {
-    ...resolved,
-    train: loadImageDataset(files.trainImages, files.trainLabels, { classNames }),
-    test: loadImageDataset(files.testImages, files.testLabels, { classNames }),
-  };
+  // One file after the other, each streamed: the least memory at any one time.
+  const train = await loadImageDatasetStreamed(files.trainImages, files.trainLabels, { classNames });
+  const test = await loadImageDatasetStreamed(files.testImages, files.testLabels, { classNames });
+  return { ...resolved, train, test };
 }
 
 /** $XDG_CACHE_HOME/descent/<name>, or ~/.cache/descent/<name> when XDG_CACHE_HOME is unset. */
