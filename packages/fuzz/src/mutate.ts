@@ -15,7 +15,12 @@ export type ByteEdit =
   | { kind: 'uint32'; at: number; value: number; littleEndian: boolean }
   | { kind: 'repeat'; times: number };
 
-const position = fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true });
+/**
+ * A fraction in [0, 1) spread over the whole range: fc.double picks among representable doubles,
+ * and most of those in [0, 1) are below 0.001, which would put nearly every edit at byte 0.
+ */
+const POSITION_STEPS = 2 ** 30;
+const position = fc.integer({ min: 0, max: POSITION_STEPS - 1 }).map((step) => step / POSITION_STEPS);
 /** Header fields are where sizes live: bias positions towards the start. */
 const headerPosition = fc.integer({ min: 0, max: 24 });
 const interestingUint32 = fc.oneof(
