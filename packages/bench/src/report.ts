@@ -1,5 +1,6 @@
 /** The markdown summary of a bench result: machine, targets, then one table per suite. */
 import { exp, mib, ms, percent, ratio, seconds, table } from './format.js';
+import { formatCoreSpeeds } from './machine.js';
 import { median } from './stats.js';
 import { ENGINES, ENGINE_LABELS, ORACLE_ENGINES, type AccuracyEngineResult, type AccuracySuiteResult, type BenchResult, type EngineId, type EpochEngineResult, type EpochSuiteResult, type OracleId, type StepsRun, type StepsSuiteResult, type TargetCheck } from './types.js';
 
@@ -52,6 +53,9 @@ function runLines(result: BenchResult): string[] {
   return [
     `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}`,
     `- Date: ${machine.date}`,
+    ...(machine.coreSpeeds
+      ? [`- Core speeds (one loop pinned to each core in turn, relative to the fastest; where each suite started, and at the end): ${Object.entries(machine.coreSpeeds).map(([when, speeds]) => `${when} ${formatCoreSpeeds(speeds)}`).join('; ')}`]
+      : []),
     `- Command: \`${result.command}\` (${Math.round(result.wallSeconds)} s in all)`,
     `- Data: Fashion-MNIST, ${result.dataset.trainSamples.toLocaleString('en-US')} training and ${result.dataset.testSamples.toLocaleString('en-US')} test images`,
     `- Model: ${result.model.layers}; Adam (lr ${result.model.learningRate}, beta1 ${result.model.beta1}, beta2 ${result.model.beta2}, epsilon ${result.model.epsilon}), batch ${result.model.batchSize}, ${result.model.loss}`,

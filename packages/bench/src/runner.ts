@@ -9,7 +9,7 @@ import { readIdxLabels, resolveDataset, type DatasetFiles } from '@descent/engin
 import { FIXTURE_DIR } from './data.js';
 import { formatConvSuite, runConvSuite } from './conv-suite.js';
 import { formatKernelSuite, runKernelSuite, twoThreadSpeedup } from './kernel-suite.js';
-import { machineInfo, machineTag } from './machine.js';
+import { coreSpeeds, formatCoreSpeeds, machineInfo, machineTag } from './machine.js';
 import { renderMarkdown } from './report.js';
 import { runAccuracySuite } from './suites/accuracy.js';
 import { CNN_STEP_GOAL, runCnnParitySuite, runCnnSuite } from './suites/cnn.js';
@@ -56,8 +56,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     wallSeconds: 0,
   };
 
+  // The cores' speeds where the suites start, and at the end: they explain what a second thread gained.
+  const noteCoreSpeeds = (when: string): void => {
+    const speeds = coreSpeeds();
+    if (speeds === undefined) return;
+    (result.machine.coreSpeeds ??= {})[when] = speeds;
+    log(`core speeds (${when}): ${formatCoreSpeeds(speeds)}`);
+  };
   for (const suite of suites) {
     log(`== ${suite} ==`);
+    noteCoreSpeeds(suite);
     const suiteStarted = performance.now();
     if (suite === 'kernels') Object.assign(result, await runKernels(options.quick, log));
     if (suite === 'epoch') result.epoch = await runEpochSuite(context);
@@ -71,6 +79,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     if (suite === 'cnn-parity') result.cnn = { layers: describeModel(CNN), ...result.cnn, parity: await runCnnParitySuite(context) };
     log(`${suite}: done in ${((performance.now() - suiteStarted) / 1000).toFixed(1)} s`);
   }
+  noteCoreSpeeds('end');
   result.targets = checkTargets(result);
   result.wallSeconds = (performance.now() - started) / 1000;
   return result;

@@ -287,6 +287,11 @@ export interface MachineInfo {
   platform: string;
   hostname: string;
   date: string;
+  /**
+   * Each core's speed on one short loop, relative to the fastest core, measured one core at a
+   * time when a suite started (and at 'end'); absent where cores cannot be pinned (see coreSpeeds).
+   */
+  coreSpeeds?: Record<string, number[]>;
 }
 
 export interface EpochEngineResult {

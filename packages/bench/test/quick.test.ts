@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,6 +97,20 @@ describe('npm run bench -- --quick', () => {
     expect(result.suites).toEqual(QUICK_SUITES);
     expect(result.dataset).toMatchObject({ trainSamples: 2000, testSamples: 500 });
     expect(existsSync(join(out, 'latest.md'))).toBe(false);
+  });
+
+  it('noted each core\'s speed where each suite started and at the end, in the JSON and the summary', () => {
+    if (process.platform !== 'linux' || availableParallelism() < 2) return;
+    const speeds = result.machine.coreSpeeds as Record<string, number[]>;
+    expect(Object.keys(speeds)).toEqual([...QUICK_SUITES, 'end']);
+    for (const [when, list] of Object.entries(speeds)) {
+      expect(list, when).toHaveLength(availableParallelism());
+      for (const speed of list) expect(speed > 0 && speed <= 1, `${when}: ${list.join(', ')}`).toBe(true);
+      // Relative to the fastest core: one of them is exactly 1.
+      expect(Math.max(...list), when).toBe(1);
+    }
+    expect(markdown).toContain(`- Core speeds (one loop pinned to each core in turn`);
+    expect(markdown).toContain(`end ${speeds.end.map((speed) => speed.toFixed(2)).join(' / ')}`);
   });
 
   it('measured the GEMM kernels on every engine with finite positive figures', () => {
