@@ -5,13 +5,15 @@
  * to split every call, on 2 and 3 threads (3 on this 2-core machine still has to be right), over
  * shapes that leave threads with no rows, one row and a row tail, and is compared bit for bit
  * with the same backend on one thread. Then whole fixture trainings (both datasets' model
- * shapes, with and without dropout) give bit-identical weights on 1, 2 and 3 threads. A worker
+ * shapes, with and without dropout) give bit-identical weights on 1, 2 and 3 threads, also with
+ * the shares sized by uneven thread speeds, so that they end where equal shares never do. A worker
  * that fails (a WASM trap in its share) surfaces as one clear error in the caller, the pool shuts
  * down, later calls run on the caller's thread, and the process exits on its own.
  */
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Random, adam, conv2d, dense, dropout, flatten, loadDataset, maxPooling2d, reshapeLayer, sequential, setBackend, setThreads, sgd, threadCount,
@@ -20,7 +22,8 @@ import {
 import { createWasmKernels, type WasmKernels } from '../src/backend/wasm.js';
 import type { Window2d } from '../src/backend/kernels.js';
 import { windowAxis } from '../src/ops/window.js';
-import { setThreadHost } from '../src/backend/threads.js';
+import { cutsFromSpeeds, learnShareSpeeds, setThreadHost, type SpeedEstimates } from '../src/backend/threads.js';
+import { part, shareCuts } from '../src/backend/thread-tasks.js';
 import { nodeThreadHost } from '../src/backend/threads-node.js';
 
 /** The engine's seeded generator, as a function. */
@@ -52,12 +55,23 @@ function splitEverything(k: WasmKernels): WasmKernels {
 }
 
 const one = createWasmKernels({ threads: 1 });
-const many: Array<[number, WasmKernels]> = [2, 3].map((threads) => [threads, splitEverything(createWasmKernels({ threads }))]);
+/**
+ * 2 and 3 threads, their shares sized by the speeds the pool measures (about equal here), and
+ * by fixed uneven speeds, so that shares also end where equal ones never do.
+ */
+const SPLITS: Array<[number, number[] | undefined]> = [[2, undefined], [3, undefined], [2, [1, 3]], [3, [5, 1, 2]]];
+const many: Array<[string, WasmKernels, number, number[] | undefined]> = SPLITS.map(([threads, speeds]) => [
+  `${threads} threads${speeds ? ` at speeds ${speeds.join(':')}` : ''}`, splitEverything(createWasmKernels({ threads })), threads, speeds,
+]);
 
 beforeAll(async () => {
-  for (const [threads, k] of many) {
+  for (const [, k, threads, speeds] of many) {
     await k.threadsReady();
     expect(k.threads).toBe(threads);
+    if (speeds) {
+      k.setShareSpeeds(speeds);
+      expect(k.shareSpeeds).toEqual(speeds);
+    }
   }
 });
 
@@ -86,7 +100,7 @@ function sameBits(k: WasmKernels, label: string, inputs: ArrayLike<number>[], ru
   }
 }
 
-describe.each(many)('kernels split over %i threads give the floats of one thread', (_threads, k) => {
+describe.each(many)('kernels split over %s give the floats of one thread', (_label, k) => {
   it('products: every M 1–9 × N 1–17 × K {1, 5, 9}, all transposes, with and without accumulate', () => {
     const random = prng(1);
     const before = k.threadPolicy.splitCalls, workerSharesBefore = k.workerShares;
@@ -307,6 +321,95 @@ describe.each(many)('kernels split over %i threads give the floats of one thread
   });
 });
 
+describe('shares sized by the threads\' speeds', () => {
+  afterAll(() => {
+    shareCuts.shares = 0;
+  });
+
+  it('the parts of a call cut by speeds tile the output in order, end on the alignment and follow the speeds', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 2, maxLength: 8 }),
+        fc.integer({ min: 0, max: 5000 }),
+        fc.constantFrom(1, 4, 8, 16),
+        (speeds, count, align) => {
+          const shares = speeds.length;
+          const cuts = new Float64Array(shares + 1);
+          cutsFromSpeeds(speeds, shares, cuts);
+          expect(cuts[0]).toBe(0);
+          expect(cuts[shares]).toBe(1);
+          shareCuts.cuts = cuts;
+          shareCuts.shares = shares;
+          const total = speeds.reduce((a, b) => a + b);
+          let expected = 0;
+          for (let share = 0; share < shares; share++) {
+            const { first, end } = part(count, align, share, shares);
+            expect(first, `share ${share} starts where the last ended`).toBe(expected);
+            expect(end).toBeGreaterThanOrEqual(first);
+            if (end < count) expect(end % align, `share ${share} ends on the alignment`).toBe(0);
+            // Its size is its speed's fraction of the output, up to rounding to the alignment.
+            expect(Math.abs(end - first - (count * speeds[share]) / total)).toBeLessThanOrEqual(2 * align);
+            expected = end;
+          }
+          expect(expected, 'the last share ends at the end').toBe(count);
+          shareCuts.shares = 0;
+        },
+      ),
+      { seed: 20261201, numRuns: 500 },
+    );
+  });
+
+  /** Estimates for `threads` threads, equal at first. */
+  const equal = (threads: number): SpeedEstimates => ({
+    learned: new Float64Array(threads).fill(1 / threads),
+    used: new Float64Array(threads).fill(1 / threads),
+  });
+
+  /** One call of `shares` shares cut by `estimates.used`, thread s taking `msPerOutput[s]` per whole output; returns whether the cuts moved. */
+  function call(estimates: SpeedEstimates, msPerOutput: number[], runners = msPerOutput.map((_, s) => s)): boolean {
+    const shares = msPerOutput.length;
+    const cuts = new Float64Array(shares + 1);
+    cutsFromSpeeds(estimates.used, shares, cuts);
+    const times = new Float64Array(2 * shares);
+    for (let s = 0; s < shares; s++) {
+      times[2 * s] = (cuts[s + 1] - cuts[s]) * msPerOutput[s];
+      times[2 * s + 1] = runners[s];
+    }
+    return learnShareSpeeds(estimates, cuts, times, shares);
+  }
+
+  it('a thread at half speed ends up with a third of the output; the cuts move in a few steps, not at every call', () => {
+    const estimates = equal(2);
+    let moves = 0;
+    for (let i = 0; i < 200; i++) if (call(estimates, [0.1, 0.2])) moves++;
+    expect(estimates.used[0]).toBeCloseTo(2 / 3, 1);
+    expect(Math.abs(estimates.used[0] - 2 / 3)).toBeLessThanOrEqual(0.05);
+    expect(estimates.used[0] + estimates.used[1]).toBeCloseTo(1, 12);
+    expect(moves).toBeGreaterThan(0);
+    expect(moves).toBeLessThan(10);
+    // Three threads, the last at a quarter speed.
+    const three = equal(3);
+    for (let i = 0; i < 300; i++) call(three, [0.1, 0.1, 0.4]);
+    expect(Math.abs(three.used[2] - 1 / 9)).toBeLessThanOrEqual(0.05);
+  });
+
+  it('on equal threads the cuts never move; calls where a share ran on another thread, or too short to time, teach nothing', () => {
+    const estimates = equal(2);
+    for (let i = 0; i < 200; i++) expect(call(estimates, [0.1, 0.1])).toBe(false);
+    expect(Array.from(estimates.used)).toEqual([0.5, 0.5]);
+    const before = Array.from(estimates.learned);
+    for (let i = 0; i < 50; i++) call(estimates, [0.1, 1], [0, 0]);
+    for (let i = 0; i < 50; i++) call(estimates, [0.001, 0.002]);
+    expect(Array.from(estimates.learned)).toEqual(before);
+  });
+
+  it('a thread that hardly runs keeps a fifth of an equal share', () => {
+    const estimates = equal(2);
+    for (let i = 0; i < 500; i++) call(estimates, [0.1, 1000]);
+    expect(estimates.used[1]).toBeCloseTo(0.2 / 2, 6);
+  });
+});
+
 describe('scratch after the thread count grows', () => {
   it('a smaller call after a large one on fewer threads keeps every share inside its block', async () => {
     // Per-share scratch blocks are one stride apart; the block reserved on 1 thread must grow
@@ -393,6 +496,22 @@ describe('training gives the same weights, bit for bit, on 1, 2 and 3 threads', 
     }
     expect(weights[1].equals(weights[0]), '2 threads = 1 thread').toBe(true);
     expect(weights[2].equals(weights[0]), '3 threads = 1 thread').toBe(true);
+  });
+
+  it('with shares sized by uneven speeds (2 threads at 1:3, 3 at 5:1:2), the weights of one thread', async () => {
+    const data = (await fashion).train;
+    const weights: Buffer[] = [];
+    for (const [threads, speeds] of [[1, undefined], [2, [1, 3]], [3, [5, 1, 2]]] as const) {
+      const k = setBackend('wasm') as WasmKernels;
+      setThreads(threads);
+      await threadsReady();
+      if (speeds) k.setShareSpeeds([...speeds]);
+      expect(k.shareSpeeds).toEqual(speeds ? [...speeds] : [1]);
+      weights.push(await train(data, [128], 0.3, 'adam', false));
+      k.setShareSpeeds(undefined);
+    }
+    expect(weights[1].equals(weights[0]), '2 threads at 1:3 = 1 thread').toBe(true);
+    expect(weights[2].equals(weights[0]), '3 threads at 5:1:2 = 1 thread').toBe(true);
   });
 });
 

@@ -36,10 +36,24 @@ const part0: Part = { first: 0, end: 0 };
  */
 export function part(count: number, align: number, share: number, shares: number): Part {
   const units = Math.ceil(count / align);
-  part0.first = Math.min(count, Math.floor((units * share) / shares) * align);
-  part0.end = Math.min(count, Math.floor((units * (share + 1)) / shares) * align);
+  if (shares === shareCuts.shares) {
+    part0.first = Math.min(count, Math.round(units * shareCuts.cuts[share]) * align);
+    part0.end = Math.min(count, Math.round(units * shareCuts.cuts[share + 1]) * align);
+  } else {
+    part0.first = Math.min(count, Math.floor((units * share) / shares) * align);
+    part0.end = Math.min(count, Math.floor((units * (share + 1)) / shares) * align);
+  }
   return part0;
 }
+
+/**
+ * Where the shares of the call being run end when the pool sizes them by its threads' speeds
+ * (see ThreadPool.shareSpeeds): share s of `shares` is the fraction cuts[s]..cuts[s + 1] of the
+ * output, the cuts rising from 0 to 1. `part` uses them for a call of exactly `shares` shares
+ * (0: none). Each thread sets this before it runs a share. Where the cuts fall changes which
+ * thread computes an output element, never how: the floats stay the same.
+ */
+export const shareCuts: { shares: number; cuts: Float64Array<ArrayBufferLike> } = { shares: 0, cuts: new Float64Array(2) };
 
 /** `slot` is the thread running the share (0: the caller): the share's scratch is that thread's block. */
 export type Task = (wasm: KernelExports, args: Float64Array, share: number, shares: number, slot: number) => void;
@@ -435,6 +449,12 @@ export const TASKS: readonly Task[] = [
   winogradInput, winogradOutput, winogradGrad, winogradInputGrad, winogradProducts, sparseGradRows,
   sparseForwardSlices, sparseGradDirectRows, filterGradDirectUnits, conv2dDirectImages, sparseInputGradImagesTask, winogradForwardChunksTask,
 ];
+
+/**
+ * Tasks whose shares wait for one another (the forward's slices hand blocks of rows on), so a
+ * share's time does not tell its thread's speed.
+ */
+export const PIPELINED_TASKS: ReadonlySet<number> = new Set([TASK.sparseForwardSlices]);
 
 /** Names for error messages, by task number. */
 export const TASK_NAMES: readonly string[] = Object.keys(TASK);

@@ -18,6 +18,15 @@
  * one notify. Workers spin for a while after each task (training calls kernels every few
  * microseconds) and then sleep in Atomics.wait, so an idle pool costs no CPU.
  *
+ * Cores are not always equally fast: on a shared virtual machine a busy neighbour on the same
+ * physical core can halve one core's speed for minutes, and hybrid CPUs mix big and small cores.
+ * With equal shares the whole call then waits for the slow core's half, and two threads were no
+ * faster than one. So when a call has one share per thread, the pool sizes the shares by how
+ * fast each thread has been running that task (`shareSpeeds`): every share times itself, and the
+ * caller moves its estimates a little after each call. The cuts follow the estimates only when
+ * they have moved by a few percent, so on equal cores the shares stay put, and with them which
+ * core's cache holds which rows of a weight.
+ *
  * Every task splits its output between the shares and each output element is computed by one
  * share exactly as one thread computes it, and a share computes the same whichever thread runs
  * it (it fills its thread's scratch before reading it), so results never depend on the number
@@ -29,7 +38,7 @@
  */
 import type { KernelExports, KernelVariant } from '@descent/kernels-wasm';
 import { DescentError } from '../errors.js';
-import { TASK_NAMES, TASKS } from './thread-tasks.js';
+import { PIPELINED_TASKS, TASK_NAMES, TASKS, shareCuts } from './thread-tasks.js';
 
 // ---- the control block: Int32 words, then float64 arguments, then an error message ----------
 // Words that different threads write sit on different 64-byte cache lines.
@@ -59,6 +68,16 @@ export const WORKER_SHARES = 38;
  * its view first with `memory.grow(0)`.
  */
 export const MEMORY_PAGES = 39;
+/** The number of shares the current call's cuts are for (0: equal shares; see shareCuts). */
+export const CUT_SHARES = 40;
+/** Calls whose longest share ran shorter than this (ms) say little about the threads' speeds. */
+const MIN_TIMED_MS = 0.004;
+/** How far one call moves the speed estimates towards what it measured. */
+const SPEED_LEARNING_RATE = 0.1;
+/** No thread's share falls below this fraction of an equal one. */
+const MIN_SPEED_SHARE = 0.2;
+/** How far (as a fraction of all the work) the estimates move before a task's cuts follow. */
+const SPEED_HYSTERESIS = 0.04;
 /** Most shares one call can have (the packing of NEXT). */
 export const MAX_SHARES = 255;
 /**
@@ -73,7 +92,13 @@ const CONTROL_INTS = mailbox(MAX_THREADS);
 export const ARGS_OFFSET = CONTROL_INTS * 4;
 /** Float64 arguments of a task (pointers and sizes are exact in a float64). */
 export const ARG_COUNT = 32;
-export const ERROR_OFFSET = ARGS_OFFSET + ARG_COUNT * 8;
+/** Most shares of a call that are sized by speed and timed. */
+export const MAX_TIMED_SHARES = 8;
+/** Float64 cuts of the current call's shares (see shareCuts): MAX_TIMED_SHARES + 1 of them. */
+export const CUTS_OFFSET = ARGS_OFFSET + ARG_COUNT * 8;
+/** Per share of the last call: how long it ran (ms) and which thread ran it (float64 pairs). */
+export const RUN_TIMES_OFFSET = CUTS_OFFSET + (MAX_TIMED_SHARES + 1) * 8;
+export const ERROR_OFFSET = RUN_TIMES_OFFSET + MAX_TIMED_SHARES * 16;
 export const ERROR_BYTES = 1024;
 const CONTROL_BYTES = ERROR_OFFSET + ERROR_BYTES;
 
@@ -172,15 +197,26 @@ export function runShares(ints: Int32Array, wasm: KernelExports, args: Float64Ar
     // This share is ours: the task and its arguments stay put until it is counted done.
     if (slot !== 0) Atomics.add(ints, WORKER_SHARES, 1);
     if (Atomics.load(ints, FAILED) === 0) {
+      if (shareCuts.cuts.buffer !== ints.buffer) shareCuts.cuts = new Float64Array(ints.buffer, CUTS_OFFSET, MAX_TIMED_SHARES + 1);
+      shareCuts.shares = ints[CUT_SHARES];
+      const started = performance.now();
       try {
         TASKS[ints[TASK]](wasm, args, share, shares, slot);
       } catch (caught) {
         if (Atomics.compareExchange(ints, FAILED, 0, slot + 1) === 0) writeError(ints.buffer as SharedArrayBuffer, describeError(caught));
       }
+      if (share < MAX_TIMED_SHARES) {
+        if (runTimes.buffer !== ints.buffer) runTimes = new Float64Array(ints.buffer, RUN_TIMES_OFFSET, MAX_TIMED_SHARES * 2);
+        runTimes[2 * share] = performance.now() - started;
+        runTimes[2 * share + 1] = slot;
+      }
     }
     if (Atomics.add(ints, DONE, 1) + 1 === shares && Atomics.load(ints, CALLER_WAITING) !== 0) Atomics.notify(ints, DONE);
   }
 }
+
+/** This thread's view of the control block's run times. */
+let runTimes: Float64Array<ArrayBufferLike> = new Float64Array(0);
 
 function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -219,6 +255,12 @@ export class ThreadPool {
   private readyWaiters: Array<() => void> = [];
   /** Counts calls (in NEXT's top bits), so consecutive calls never publish the same word. */
   private generation = 0;
+  /** Whether calls of one share per thread are sized by the threads' speeds (see the header). */
+  weightShares = true;
+  private readonly speedsByTask = new Map<number, SpeedEstimates>();
+  private fixedSpeeds: Float64Array | undefined;
+  private readonly cuts = new Float64Array(this.control, CUTS_OFFSET, MAX_TIMED_SHARES + 1);
+  private readonly runTimes = new Float64Array(this.control, RUN_TIMES_OFFSET, MAX_TIMED_SHARES * 2);
 
   constructor({ kernels, memory, module, variant, threads, host: threadHost }: PoolOptions) {
     if (!(threads >= 2 && threads <= MAX_THREADS)) throw new RangeError(`a pool has 2 to ${MAX_THREADS} threads, not ${threads}`);
@@ -282,6 +324,10 @@ export class ThreadPool {
     Atomics.store(ints, MEMORY_PAGES, this.memory.buffer.byteLength >>> 16);
     Atomics.store(ints, DONE, 0);
     this.generation = (this.generation + 1) & 0xffff;
+    // One share per thread, every thread started: size the shares by the threads' speeds.
+    const weighted = this.weightShares && total === started && total === this.threads && total <= MAX_TIMED_SHARES;
+    if (weighted) this.cutsFor(task, total);
+    ints[CUT_SHARES] = weighted ? total : 0;
     Atomics.store(ints, NEXT, (this.generation << 16) | (total << 8));
     for (let slot = 1; slot < Math.min(total, started); slot++) this.post(slot);
     runShares(ints, this.kernels, this.args, 0);
@@ -293,6 +339,47 @@ export class ThreadPool {
       const where = failed === 1 ? 'the calling thread' : `worker thread ${failed - 1}`;
       this.fail(`${where} (of ${this.threads}) failed in ${TASK_NAMES[task]}: ${message}`);
     }
+    if (weighted && this.fixedSpeeds === undefined && !PIPELINED_TASKS.has(task)) this.learnSpeeds(task, total);
+  }
+
+  /** Each thread's speed, as a fraction of all of them, that the Adam task's shares are sized by (see the header). */
+  get shareSpeeds(): number[] {
+    return [...(this.fixedSpeeds ?? this.speedsOf(TASK_NAMES.indexOf('adam')).used)];
+  }
+
+  /** Fixes the threads' relative speeds for every task (tests, benchmarks), or, with undefined, learns them again from equal ones. */
+  setShareSpeeds(speeds: readonly number[] | undefined): void {
+    if (speeds !== undefined && (speeds.length !== this.threads || speeds.some((speed) => !(speed > 0 && Number.isFinite(speed))))) {
+      throw new RangeError(`share speeds: ${this.threads} positive numbers, got ${speeds.join(', ')}`);
+    }
+    this.fixedSpeeds = speeds === undefined ? undefined : Float64Array.from(speeds);
+    this.speedsByTask.clear();
+  }
+
+  /**
+   * A task's speed estimates, one per thread, summing to 1: `learned` moves a little with every
+   * call; `used` sizes the shares and takes `learned`'s values only once they differ by more than
+   * SPEED_HYSTERESIS. The forward's pipelined slices, whose times include waiting, use the
+   * weight gradient's: both split the rows of the same w.
+   */
+  private speedsOf(task: number): SpeedEstimates {
+    const key = PIPELINED_TASKS.has(task) ? TASK_NAMES.indexOf('sparseWeightGradRows') : task;
+    let speeds = this.speedsByTask.get(key);
+    if (speeds === undefined) {
+      speeds = { learned: new Float64Array(this.threads).fill(1 / this.threads), used: new Float64Array(this.threads).fill(1 / this.threads) };
+      this.speedsByTask.set(key, speeds);
+    }
+    return speeds;
+  }
+
+  /** Writes the cuts of a call of `task` in `shares` shares into the control block. */
+  private cutsFor(task: number, shares: number): void {
+    cutsFromSpeeds(this.fixedSpeeds ?? this.speedsOf(task).used, shares, this.cuts);
+  }
+
+  /** Moves the task's estimates towards what the call measured. */
+  private learnSpeeds(task: number, shares: number): void {
+    learnShareSpeeds(this.speedsOf(task), this.cuts, this.runTimes, shares);
   }
 
   /** Stops every worker. Safe to call twice. */
@@ -343,6 +430,64 @@ export class ThreadPool {
     this.close();
     throw new ThreadError(message);
   }
+}
+
+/** A task's speed estimates, one per thread, each summing to 1 (see ThreadPool.speedsOf). */
+export interface SpeedEstimates {
+  learned: Float64Array;
+  used: Float64Array;
+}
+
+/** cuts[0..shares]: 0, then the running sums of `speeds` over their total, ending at exactly 1. */
+export function cutsFromSpeeds(speeds: ArrayLike<number>, shares: number, cuts: Float64Array): void {
+  let total = 0;
+  for (let s = 0; s < shares; s++) total += speeds[s];
+  cuts[0] = 0;
+  for (let s = 0, sum = 0; s < shares; s++) {
+    sum += speeds[s];
+    cuts[s + 1] = s + 1 === shares ? 1 : sum / total;
+  }
+}
+
+/**
+ * Moves `estimates.learned` towards what one call measured: share s covered cuts[s]..cuts[s + 1]
+ * of the output in runTimes[2s] ms, run by thread runTimes[2s + 1]. A call where a share ran on
+ * another thread than its own, or that was too short to time, changes nothing. `used` takes the
+ * learned values once they differ by more than SPEED_HYSTERESIS. Returns whether `used` changed.
+ */
+export function learnShareSpeeds(estimates: SpeedEstimates, cuts: ArrayLike<number>, runTimes: ArrayLike<number>, shares: number): boolean {
+  let longest = 0;
+  for (let s = 0; s < shares; s++) {
+    if (runTimes[2 * s + 1] !== s) return false;
+    longest = Math.max(longest, runTimes[2 * s]);
+  }
+  if (longest < MIN_TIMED_MS) return false;
+  const { learned, used } = estimates;
+  // Share size over time: each thread's speed in this call.
+  const speedOf = (s: number): number => (cuts[s + 1] - cuts[s]) / Math.max(runTimes[2 * s], MIN_TIMED_MS / 16);
+  let total = 0;
+  for (let s = 0; s < shares; s++) total += speedOf(s);
+  // The estimates stay a distribution (sum 1), and each at least MIN_SPEED_SHARE of an equal share.
+  const floor = MIN_SPEED_SHARE / shares;
+  let floored = 0;
+  let free = 0;
+  for (let s = 0; s < shares; s++) {
+    learned[s] = (1 - SPEED_LEARNING_RATE) * learned[s] + (SPEED_LEARNING_RATE * speedOf(s)) / total;
+    if (learned[s] < floor) {
+      learned[s] = floor;
+      floored += floor;
+    } else {
+      free += learned[s];
+    }
+  }
+  let moved = 0;
+  for (let s = 0; s < shares; s++) {
+    if (learned[s] > floor || floored === 0) learned[s] *= (1 - floored) / free;
+    moved = Math.max(moved, Math.abs(learned[s] - used[s]));
+  }
+  if (moved <= SPEED_HYSTERESIS) return false;
+  used.set(learned);
+  return true;
 }
 
 /** The i-th of `shares` nearly equal parts of [0, units): its first unit. */

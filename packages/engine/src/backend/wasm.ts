@@ -206,6 +206,8 @@ export interface ThreadPolicy {
   rowSharesPerThread: number;
   /** Calls that were split between threads (for tests and the profile). */
   splitCalls: number;
+  /** Whether calls of one share per thread are sized by the threads' measured speeds (see threads.ts). */
+  weightedShares: boolean;
 }
 
 /** The WASM Kernels plus what tests and benchmarks need to look inside. */
@@ -244,6 +246,13 @@ export interface WasmKernels extends Kernels {
   measureDispatch(calls: number): number;
   /** Shares of split calls that worker threads (not the caller's) ran, since the pool started. */
   readonly workerShares: number;
+  /**
+   * Each thread's speed, as a fraction of all of them, as the pool has measured it: a call of one
+   * share per thread gives each thread that much of the output ([1] on one thread).
+   */
+  readonly shareSpeeds: number[];
+  /** Fixes the threads' relative speeds (one positive number per thread), or, with undefined, learns them again. */
+  setShareSpeeds(speeds: readonly number[] | undefined): void;
 }
 
 export interface WasmKernelsOptions {
@@ -304,6 +313,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     maxSlicedRows: 256,
     rowSharesPerThread: 4,
     splitCalls: 0,
+    weightedShares: true,
   };
   /**
    * Shares a call of `work` units gets, when each share should do at least `minWork` and the
@@ -322,6 +332,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
   }
   function parallel(task: number, shares: number): void {
     threadPolicy.splitCalls++;
+    pool!.weightShares = threadPolicy.weightedShares;
     pool!.run(task, shares);
   }
 
@@ -458,6 +469,12 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     threadPolicy,
     get workerShares() {
       return pool?.workerShares ?? 0;
+    },
+    get shareSpeeds() {
+      return pool && !pool.isClosed ? pool.shareSpeeds : [1];
+    },
+    setShareSpeeds(speeds) {
+      pool?.setShareSpeeds(speeds);
     },
     measureDispatch(calls) {
       if (pool === undefined || pool.isClosed) return 0;
