@@ -13,6 +13,7 @@ Everything TensorFlow prints goes to stderr.
 import base64
 import gzip
 import json
+import math
 import os
 import resource
 import sys
@@ -138,22 +139,48 @@ def epoch(keras, task, backend):
 def accuracy(keras, task, backend):
     x, y, x_test, y_test = load(task["files"], task["model"]["inputShape"])
     model = build_model(keras, task, metrics=False)
+    # validation_split as Keras's fit takes it: the last images, before any shuffling.
+    split = task.get("validationSplit") or 0
+    kept = int(math.floor(len(x) * (1.0 - split)))
+    x, y, x_val, y_val = x[:kept], y[:kept], x[kept:], y[kept:]
+    patience = task.get("earlyStoppingPatience")
     # After keras.utils.set_random_seed, fit(shuffle=True) repeats one order in every epoch (Keras 3 on
     # TensorFlow). Training as an unseeded Keras run does, on a new order each epoch, takes a shuffle of
-    # our own: a seeded permutation per epoch, one epoch per fit call.
+    # our own: a seeded permutation per epoch, one epoch per fit call. Early stopping is therefore
+    # Keras 3's EarlyStopping(monitor="val_loss", restore_best_weights=True) written out over the calls.
     rng = np.random.default_rng(task["seed"])
     seconds = 0.0
-    epoch_accuracies = []
-    for _ in range(task["epochs"]):
+    epoch_accuracies, val_losses = [], []
+    best, best_epoch, best_weights, wait = math.inf, 0, None, 0
+    for epoch in range(task["epochs"]):
         order = rng.permutation(len(x))
         started = time.perf_counter()
         model.fit(x[order], y[order], epochs=1, batch_size=task["batchSize"], shuffle=False, verbose=0)
+        if split:
+            val_loss = model.evaluate(x_val, y_val, batch_size=task["batchSize"], verbose=0)
+            val_losses.append(float(val_loss[0] if isinstance(val_loss, (list, tuple)) else val_loss))
         seconds += time.perf_counter() - started
         # Test accuracy after every epoch (not timed), as descent takes it.
         epoch_accuracies.append(accuracy_and_clipped(predict_in_batches(model, x_test, task["model"]), y_test)[0])
+        if patience is None:
+            continue
+        if best_weights is None:
+            best_epoch, best_weights = epoch, model.get_weights()
+        wait += 1
+        if val_losses[-1] < best:
+            best, best_epoch, best_weights, wait = val_losses[-1], epoch, model.get_weights(), 0
+        elif wait >= patience and epoch > 0:
+            break
+    if patience is not None:
+        model.set_weights(best_weights)
     test_accuracy, clipped = accuracy_and_clipped(predict_in_batches(model, x_test, task["model"]), y_test)
-    return {"backend": backend, "testAccuracy": test_accuracy, "epochAccuracies": epoch_accuracies,
-            "clippedFraction": clipped, "seconds": seconds}
+    result = {"backend": backend, "testAccuracy": test_accuracy, "epochAccuracies": epoch_accuracies,
+              "clippedFraction": clipped, "seconds": seconds}
+    if split:
+        result["valLosses"] = val_losses
+    if patience is not None:
+        result["restoredEpoch"] = best_epoch
+    return result
 
 
 def steps(keras, task, backend):

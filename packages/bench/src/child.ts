@@ -117,6 +117,8 @@ export interface KerasTask {
   batchSize: number;
   adam: { learningRate: number; beta1: number; beta2: number; epsilon: number };
   epochs?: number;
+  validationSplit?: number;
+  earlyStoppingPatience?: number;
   steps?: number;
   inferenceRuns?: number;
   /** false: TensorFlow's Eigen CPU kernels instead of oneDNN's (TF_ENABLE_ONEDNN_OPTS=0). */
@@ -140,7 +142,13 @@ export function runTask<T>(task: WorkerTask): Promise<T | Unavailable> {
   if (task.kind !== 'steps' && ENGINE_INFO[task.engine].runtime === 'keras') {
     const { kind, model, files, seed } = task;
     const threads = ENGINE_INFO[task.engine].threads ?? 0;
-    return runKeras<T>(kerasTask({ kind, model, files, seed, threads, ...(task.kind === 'epoch' ? { inferenceRuns: task.inferenceRuns } : { epochs: task.epochs }) }));
+    return runKeras<T>(kerasTask({ kind, model, files, seed, threads, ...(task.kind === 'epoch'
+        ? { inferenceRuns: task.inferenceRuns }
+        : {
+            epochs: task.epochs,
+            ...(task.validationSplit !== undefined ? { validationSplit: task.validationSplit } : {}),
+            ...(task.earlyStoppingPatience !== undefined ? { earlyStoppingPatience: task.earlyStoppingPatience } : {}),
+          }) }));
   }
   return runWorker<T>(task);
 }

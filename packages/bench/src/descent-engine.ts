@@ -1,7 +1,7 @@
 /** The descent side of every worker task: the bench model, one epoch, inference, accuracy. */
 import {
-  adam, backendFallbackReason, backendName, conv2d, dense, dropout, flatten, maxPooling2d, onBackendWarning, sequential, setBackend, setThreads,
-  threadCount, threadsReady, type BackendName, type Layer, type Sequential,
+  EarlyStopping, adam, backendFallbackReason, backendName, conv2d, dense, dropout, flatten, maxPooling2d, onBackendWarning, sequential, setBackend, setThreads,
+  threadCount, threadsReady, type BackendName, type Callback, type Layer, type Sequential,
 } from '@descent/engine';
 import { accuracyOf, countClipped, loadSplits, peakRssBytes } from './data.js';
 import { ENGINE_INFO, MODEL, inferenceBatchOf, type AccuracyRun, type AccuracyTask, type BenchLayer, type BenchModel, type EpochRun, type EpochTask } from './types.js';
@@ -123,8 +123,14 @@ export async function descentAccuracy(task: AccuracyTask): Promise<AccuracyRun> 
       evaluatingMs += performance.now() - begun;
     },
   };
+  const callbacks: Callback[] = [afterEachEpoch];
+  // Keras's EarlyStopping(monitor='val_loss', restore_best_weights=True): the best epoch's weights come back when training ends.
+  const stopper = task.earlyStoppingPatience === undefined ? undefined : new EarlyStopping({ monitor: 'val_loss', patience: task.earlyStoppingPatience, restoreBestWeights: true, log: () => {} });
+  if (stopper) callbacks.push(stopper);
   const started = performance.now();
-  await model.fit(train, train.labels, { epochs: task.epochs, batchSize: MODEL.batchSize, shuffle: true, seed: task.seed, callbacks: [afterEachEpoch] });
+  const history = await model.fit(train, train.labels, {
+    epochs: task.epochs, batchSize: MODEL.batchSize, shuffle: true, seed: task.seed, validationSplit: task.validationSplit ?? 0, callbacks,
+  });
   const seconds = (performance.now() - started - evaluatingMs) / 1000;
   const out = model.predict(test, { batchSize: inferenceBatchOf(task.model) });
   const probabilities = out.data;
@@ -132,6 +138,8 @@ export async function descentAccuracy(task: AccuracyTask): Promise<AccuracyRun> 
     ...inUse,
     testAccuracy: accuracyOf(probabilities, test.labels, 10),
     epochAccuracies,
+    ...(task.validationSplit ? { valLosses: history.val_loss } : {}),
+    ...(stopper?.restoredEpoch !== undefined ? { restoredEpoch: stopper.restoredEpoch } : {}),
     clippedFraction: countClipped(probabilities, test.labels, 10) / test.count,
     seconds,
   };

@@ -15,6 +15,7 @@ export const SECTION_TITLES = {
   cnn: 'The tutorial CNN against TensorFlow',
   cnnEpoch: 'The tutorial CNN: one training epoch',
   cnnParity: 'The tutorial CNN: accuracy parity',
+  cnnEarly: 'The tutorial CNN: accuracy with a validation split and early stopping',
   cnnSteps: 'The tutorial CNN: step parity',
 } as const;
 
@@ -32,6 +33,7 @@ export function renderMarkdown(result: BenchResult): string {
   if (result.convMarkdown !== undefined) lines.push(`## ${SECTION_TITLES.conv}`, '', result.convMarkdown.trim(), '');
   if (result.cnn?.epoch) lines.push(...epochSection(result.cnn.epoch, SECTION_TITLES.cnnEpoch), '');
   if (result.cnn?.parity) lines.push(...paritySection(result.cnn.parity, SECTION_TITLES.cnnParity), '');
+  if (result.cnn?.early) lines.push(...paritySection(result.cnn.early, SECTION_TITLES.cnnEarly), '');
   if (result.cnn?.steps) lines.push(...stepsSection(result.cnn.steps, SECTION_TITLES.cnnSteps), '');
   return `${lines.join('\n').trimEnd()}\n`;
 }
@@ -181,15 +183,23 @@ function paritySection(parity: AccuracySuiteResult, title: string = SECTION_TITL
       : [row.label, 'not available', '', '', '', ''],
   );
   const seeds = parity.engines[0].seeds;
+  const plan = parity.earlyStopping;
+  const runs = `${seeds.length} seed${seeds.length > 1 ? 's' : ''} (${seeds.join(', ')}), test accuracy on ${parity.testSamples.toLocaleString('en-US')} images`;
+  const intro = plan
+    ? `At most ${parity.epochs} epochs on the first ${percent(1 - plan.validationSplit, 0)} of the training images, the last ${percent(plan.validationSplit, 0)} held out ` +
+      `for val_loss; training stops after ${plan.patience} epochs without a better val_loss and the best epoch's weights are restored at the end ` +
+      `(Keras 3's EarlyStopping with restore_best_weights). ${runs}: the test set plays no part in choosing the epoch.`
+    : `${parity.epochs} epoch${parity.epochs > 1 ? 's' : ''} x ${runs}.`;
+  const kept = (row: AccuracyEngineResult) => (row.epochsRun ?? []).map((ran, i) => `${row.keptEpochs![i]} of ${ran}`).join(', ');
   return [
     `## ${title}`,
     '',
-    `${parity.epochs} epoch${parity.epochs > 1 ? 's' : ''} x ${seeds.length} seed${seeds.length > 1 ? 's' : ''} (${seeds.join(', ')}), test accuracy on ${parity.testSamples.toLocaleString('en-US')} images.`,
+    intro,
     '',
     table(
-      ['engine', 'backend', 'test accuracy (mean ± sd)', 'per seed', 'training seconds per run', 'test samples tfjs would clip'],
-      rows,
-      [false, false, true, true, true, true],
+      ['engine', 'backend', 'test accuracy (mean ± sd)', 'per seed', ...(plan ? ['weights kept: epoch of epochs run'] : []), 'training seconds per run', 'test samples tfjs would clip'],
+      rows.map((row, i) => (plan ? [...row.slice(0, 4), parity.engines[i].available ? kept(parity.engines[i]) : '', ...row.slice(4)] : row)),
+      [false, false, true, true, ...(plan ? [true] : []), true, true],
     ),
     '',
     ...parity.engines.filter((row) => !row.available).map((row) => `- ${row.engine}: not available: ${row.reason}`),
@@ -205,6 +215,21 @@ function epochCurves(parity: AccuracySuiteResult): string[] {
   const measured = parity.engines.filter((row) => row.available && row.epochAccuracies?.length);
   if (measured.length === 0 || parity.epochs < 2) return [];
   const epochs = Array.from({ length: parity.epochs }, (_, i) => String(i + 1));
+  if (parity.earlyStopping) {
+    // Runs stop at different epochs; the kept epoch is starred.
+    const rows = measured.flatMap((row) =>
+      row.epochAccuracies!.map((curve, i) => [
+        `${row.label}, seed ${row.seeds[i]}`,
+        ...epochs.map((_, epoch) => (epoch < curve.length ? percent(curve[epoch]) + (epoch + 1 === row.keptEpochs?.[i] ? '*' : '') : '')),
+      ]),
+    );
+    return [
+      'Test accuracy after each epoch (evaluated between epochs, not timed); * marks the epoch whose weights were kept (the best val_loss).',
+      '',
+      table(['run', ...epochs], rows, [false, ...epochs.map(() => true)]),
+      '',
+    ];
+  }
   const rows = measured.flatMap((row) =>
     row.epochAccuracies!.map((curve, i) => [`${row.label}, seed ${row.seeds[i]}`, ...curve.map((a) => percent(a)), percent(Math.max(...curve))]),
   );

@@ -12,7 +12,7 @@ import { formatKernelSuite, runKernelSuite, twoThreadSpeedup } from './kernel-su
 import { coreSpeeds, formatCoreSpeeds, machineInfo, machineTag } from './machine.js';
 import { renderMarkdown } from './report.js';
 import { runAccuracySuite } from './suites/accuracy.js';
-import { CNN_STEP_GOAL, runCnnParitySuite, runCnnSuite } from './suites/cnn.js';
+import { CNN_STEP_GOAL, runCnnEarlyStoppingSuite, runCnnParitySuite, runCnnSuite } from './suites/cnn.js';
 import type { SuiteContext } from './suites/context.js';
 import { runEpochSuite } from './suites/epoch.js';
 import { runStepsSuite } from './suites/steps.js';
@@ -77,6 +77,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
     if (suite === 'cnn') result.cnn = { ...result.cnn, ...(await runCnnSuite(context)) };
     if (suite === 'cnn-parity') result.cnn = { layers: describeModel(CNN), ...result.cnn, parity: await runCnnParitySuite(context) };
+    if (suite === 'cnn-early') result.cnn = { layers: describeModel(CNN), ...result.cnn, early: await runCnnEarlyStoppingSuite(context) };
     log(`${suite}: done in ${((performance.now() - suiteStarted) / 1000).toFixed(1)} s`);
   }
   noteCoreSpeeds('end');
@@ -186,6 +187,15 @@ function cnnTargets(result: BenchResult): TargetCheck[] {
     }
     for (const { label, points } of parity.differences) {
       checks.push({ name: `CNN accuracy parity with ${label}: |mean difference|`, goal: '<= 0.5 points', measured: `${Math.abs(points).toFixed(2)} points`, met: Math.abs(points) <= 0.5 });
+    }
+  }
+  const early = cnn?.early;
+  if (early?.earlyStopping) {
+    const [ours] = early.engines;
+    const how = `validation split ${early.earlyStopping.validationSplit}, early stopping on val_loss (patience ${early.earlyStopping.patience}, best weights restored), at most ${early.epochs} epochs`;
+    if (ours.available) checks.push({ name: `CNN accuracy: descent (wasm) mean, ${how}`, goal: '>= 91%', measured: `${(ours.mean! * 100).toFixed(2)}%`, met: ours.mean! >= 0.91 });
+    for (const { label, points } of early.differences) {
+      checks.push({ name: `CNN accuracy parity with ${label}, ${how}: |mean difference|`, goal: '<= 0.5 points', measured: `${Math.abs(points).toFixed(2)} points`, met: Math.abs(points) <= 0.5 });
     }
   }
   for (const headline of cnn?.steps?.headlines ?? []) {

@@ -42,9 +42,10 @@ export const ENGINE_LABELS: Readonly<Record<EngineId, string>> = Object.fromEntr
 
 /**
  * kernels, epoch, parity and steps measure the MLP; conv measures the convolution kernels; cnn
- * trains the tutorial CNN (epoch time against TensorFlow, step parity) and cnn-parity its accuracy.
+ * trains the tutorial CNN (epoch time against TensorFlow, step parity), cnn-parity its accuracy after
+ * 10 epochs, and cnn-early its accuracy with a validation split and early stopping.
  */
-export const SUITES = ['kernels', 'epoch', 'parity', 'steps', 'conv', 'cnn', 'cnn-parity'] as const;
+export const SUITES = ['kernels', 'epoch', 'parity', 'steps', 'conv', 'cnn', 'cnn-parity', 'cnn-early'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 /**
@@ -153,6 +154,10 @@ export interface AccuracyTask {
   files: DatasetFiles;
   seed: number;
   epochs: number;
+  /** Hold out this last fraction of the training images (before shuffling, as Keras's validation_split). */
+  validationSplit?: number;
+  /** Keras's EarlyStopping on val_loss with restore_best_weights: stop after this many epochs without improvement, then put back the best epoch's weights. */
+  earlyStoppingPatience?: number;
 }
 
 /** The references step parity runs against: TensorFlow itself, then TensorFlow.js's backends. */
@@ -221,8 +226,12 @@ export interface AccuracyRun {
   backend: string;
   fallbackReason?: string;
   testAccuracy: number;
-  /** Test accuracy after each epoch (the last is testAccuracy). */
+  /** Test accuracy after each epoch (the last is testAccuracy, unless early stopping restored an earlier epoch). */
   epochAccuracies?: number[];
+  /** With a validation split: val_loss after each epoch. */
+  valLosses?: number[];
+  /** With early stopping: the epoch (0-based) whose weights were restored at the end. */
+  restoredEpoch?: number;
   seconds: number;
   /** Test samples whose label probability tfjs's loss would clip (p < 1e-7 or p > 1 - 1e-7). */
   clippedFraction: number;
@@ -346,12 +355,19 @@ export interface AccuracyEngineResult {
   epochAccuracies?: number[][];
   /** Mean over seeds of each seed's best test accuracy after any epoch (within the epochs run). */
   bestMean?: number;
+  /** With early stopping: per seed, the epochs run and the epoch (1-based) whose weights were kept. */
+  epochsRun?: number[];
+  keptEpochs?: number[];
+  /** With early stopping: per seed, val_loss after each epoch. */
+  valLosses?: number[][];
   secondsPerRun: number[];
   clippedFraction: number[];
 }
 
 export interface AccuracySuiteResult {
   epochs: number;
+  /** Set when the runs held out a validation split and stopped early on val_loss, restoring the best weights (suite cnn-early). */
+  earlyStopping?: { validationSplit: number; patience: number };
   trainSamples: number;
   testSamples: number;
   note: string;
@@ -397,6 +413,8 @@ export interface CnnSuiteResult {
   epoch?: EpochSuiteResult;
   steps?: StepsSuiteResult;
   parity?: AccuracySuiteResult;
+  /** cnn-early: accuracy with a validation split and early stopping, as a Keras user trains. */
+  early?: AccuracySuiteResult;
 }
 
 export interface TargetCheck {

@@ -19,9 +19,10 @@ const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const ENGINES = ['descent-wasm', 'descent-wasm-2t', 'descent-ts', 'keras-1t', 'keras-2t', 'tfjs-node-1t', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
 /**
  * Every suite but cnn-parity, which is the parity suite's code on the CNN (1 epoch on the fixture
- * would add ~10 s and prove nothing the parity and cnn suites do not).
+ * would add ~10 s and prove nothing the parity and cnn suites do not). cnn-early runs, for its
+ * validation split and early stopping on both sides (3 epochs at most on the fixture).
  */
-const QUICK_SUITES = ['kernels', 'epoch', 'parity', 'steps', 'conv', 'cnn'];
+const QUICK_SUITES = ['kernels', 'epoch', 'parity', 'steps', 'conv', 'cnn', 'cnn-early'];
 /** The timeout of one whole quick run: about a minute and a half on a quiet 2-core machine, far more on a busy one. */
 const BENCH_TIMEOUT_MS = 900_000;
 
@@ -238,6 +239,29 @@ describe('npm run bench -- --quick', () => {
     for (const heading of ['## The tutorial CNN against TensorFlow', '## The tutorial CNN: one training epoch', '## The tutorial CNN: step parity']) expect(markdown).toContain(heading);
   });
 
+  it('trained the CNN with a validation split and early stopping, in descent and Keras alike: the weights kept are the best val_loss epoch\'s', () => {
+    const early = result.cnn.early;
+    expect(early.earlyStopping).toEqual({ validationSplit: 0.1, patience: 3 });
+    expect(early.engines.map((row: { engine: string }) => row.engine)).toEqual(['descent-wasm', 'keras-1t']);
+    for (const row of early.engines) {
+      expect(row.available, `${row.engine}: ${row.reason}`).toBe(!(runtimeOf(row.engine) && ABSENT[runtimeOf(row.engine)!]));
+      if (!row.available) continue;
+      row.valLosses.forEach((losses: number[], i: number) => {
+        const curve = row.epochAccuracies[i];
+        expect(losses, row.engine).toHaveLength(curve.length);
+        expect(row.epochsRun[i]).toBe(curve.length);
+        expect(curve.length).toBeLessThanOrEqual(early.epochs);
+        // The kept epoch has the lowest val_loss (the first of equals), and the test accuracy is that epoch's, to the image.
+        const best = losses.indexOf(Math.min(...losses));
+        expect(row.keptEpochs[i], `${row.engine}: val_loss ${losses.join(', ')}`).toBe(best + 1);
+        expect(row.accuracies[i], row.engine).toBe(curve[best]);
+        // The fixture's validation tenth: 200 images, so val_loss is a real number each epoch.
+        for (const loss of losses) expect(loss > 0 && Number.isFinite(loss), row.engine).toBe(true);
+      });
+    }
+    expect(markdown).toContain('## The tutorial CNN: accuracy with a validation split and early stopping');
+  });
+
   /**
    * tfjs-node (TensorFlow's C++ kernels, tfjs's Adam): descent stays within 1e-4 at each of the 50
    * steps (1.5e-6 measured). Keras: within 1e-4 over the first 10 steps; over 50 steps this CNN
@@ -313,7 +337,7 @@ describe('npm run bench -- --quick', () => {
 describe('bench flags', () => {
   it.each([
     [['--runs', '0'], /^bench: --runs: expected a positive whole number, got '0'$/],
-    [['--suites', 'epoch,nope'], /^bench: --suites: unknown suite 'nope'; expected kernels, epoch, parity, steps, conv, cnn, cnn-parity$/],
+    [['--suites', 'epoch,nope'], /^bench: --suites: unknown suite 'nope'; expected kernels, epoch, parity, steps, conv, cnn, cnn-parity, cnn-early$/],
     [['--frobnicate'], /^bench: Unknown option '--frobnicate'/],
   ])('rejects %j with one line, exit 2 and no files', async (args, message) => {
     const out = mkdtempSync(join(tmpdir(), 'descent-bench-bad-'));

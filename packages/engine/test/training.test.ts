@@ -109,6 +109,42 @@ describe('training semantics', () => {
     expect(restored.every((w, i) => Buffer.from(w.buffer).equals(Buffer.from(bestWeights[i].buffer)))).toBe(true);
   });
 
+  it('EarlyStopping with restoreBestWeights restores the best epoch when training runs all its epochs (Keras 3), but not when stopped inside an epoch', async () => {
+    setBackend('ts');
+    const sameBits = (a: Float32Array[], b: Float32Array[]) => a.length === b.length && a.every((w, i) => Buffer.from(w.buffer).equals(Buffer.from(b[i].buffer)));
+    const train = async (stopInEpoch?: number) => {
+      const model = defaultModel();
+      model.compile({ optimizer: sgd({ learningRate: 5 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+      const stopper = new EarlyStopping({ monitor: 'loss', patience: 10, restoreBestWeights: true, log: () => {} });
+      const atEpochEnd: Float32Array[][] = [];
+      let atStop: Float32Array[] = [];
+      const recorder: Callback = {
+        onEpochEnd: () => void atEpochEnd.push(model.getWeights().map((w) => w.values.slice())),
+        onBatchEnd: (batch) => {
+          if (atEpochEnd.length === stopInEpoch && batch === 2) {
+            model.stopTraining = true;
+            atStop = model.getWeights().map((w) => w.values.slice());
+          }
+        },
+      };
+      const history = await model.fit(data.train, data.train.labels, { epochs: 3, callbacks: [stopper, recorder] });
+      return { model, stopper, history, atEpochEnd, atStop, final: model.getWeights().map((w) => w.values) };
+    };
+    const full = await train();
+    expect(full.history.loss).toHaveLength(3);
+    expect(full.stopper.stoppedEpoch).toBe(0);
+    // The loss gets worse at this learning rate, so an earlier epoch than the last is the best.
+    expect(full.stopper.bestEpoch).toBeLessThan(2);
+    expect(full.stopper.restoredEpoch).toBe(full.stopper.bestEpoch);
+    expect(sameBits(full.final, full.atEpochEnd[full.stopper.bestEpoch])).toBe(true);
+    expect(sameBits(full.final, full.atEpochEnd[2])).toBe(false);
+
+    const cut = await train(1);
+    expect(cut.history.stoppedAt?.epoch).toBe(1);
+    expect(cut.stopper.restoredEpoch).toBeUndefined();
+    expect(sameBits(cut.final, cut.atStop)).toBe(true);
+  });
+
   it('TerminateOnNaN stops on the first non-finite loss and keeps the weights from before it', async () => {
     setBackend('ts');
     const model = defaultModel();

@@ -18,19 +18,33 @@ export const ACCURACY_NOTE =
   'repeats one order in every epoch, which an unseeded run would not). tfjs: its kernel initialisers, and a seeded ' +
   'Math.random in its worker process, since tfjs shuffles with Math.random and takes no seed.';
 
-export function accuracyPlan(quick: boolean): { epochs: number; seeds: number[] } {
-  return quick ? { epochs: 1, seeds: [1] } : { epochs: 10, seeds: [1, 2, 3] };
+/** A quick run trains one epoch, or three to give early stopping something to choose from. */
+export function accuracyPlan(quick: boolean, earlyStopping = false): { epochs: number; seeds: number[] } {
+  return quick ? { epochs: earlyStopping ? 3 : 1, seeds: [1] } : { epochs: 10, seeds: [1, 2, 3] };
+}
+
+/** Keras's way to stop in time: a validation split, and EarlyStopping on val_loss that restores the best epoch's weights. */
+export interface EarlyStoppingPlan {
+  validationSplit: number;
+  patience: number;
 }
 
 /** `compared`: descent first, then the references. */
-export async function runAccuracySuite(context: SuiteContext, compared: readonly EngineId[] = ACCURACY_ENGINES): Promise<AccuracySuiteResult> {
-  const { epochs, seeds } = accuracyPlan(context.quick);
+export async function runAccuracySuite(
+  context: SuiteContext,
+  compared: readonly EngineId[] = ACCURACY_ENGINES,
+  earlyStopping?: EarlyStoppingPlan,
+): Promise<AccuracySuiteResult> {
+  const { epochs, seeds } = accuracyPlan(context.quick, earlyStopping !== undefined);
   const engines: AccuracyEngineResult[] = [];
   for (const engine of compared) {
     const row: AccuracyEngineResult = { engine, label: ENGINE_LABELS[engine], available: true, seeds, accuracies: [], secondsPerRun: [], clippedFraction: [] };
     engines.push(row);
     for (const seed of seeds) {
-      const run = await runTask<AccuracyRun>({ kind: 'accuracy', engine, model: context.model, files: context.files, seed, epochs });
+      const run = await runTask<AccuracyRun>({
+        kind: 'accuracy', engine, model: context.model, files: context.files, seed, epochs,
+        ...(earlyStopping ? { validationSplit: earlyStopping.validationSplit, earlyStoppingPatience: earlyStopping.patience } : {}),
+      });
       if (run.available === false) {
         Object.assign(row, { available: false, reason: run.reason, seeds: [] });
         context.log(`${modelTag(context)}parity: ${engine}: not available: ${run.reason}`);
@@ -42,19 +56,27 @@ export async function runAccuracySuite(context: SuiteContext, compared: readonly
       if (run.epochAccuracies?.length) (row.epochAccuracies ??= []).push(run.epochAccuracies);
       row.secondsPerRun.push(run.seconds);
       row.clippedFraction.push(run.clippedFraction);
+      const ran = run.epochAccuracies?.length ?? epochs;
+      if (earlyStopping) {
+        (row.epochsRun ??= []).push(ran);
+        (row.keptEpochs ??= []).push((run.restoredEpoch ?? ran - 1) + 1);
+        (row.valLosses ??= []).push(run.valLosses ?? []);
+      }
+      const kept = earlyStopping ? `, weights of epoch ${(run.restoredEpoch ?? ran - 1) + 1}` : '';
       context.log(
-        `${modelTag(context)}parity: ${engine} seed ${seed}: test accuracy ${run.testAccuracy.toFixed(4)} after ${epochs} epoch${epochs > 1 ? 's' : ''} ` +
+        `${modelTag(context)}parity: ${engine} seed ${seed}: test accuracy ${run.testAccuracy.toFixed(4)} after ${ran} epoch${ran > 1 ? 's' : ''}${kept} ` +
           `(${run.seconds.toFixed(1)} s)` + (run.fallbackReason ? ` (ran on the ${run.backend} kernels: ${run.fallbackReason})` : ''),
       );
     }
     if (row.available) Object.assign(row, { mean: mean(row.accuracies), sd: standardDeviation(row.accuracies) });
-    if (row.available && row.epochAccuracies?.length === row.accuracies.length) {
+    if (row.available && !earlyStopping && row.epochAccuracies?.length === row.accuracies.length) {
       row.bestMean = mean(row.epochAccuracies.map((curve) => Math.max(...curve)));
     }
   }
   const [descent, ...references] = engines;
   return {
     epochs,
+    ...(earlyStopping ? { earlyStopping } : {}),
     trainSamples: context.trainSamples,
     testSamples: context.testSamples,
     note: ACCURACY_NOTE,

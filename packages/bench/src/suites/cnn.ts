@@ -1,6 +1,7 @@
 /**
  * The tutorial CNN (types.ts CNN) against TensorFlow: one epoch per engine, step parity from the
- * oracle's initial weights, and (suite cnn-parity) test accuracy after 10 epochs from 3 seeds.
+ * oracle's initial weights, (suite cnn-parity) test accuracy after 10 epochs from 3 seeds, and
+ * (suite cnn-early) the same with a validation split and early stopping.
  *
  * Engines left out, and why: descent's reference TS kernels (the readable ones, minutes per
  * epoch on convolutions), tfjs-wasm (it cannot train a CNN: Conv2DBackpropFilter is not
@@ -45,4 +46,15 @@ export async function runCnnSuite(context: SuiteContext): Promise<{ layers: stri
 
 export async function runCnnParitySuite(context: SuiteContext): Promise<AccuracySuiteResult> {
   return runAccuracySuite(cnnContext(context), CNN_ACCURACY_ENGINES);
+}
+
+/**
+ * How a Keras user stops the tutorial CNN in time: hold out the last tenth of the training images,
+ * and EarlyStopping(monitor='val_loss', patience=3, restore_best_weights=True) over at most 10
+ * epochs. The test set plays no part in choosing the epoch.
+ */
+export const CNN_EARLY_STOPPING = { validationSplit: 0.1, patience: 3 } as const;
+
+export async function runCnnEarlyStoppingSuite(context: SuiteContext): Promise<AccuracySuiteResult> {
+  return runAccuracySuite(cnnContext(context), CNN_ACCURACY_ENGINES, CNN_EARLY_STOPPING);
 }

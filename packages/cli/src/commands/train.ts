@@ -286,9 +286,9 @@ async function runTraining(
     }
 
     let finalMetadata = captureTrainingState(model) as TrainingMetadata;
-    if (earlyStopping?.stoppedEpoch && earlyStopping.restoreBestWeights) finalMetadata.weightsFromEpoch = earlyStopping.bestEpoch;
     const lastEpoch = history.epoch[history.epoch.length - 1];
-    if (checkpoint?.saveBestOnly && checkpoint.saved.length > 0 && !earlyStopping?.stoppedEpoch && checkpoint.bestEpoch !== lastEpoch) {
+    if (earlyStopping?.restoredEpoch !== undefined && earlyStopping.restoredEpoch !== lastEpoch) finalMetadata.weightsFromEpoch = earlyStopping.restoredEpoch;
+    if (checkpoint?.saveBestOnly && checkpoint.saved.length > 0 && earlyStopping?.restoredEpoch === undefined && checkpoint.bestEpoch !== lastEpoch) {
       // The folder holds the best epoch's checkpoint: that is the model this run keeps.
       const best = await openModel(outDir, output);
       model.setWeights(best.model.getWeights().map((w) => w.values));

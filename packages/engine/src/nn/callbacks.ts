@@ -107,7 +107,10 @@ export interface EarlyStoppingState {
 
 /**
  * Stop when the monitored value has not improved by more than `minDelta` for `patience` epochs.
- * With `restoreBestWeights`, put back the weights of the best epoch when stopping.
+ * With `restoreBestWeights`, put back the weights of the best epoch when training ends, as Keras 3
+ * does: whether this callback stopped it or it ran all its epochs. A run stopped inside an epoch
+ * (interrupted, or a non-finite loss) or by another callback keeps its current weights, so that it
+ * can be resumed or inspected where it stopped.
  */
 export class EarlyStopping implements Callback {
   readonly monitor: string;
@@ -117,6 +120,8 @@ export class EarlyStopping implements Callback {
   /** 0-based epoch at which training stopped, or 0 if it ran to the end. */
   stoppedEpoch = 0;
   bestEpoch = 0;
+  /** The best epoch whose weights were put back when training ended, if they were. */
+  restoredEpoch?: number;
   best = Infinity;
   private wait = 0;
   private readonly sign: 1 | -1;
@@ -124,6 +129,8 @@ export class EarlyStopping implements Callback {
   private model?: Sequential;
   private readonly log: Log;
   private resumeFrom?: EarlyStoppingState;
+  private epochs = 0;
+  private lastEpochEnded = -1;
 
   constructor({ monitor = 'val_loss', minDelta = 0, patience = 0, mode = 'auto', restoreBestWeights = false, log = console.log }: EarlyStoppingOptions = {}) {
     if (!Number.isInteger(patience) || patience < 0) throw new ConfigError(`early stopping: patience must be a non-negative integer, got ${patience}`);
@@ -139,7 +146,13 @@ export class EarlyStopping implements Callback {
     this.model = model;
   }
 
+  setParams(params: TrainingParams): void {
+    this.epochs = params.epochs;
+  }
+
   onTrainBegin(): void {
+    this.restoredEpoch = undefined;
+    this.lastEpochEnded = -1;
     const state = this.resumeFrom;
     this.resumeFrom = undefined;
     this.wait = state?.wait ?? 0;
@@ -160,32 +173,42 @@ export class EarlyStopping implements Callback {
   }
 
   onEpochEnd(epoch: number, logs: EpochLogs): void {
+    this.lastEpochEnded = epoch;
     const value = logs[this.monitor];
     if (value === undefined) {
       this.log(`Early stopping conditioned on metric \`${this.monitor}\` which is not available. Available metrics are: ${Object.keys(logs).join(',')}`);
       return;
     }
+    // Until an epoch improves (a NaN never does), the first epoch's weights count as the best.
+    if (this.restoreBestWeights && !this.bestWeights) this.keepBest(epoch);
     const score = this.sign * value;
     if (score < this.best - this.minDelta) {
       this.best = score;
-      this.bestEpoch = epoch;
       this.wait = 0;
-      if (this.restoreBestWeights) this.bestWeights = this.model?.getWeights().map((w) => w.values.slice());
+      this.keepBest(epoch);
       return;
     }
     this.wait++;
     if (this.wait >= this.patience && epoch > 0 && this.model) {
       this.stoppedEpoch = epoch;
       this.model.stopTraining = true;
-      if (this.restoreBestWeights && this.bestWeights) {
-        this.log(`Restoring model weights from the end of the best epoch: ${this.bestEpoch + 1}.`);
-        this.model.setWeights(this.bestWeights);
-      }
     }
   }
 
   onTrainEnd(): void {
     if (this.stoppedEpoch > 0) this.log(`Epoch ${this.stoppedEpoch + 1}: early stopping`);
+    // Stopped inside an epoch, or after one by something else: the last epoch to end is neither.
+    const endedNormally = this.lastEpochEnded >= 0 && ((this.stoppedEpoch > 0 && this.stoppedEpoch === this.lastEpochEnded) || this.lastEpochEnded === this.epochs - 1);
+    if (this.restoreBestWeights && this.bestWeights && this.model && endedNormally) {
+      this.log(`Restoring model weights from the end of the best epoch: ${this.bestEpoch + 1}.`);
+      this.model.setWeights(this.bestWeights);
+      this.restoredEpoch = this.bestEpoch;
+    }
+  }
+
+  private keepBest(epoch: number): void {
+    this.bestEpoch = epoch;
+    if (this.restoreBestWeights) this.bestWeights = this.model?.getWeights().map((w) => w.values.slice());
   }
 }
 
