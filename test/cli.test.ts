@@ -87,6 +87,13 @@ describe('descent train', () => {
     expect(checkpointed.stdout).toContain(`Epoch ${epochs}: val_loss did not improve from`);
     expect(checkpointed.stdout).toContain(`Keeping the best checkpoint: epoch ${best} `);
     expect(readFileSync(join(work, 'checkpointed', 'weights.bin')).equals(readFileSync(join(work, 'best', 'weights.bin')))).toBe(true);
+
+    // Early stopping that never stops still restores the best epoch when the run ends (Keras 3).
+    const ranOut = await runCli([...args, '--epochs', String(epochs), '--early-stopping', '15', '--out', join(work, 'ran-out')], { cwd: work });
+    expect(ranOut.code, ranOut.stderr).toBe(0);
+    expect(ranOut.stdout).not.toContain('early stopping');
+    expect(ranOut.stdout).toContain(`Restoring model weights from the end of the best epoch: ${best}.`);
+    expect(readFileSync(join(work, 'ran-out', 'weights.bin')).equals(readFileSync(join(work, 'best', 'weights.bin')))).toBe(true);
   });
 
   it('the same seed gives the same weights, bit for bit', async () => {

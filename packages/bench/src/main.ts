@@ -2,7 +2,7 @@
 /**
  * descent's benchmark and parity runs against TensorFlow (Keras, tfjs-node) and TensorFlow.js.
  *
- *   npm run bench                          all suites on full Fashion-MNIST (about half an hour); a full run
+ *   npm run bench                          all suites on full Fashion-MNIST (about an hour and a quarter); a full run
  *                                          also rewrites results/latest.md and the README's benchmark block
  *   npm run bench -- --quick               everything on the fixture subset, in a minute or two
  *   npm run bench -- --suites epoch,steps --runs 5 --out /tmp/bench

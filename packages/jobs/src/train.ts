@@ -85,7 +85,10 @@ export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset,
         if (spec.progressEvery > 0 && ((batch + 1) % spec.progressEvery === 0 || batch + 1 === batches)) {
           hooks.onEvent?.({ type: 'batch', jobId: spec.id, epoch: currentEpoch, batch: batch + 1, batches, loss: logs.loss, accuracy: logs.accuracy ?? null });
         }
-        if (hooks.cancelled?.()) model.stopTraining = true;
+        if (hooks.cancelled?.()) {
+          model.stopTraining = true;
+          cancelRequested = true;
+        }
       },
       onEpochBegin(epoch) {
         currentEpoch = epoch;
@@ -108,6 +111,7 @@ export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset,
       },
     },
   ];
+  let cancelRequested = false;
   let currentEpoch = resume?.position?.epoch ?? resume?.epochsCompleted ?? spec.initialEpoch;
   const fitOptions: FitOptions = { epochs: spec.epochs, batchSize: spec.batchSize, validationSplit: spec.validationSplit, callbacks };
   if (resume?.position) fitOptions.resume = resume.position;
@@ -115,8 +119,11 @@ export async function runTrainingJob(spec: TrainingJobSpec, train: ImageDataset,
   try {
     const result = await model.fit(train, train.labels, fitOptions);
     const seconds = (performance.now() - started) / 1000;
-    if (result.stoppedAt && terminateOnNaN.terminatedAt === undefined) {
-      const saved = checkpoint(result.stoppedAt, result.stoppedAt.epoch);
+    // A cancel seen on an epoch's last batch lets that epoch end, and no later one begin: cancelled too, between two epochs.
+    const epochsCompleted = (history.epoch.at(-1) ?? spec.initialEpoch - 1) + 1;
+    const cancelledBetweenEpochs = !result.stoppedAt && cancelRequested && !earlyStopping?.stoppedEpoch && epochsCompleted < spec.epochs;
+    if ((result.stoppedAt || cancelledBetweenEpochs) && terminateOnNaN.terminatedAt === undefined) {
+      const saved = result.stoppedAt ? checkpoint(result.stoppedAt, result.stoppedAt.epoch) : checkpoint(null, epochsCompleted);
       return { id: spec.id, status: 'cancelled', history: historyData(history), best: keep.summary(), weights: saved.weights, seconds, checkpoint: saved };
     }
     const status = terminateOnNaN.terminatedAt !== undefined ? 'terminated-nan' : earlyStopping?.stoppedEpoch ? 'stopped-early' : 'complete';

@@ -4,7 +4,8 @@
 // load dist/thread.js).
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LocalRunner, defaultJobThreads, trainingJob, type JobCheckpoint, type JobEvent, type TrainingJobSpec } from '../dist/index.js';
+import { loadDataset } from '@descent/engine';
+import { LocalRunner, defaultJobThreads, runTrainingJob, trainingJob, type JobCheckpoint, type JobEvent, type TrainingJobSpec } from '../dist/index.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/fashion-mnist', import.meta.url));
 const runner = new LocalRunner({ workers: 2 });
@@ -67,6 +68,28 @@ describe('LocalRunner', () => {
     const resumed = await runner.run(job('full', { resume: checkpoint }));
     expect(resumed.weights).toEqual(full.weights);
     expect(resumed.best).toEqual(full.best);
+  });
+
+  it('a cancel seen on an epoch\'s last batch ends the job as cancelled, with a checkpoint at that epoch\'s end that resumes to the same weights', async () => {
+    const data = await loadDataset('fashion-mnist', { dir: FIXTURE, download: false });
+    const spec = job('edge', { epochs: 2, checkpoints: false });
+    const full = await runTrainingJob(spec, data.train);
+    expect(full.status).toBe('complete');
+    let cancel = false;
+    const cancelled = await runTrainingJob(spec, data.train, {
+      onEvent: (e) => {
+        if (e.type === 'batch' && e.epoch === 0 && e.batch === e.batches) cancel = true;
+      },
+      cancelled: () => cancel,
+    });
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.history.epoch).toEqual([0]);
+    const checkpoint = cancelled.checkpoint as JobCheckpoint;
+    expect(checkpoint.position).toBeNull();
+    expect(checkpoint.epochsCompleted).toBe(1);
+    const resumed = await runTrainingJob(job('edge', { epochs: 2, checkpoints: false, resume: checkpoint }), data.train);
+    expect(resumed.status).toBe('complete');
+    expect(resumed.weights).toEqual(full.weights);
   });
 
   it('continues from given weights (a continued Hyperband trial) and runs jobs side by side', async () => {

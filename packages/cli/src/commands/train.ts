@@ -288,8 +288,9 @@ async function runTraining(
     let finalMetadata = captureTrainingState(model) as TrainingMetadata;
     const lastEpoch = history.epoch[history.epoch.length - 1];
     if (earlyStopping?.restoredEpoch !== undefined && earlyStopping.restoredEpoch !== lastEpoch) finalMetadata.weightsFromEpoch = earlyStopping.restoredEpoch;
-    if (checkpoint?.saveBestOnly && checkpoint.saved.length > 0 && earlyStopping?.restoredEpoch === undefined && checkpoint.bestEpoch !== lastEpoch) {
-      // The folder holds the best epoch's checkpoint: that is the model this run keeps.
+    if (checkpoint?.saveBestOnly && checkpoint.saved.length > 0 && checkpoint.bestEpoch !== lastEpoch) {
+      // The folder holds the best epoch's checkpoint: that is the model this run keeps, with the
+      // optimizer and generator state of that epoch (early stopping restored only its weights).
       const best = await openModel(outDir, output);
       model.setWeights(best.model.getWeights().map((w) => w.values));
       best.model.dispose();
