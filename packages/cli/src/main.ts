@@ -10,7 +10,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { DESCENT_VERSION, DescentError } from '@descent/engine';
+import { DESCENT_VERSION, DescentError, UsageError } from '@descent/engine';
 import { dataModule } from './commands/data.js';
 import { dbModule } from './commands/db.js';
 import { evaluateModule } from './commands/evaluate.js';
@@ -52,7 +52,13 @@ export function buildProgram(modules: readonly CliModule[] = MODULES): Command {
     .option('--verbose', 'show stack traces for errors')
     .exitOverride()
     .configureOutput({ outputError: () => {} }) // main() prints errors itself, on one line
-    .showSuggestionAfterError(true);
+    .showSuggestionAfterError(true)
+    // An empty path would mean the current folder (`--out ""` would save a model among its files): no option takes an empty value.
+    .hook('preAction', (_program, action) => {
+      for (const option of action.options) {
+        if (action.getOptionValue(option.attributeName()) === '') throw new UsageError(`${option.long ?? option.flags}: expected a value, got an empty one`);
+      }
+    });
   const context: CliContext = {
     trainExtensions: modules.flatMap((m): TrainExtension[] => (m.train ? [m.train] : [])),
     evaluateExtensions: modules.flatMap((m): EvaluateExtension[] => (m.evaluate ? [m.evaluate] : [])),

@@ -9,7 +9,7 @@
  */
 import { resolve } from 'node:path';
 import {
-  CNN_LAYERS, DescentError, UsageError, defineModel, dense, dropout, flatten, modelFromDefinitionText, parseLayers, readRegularFile, sequential,
+  CNN_LAYERS, DescentError, UsageError, checkDefinition, defineModel, dense, dropout, flatten, modelFromDefinitionText, parseLayers, readRegularFile, sequential,
   type Layer, type Sequential,
 } from '@descent/engine';
 import { shortPath } from './output.js';
@@ -59,6 +59,9 @@ export function buildTrainingModel(
         if (settings.dropout > 0) layers.push(dropout({ rate: settings.dropout }));
       }
       layers.push(dense({ units: classes, activation: 'softmax' }));
+      // The same size caps as --layers, before any weight is made.
+      const label = `--hidden ${settings.hidden.join(',')}`;
+      asUsageError(label, () => checkDefinition(layers, { inputShape, classes, source: label, addOutput: false }));
       return sequential(layers, { seed: settings.seed });
     }
     case 'cnn':

@@ -428,6 +428,14 @@ describe('resolveDataset', () => {
     expect([ds.train.count, ds.test.count]).toEqual([2000, 500]);
   });
 
+  it('refuses test images of another size than the training images, naming both files', async () => {
+    const dir = fixtureFolder(join(tmp, 'sizes'), NAMES.filter((name) => name !== DATASET_FILE_NAMES.testImages));
+    const testImages = join(dir, DATASET_FILE_NAMES.testImages);
+    writeFileSync(testImages, encodeIdxImages(image(500, 30, 30)));
+    const err = await dataErrorAsync(loadDataset('fashion-mnist', isolated({ dir })));
+    expect(err.message).toBe(`${testImages}: holds 30×30 images but ${join(dir, `${DATASET_FILE_NAMES.trainImages}.gz`)} holds 28×28; the training and test images must be the same size`);
+  });
+
   it('when every option fails, says in one message where it looked and what to do', async () => {
     fixtureFolder(join(tmp, 'system'), [DATASET_FILE_NAMES.testLabels]);
     const err = await dataErrorAsync(resolveDataset('fashion-mnist', isolated()));

@@ -147,6 +147,9 @@ export async function loadDataset(name: DatasetName, options: ResolveOptions = {
   // One file after the other, each streamed: the least memory at any one time.
   const train = await loadImageDatasetStreamed(files.trainImages, files.trainLabels, { classNames });
   const test = await loadImageDatasetStreamed(files.testImages, files.testLabels, { classNames });
+  if (test.rows !== train.rows || test.cols !== train.cols) {
+    throw new DataError(files.testImages, `holds ${test.rows}×${test.cols} images but ${files.trainImages} holds ${train.rows}×${train.cols}; the training and test images must be the same size`);
+  }
   return { ...resolved, train, test };
 }
 
