@@ -173,6 +173,21 @@ describe.concurrent('broken model folders and images (exit 1, naming the file)',
     const dir = modelVariant('no-state', (d) => writeFileSync(join(d, 'descent-training.json'), '{}'));
     await expectFailure(['train', '--resume', dir, '--epochs', '3'], 1, /--resume .*no-state: holds no training state/);
   });
+
+  it.each([
+    ['lr', 'abc', /hyperparameters\.lr: expected a number, got "abc"$/],
+    ['lr', -1, /hyperparameters\.lr: must be greater than 0|hyperparameters\.lr: .*got -1$/],
+    ['validationSplit', 5, /hyperparameters\.validationSplit: .*got 5$/],
+    ['optimizer', 'adagrad', /hyperparameters\.optimizer: must be "adam" or "sgd" or "rmsprop", got "adagrad"$/],
+  ])('--resume of a run whose saved %s was edited to %j', async (key, value, message) => {
+    const dir = modelVariant(`edited-${key}-${String(value)}`, (d) => {
+      const file = join(d, 'descent-training.json');
+      const saved = JSON.parse(readFileSync(file, 'utf8'));
+      saved.hyperparameters[key] = value;
+      writeFileSync(file, JSON.stringify(saved));
+    });
+    await expectFailure(['train', '--resume', dir, '--epochs', '3'], 1, new RegExp(`^descent: --resume: .*edited-${key}-${String(value)}/descent-training\\.json: ${message.source}`));
+  });
 });
 
 describe.concurrent('output that cannot be written is detected before training (exit 1)', () => {

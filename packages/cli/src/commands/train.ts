@@ -8,7 +8,7 @@
  * `--resume DIR` continues it and ends with the same weights, bit for bit, as an uninterrupted run.
  * A second Ctrl-C quits at once; saves are atomic, so the files on disk stay whole either way.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import {
   DescentError, EarlyStopping, ModelCheckpoint, CsvLogger, ReduceLROnPlateau, TerminateOnNaN, UsageError,
@@ -35,6 +35,7 @@ import { commandLine, shellWord } from '../invocation.js';
 import { claimModelFolder, claimNewFolder, type ModelFolderClaim } from '../model-folder.js';
 import { Output, count, metric, shortPath, stdoutPipe } from '../output.js';
 import { resumedDbLocation, savedDbLocation } from '../store.js';
+import { checkSavedSettings } from '../saved-settings.js';
 import { KerasProgress } from '../progress.js';
 
 /** A run's settings, saved in descent-training.json so `--resume` continues with the same ones. */
@@ -439,6 +440,7 @@ async function openRun(dir: string, output: Output): Promise<SavedRun> {
     const why = loaded.warnings[0] ?? (metadata ? 'descent-training.json lacks the optimizer or generator state' : 'descent-training.json is missing');
     throw new DescentError(`--resume ${dir}: holds no training state to resume from (${why})`);
   }
+  checkSavedSettings(settings, join(dir, 'descent-training.json'), (problem) => new DescentError(`--resume: ${problem}`));
   for (const warning of loaded.warnings) output.warn(warning);
   if (loaded.recovered) output.warn(`${loaded.modelFile}: the last save was interrupted after writing the weights; using the model.json it left under a temporary name`);
   return { loaded, settings, metadata };
