@@ -137,7 +137,7 @@ describe.concurrent('descent tune: bad input', () => {
     ['min > max', ['--units', '512:32:32'], /^descent: --units 512:32:32: min 512 is greater than max 32$/],
     ['step 0', ['--units', '32:512:0'], /^descent: --units 32:512:0: step must be positive, got 0$/],
     ['learning rate ≤ 0', ['--lr', '0.01,0'], /^descent: --lr 0\.01,0: a learning rate must be > 0, got 0$/],
-    ['empty space', ['--lr', ''], /^descent: --lr : empty/],
+    ['empty space', ['--lr', ''], /^descent: --lr: expected a value, got an empty one$/],
     ['unknown algorithm', ['--algorithm', 'bayesian'], /^descent: option '--algorithm <name>' argument 'bayesian' is invalid/],
     ['unknown optimizer', ['--optimizer', 'adam,lion'], /^descent: --optimizer adam,lion: unknown optimizer 'lion'/],
     ['factor 1', ['--factor', '1'], /^descent: --factor 1: must be a whole number ≥ 2$/],
