@@ -145,6 +145,8 @@ describe.concurrent('descent tune: bad input', () => {
     ['no validation', ['--validation-split', '0'], /^descent: --validation-split 0: trials are scored on validation data/],
     ['a kernel larger than the image', ['--layers', 'conv2d:{filters}:30:relu,flatten'], /^descent: --layers conv2d:\{filters\}:30:relu,flatten: .*a 30×30 window does not fit in a 28×28 input/],
     ['an unsupported --db', ['--db', 'ftp://host/db'], /^descent: --db ftp:\/\/host\/db: unsupported scheme "ftp:"/],
+    ['units too many for any model', ['--units', '4000000'], /^descent: the search space's largest model \(units 4000000, .*\): the model would have 3,180,000,010 parameters, more than descent builds here/],
+    ['a layer template too large at its largest units', ['--layers', 'flatten,dense:{units}:relu', '--units', '32:4000000:32'], /^descent: the search space's largest model \(units 32…4000000 step 32, .*layers flatten,dense:\{units\}:relu\): the model would have 3,180,000,010 parameters/],
   ];
   for (const [what, args, message] of cases) {
     it(`refuses ${what}`, async () => {

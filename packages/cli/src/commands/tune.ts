@@ -17,7 +17,7 @@ import {
   UsageError, saveModel, type BackendName, type DatasetName, type LoadedDataset,
 } from '@descent/engine';
 import {
-  FLAG_OF, HYPERPARAMETERS, LocalRunner, modelOf, QueueRunner, parseRedisUrl, buildClassifier, decodeWeights, defaultSpace, describeSpace, hyperbandPlan, objectiveOf, parseDomain,
+  FLAG_OF, HYPERPARAMETERS, LocalRunner, modelOf, QueueRunner, parseRedisUrl, buildClassifier, decodeWeights, checkSpaceModels, defaultSpace, describeSpace, hyperbandPlan, objectiveOf, parseDomain,
   planSearch, plannedEpochs, readSpaceFile, runSearch, spaceSize, trainingJob,
   type HyperparameterName, type JobRunner, type MetricName, type SearchSettings, type SearchSpace, type Trial, type TrialResult,
 } from '@descent/jobs';
@@ -353,6 +353,8 @@ function searchSettings(flags: TuneFlags): SearchSettings {
     const text = fromFlags[name];
     if (text !== undefined) space[name] = parseDomain(name, text, `${FLAG_OF[name]} ${text}`);
   }
+  // Both datasets are 28×28 images of 10 classes.
+  checkSpaceModels(space, [28, 28], 10);
   return {
     algorithm: flags.algorithm,
     maxEpochs: flags.maxEpochs,

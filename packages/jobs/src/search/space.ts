@@ -190,6 +190,34 @@ export function describeSpace(space: SearchSpace): string {
   return parts.join(', ');
 }
 
+/**
+ * Every model the space can make must fit descent's size caps: the largest units, filters and
+ * hidden layers with each layer template and each end of the kernel sizes (a larger kernel has
+ * more weights, a smaller one leaves larger maps), checked before the search starts. Nothing is built.
+ */
+export function checkSpaceModels(space: SearchSpace, inputShape: number[], classes: number): void {
+  const extremes = (name: HyperparameterName): Array<number | string> => {
+    const domain = space[name];
+    if (domain.kind === 'choice') return name === 'layers' ? domain.values : [Math.max(...(domain.values as number[])), Math.min(...(domain.values as number[]))];
+    return [domain.max, domain.min];
+  };
+  const largest = (name: 'units' | 'filters' | 'hidden_layers'): number => extremes(name)[0] as number;
+  for (const layers of extremes('layers') as string[]) {
+    for (const kernelSize of layers === '' ? [0] : (extremes('kernel_size') as number[])) {
+      const values: HyperparameterValues = {
+        units: largest('units'), filters: largest('filters'), hidden_layers: largest('hidden_layers'), kernel_size: kernelSize,
+        dropout: 0, lr: 1e-3, optimizer: 'adam', layers,
+      };
+      const definition = layersOf(values) ?? ['flatten', ...Array.from({ length: values.hidden_layers }, () => `dense:${values.units}:relu`)].join(',');
+      try {
+        checkDefinition(parseLayers(definition), { inputShape, classes, source: `the search space's largest model (${describeSpace(space)})` });
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    }
+  }
+}
+
 function indexOf(p: number, n: number): number {
   return Math.min(n - 1, Math.floor(p * n));
 }
