@@ -34,7 +34,7 @@ const options = { inputShape: [28, 28], classes: 10, seed: 1 };
 describe('--layers definitions', () => {
   const cases: Array<[string, RegExp]> = [
     ['flatten,dense:99999999', /^layer 2 'dense:99999999': UNITS 99999999 is more than descent allows \(16777216\)$/],
-    ['flatten,dense:4000000', /the model would have 3,\d{3},\d{3},\d{3} parameters, more than descent builds here \(268,435,456\)/],
+    ['flatten,dense:4000000', /the model would have 3,\d{3},\d{3},\d{3} parameters, more than descent builds here \(67,108,864\)/],
     ['conv2d:100000:3,flatten', /makes 67,600,000 values per sample, more than descent allows \(16,777,216\)/],
     [`flatten,${'x'.repeat(5000)}`, /^layer 2 "x{40}…": unknown layer "x{40}…"; known:/],
     ['flatten,dense:12\n8', /^layer 2 "dense:12\\n8": UNITS "12\\n8" is not a positive whole number$/],

@@ -32,6 +32,11 @@ export const LIMITS = {
   /** Elements of one weight, and of all weights together: 2^28 float32 values are 1 GiB. */
   weightElements: 2 ** 28,
   parameters: 2 ** 28,
+  /**
+   * Parameters of a model descent trains (--layers, --hidden, definitions): its weights, gradients
+   * and Adam's two moments, 16 bytes a parameter, fill 1 GiB of the kernels' 2 GiB memory.
+   */
+  trainingParameters: 2 ** 26,
   /** Values one sample becomes at any layer (inputs and outputs alike). */
   sampleElements: 2 ** 24,
   /** Names of layers, weights and classes. */

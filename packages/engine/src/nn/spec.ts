@@ -168,7 +168,8 @@ export interface DefineModelOptions {
   addOutput?: boolean;
   /**
    * Most parameters (weights and biases) the model may have, checked before any weight is made.
-   * Default LIMITS.parameters (2^28, 1 GiB of float32); pass less for definitions from others.
+   * Default LIMITS.trainingParameters (2^26: with gradients and Adam's moments, 1 GiB to train);
+   * pass less for definitions from others.
    */
   maxParameters?: number;
 }
@@ -188,7 +189,7 @@ export function defineModel(layers: Layer[], options: DefineModelOptions): Seque
  * output at the end), every shape, and the parameter count and per-sample sizes against their caps.
  * Allocates no weight.
  */
-export function checkDefinition(layers: Layer[], { inputShape, classes, source = 'the model definition', addOutput = true, maxParameters = LIMITS.parameters }: DefineModelOptions): Layer[] {
+export function checkDefinition(layers: Layer[], { inputShape, classes, source = 'the model definition', addOutput = true, maxParameters = LIMITS.trainingParameters }: DefineModelOptions): Layer[] {
   const all = [...layers];
   const first = all[0];
   if (first && (first instanceof Conv2D || first instanceof MaxPooling2D) && inputShape.length === 2) {
