@@ -36,6 +36,8 @@ describe('training jobs', () => {
       [{ ...definition, layers: 'conv' }, 'layers', /unknown field 'layers'/],
       [{ ...definition, model: { layers: 'conv2d:0:3:relu' } }, 'model.layers', /conv2d/],
       [{ ...definition, model: { layers: 'dense:16:relu,sparkle:3' } }, 'model.layers', /sparkle/],
+      // Each layer within its bounds, the whole too large to train: refused before any weight is made.
+      [{ ...definition, model: { hidden: [4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096] } }, 'model.hidden', /^model\.hidden: the model would have 120,\d{3},\d{3} parameters, more than descent builds here \(67,108,864\)$/],
       [{ ...definition, dataset: undefined }, 'dataset', /must have required property 'dataset'/],
       [{ ...definition, momentum: 0.9 }, 'momentum', /sgd optimizer only/],
     ];

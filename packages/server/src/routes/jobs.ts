@@ -7,7 +7,7 @@
  * accuracy, val_loss, val_accuracy, seconds). The stream ends after the job's final status.
  */
 import type { FastifyInstance } from 'fastify';
-import { CNN_LAYERS, ConfigError, DescentError, defineModel, parseLayers } from '@descent/engine';
+import { CNN_LAYERS, ConfigError, DescentError, checkDefinition, parseLayers } from '@descent/engine';
 import { DATASET_NAME, type DatasetSummary } from '@descent/store';
 import { errorReplies, HttpError } from '../errors.js';
 import type { ServerContext } from '../context.js';
@@ -67,12 +67,17 @@ const jobSchema = {
   },
 } as const;
 
-/** A layer spec the job could build (grammar and every shape), checked before the job is queued. */
-function checkLayers(spec: string, dataset: DatasetSummary): void {
+/**
+ * A model the job could build (grammar, every shape, the size caps), checked before the job is
+ * queued and without making any weight: a layer spec, or hidden layers of the dense model.
+ */
+function checkModel(model: { layers?: string; hidden: number[] }, dataset: DatasetSummary): void {
+  const field = model.layers ? 'model.layers' : 'model.hidden';
+  const spec = model.layers ?? ['flatten', ...model.hidden.map((units) => `dense:${units}:relu`)].join(',');
   try {
-    defineModel(parseLayers(spec), { inputShape: [dataset.height, dataset.width], classes: dataset.classNames.length, source: 'model.layers' }).dispose();
+    checkDefinition(parseLayers(spec), { inputShape: [dataset.height, dataset.width], classes: dataset.classNames.length, source: field });
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof DescentError) throw new HttpError(400, (error as Error).message.startsWith('model.layers') ? (error as Error).message : `model.layers: ${(error as Error).message}`, 'model.layers');
+    if (error instanceof ConfigError || error instanceof DescentError) throw new HttpError(400, (error as Error).message.startsWith(field) ? (error as Error).message : `${field}: ${(error as Error).message}`, field);
     throw error;
   }
 }
@@ -106,7 +111,7 @@ export function jobRoutes(app: FastifyInstance, { store, training }: ServerConte
     if (trainImages === 0) throw new HttpError(400, `dataset: ${dataset.name} has no training images yet`, 'dataset');
     if (dataset.classNames.length < 2) throw new HttpError(400, `dataset: ${dataset.name} needs at least 2 classes`, 'dataset');
     if (definition.validation_split > 0 && Math.floor(trainImages * (1 - definition.validation_split)) < 1) throw new HttpError(400, 'validation_split: leaves no training images', 'validation_split');
-    if (definition.model.layers) checkLayers(definition.model.layers, dataset);
+    checkModel(definition.model, dataset);
     const id = await training.submit(definition, request.auth?.userName ?? request.auth?.name ?? null);
     return reply.code(202).header('location', `/api/v1/jobs/${id}`).send(await find(id));
   });
