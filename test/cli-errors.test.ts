@@ -97,6 +97,10 @@ describe.concurrent('missing, truncated or corrupt data files (exit 1, naming th
     await expectFailure(train('--data', join(work, 'nowhere')), 1, /nowhere: folder given by --data does not exist/);
   });
 
+  it('a --data that names a file, not a folder', async () => {
+    await expectFailure(train('--data', join(work, 'a-file')), 1, /a-file: given by --data is not a folder \(it names the folder holding the four IDX files\)$/);
+  });
+
   it('a --data folder missing a file', async () => {
     const dir = dataVariant('partial', (d) => rmSync(join(d, 't10k-labels-idx1-ubyte')));
     await expectFailure(train('--data', dir), 1, /partial: folder given by --data is missing t10k-labels-idx1-ubyte/);

@@ -197,7 +197,7 @@ function findFiles(dir: string): Partial<Record<DatasetFileRole, string>> {
 function requireFolder(info: DatasetInfo, dir: string, named: string): DatasetFiles {
   const scan = scanFolder(dir);
   if (scan.files) return scan.files;
-  if (!scan.exists) throw new DataError(dir, `folder given by ${named} does not exist`);
+  if (!scan.exists) throw new DataError(dir, stat(dir) ? `given by ${named} is not a folder (it names the folder holding the four IDX files)` : `folder given by ${named} does not exist`);
   if (scan.missing.length === FILE_ROLES.length) {
     throw new DataError(dir, `folder given by ${named} holds none of the four ${info.title} files: ${scan.missing.join(', ')} (.gz or uncompressed)`);
   }
