@@ -9,7 +9,7 @@
  *   node packages/cli/dist/main.js … as typed
  */
 import { existsSync } from 'node:fs';
-import { basename, relative } from 'node:path';
+import { basename, isAbsolute, relative } from 'node:path';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -40,7 +40,9 @@ export function commandLine(args: string, { env = process.env, argv1 = process.a
   }
   if (env.npm_command === 'exec') return `npx descent ${args}`;
   if (basename(argv1) === 'descent') return `descent ${args}`;
-  return `node ${relative(cwd, argv1) || argv1} ${args}`;
+  // Node gives the script's absolute path: shown relative from inside its tree, absolute from elsewhere.
+  const path = relative(cwd, argv1);
+  return `node ${path && !path.startsWith('..') && !isAbsolute(path) ? path : argv1} ${args}`;
 }
 
 /** A path as a shell word: quoted when it holds anything a shell would split or expand. */
