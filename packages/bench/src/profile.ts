@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import {
   adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, type ImageDataset, type Kernels,
 } from '@descent/engine';
-import { machineInfo } from './machine.js';
+import { coreSpeeds, formatCoreSpeeds, machineInfo } from './machine.js';
 import { median } from './stats.js';
 
 /** Kernel calls that are not work: the allocator. */
@@ -105,6 +105,8 @@ export async function main(argv: string[]): Promise<void> {
     throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2), --steps 1 to 1875, --rounds at least 1');
   }
   const { train } = await loadDataset('fashion-mnist', values.data ? { dir: values.data } : {});
+  // Two threads cannot gain more than the slower core adds, so the profile says how even the cores ran.
+  const speedsBefore = coreSpeeds();
   const results = new Map<number, Round[]>(threadCounts.map((t) => [t, []]));
   for (let round = 0; round < rounds; round++) {
     for (const threads of threadCounts) {
@@ -129,10 +131,14 @@ export async function main(argv: string[]): Promise<void> {
   row('everything else (JavaScript: autodiff, scopes, batch copies)', (r) => r.stepMicros - [...r.kernels.values()].reduce((a, b) => a + b, 0));
   row('**one step**', (r) => r.stepMicros);
   row('handing an empty task to the workers and back', (r) => r.dispatchMicros);
+  const speedsAfter = coreSpeeds();
   const machine = machineInfo();
+  const speeds = speedsBefore && speedsAfter
+    ? ` Core speeds (a loop pinned to each core, relative to the fastest): ${formatCoreSpeeds(speedsBefore)} before, ${formatCoreSpeeds(speedsAfter)} after.`
+    : '';
   process.stdout.write(
     `${lines.join('\n')}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${steps} steps of batch 32 after a warm-up pass, ` +
-      `medians of ${rounds} round(s), thread counts in turns.\n`,
+      `medians of ${rounds} round(s), thread counts in turns.${speeds}\n`,
   );
 }
 
