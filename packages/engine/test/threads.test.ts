@@ -22,7 +22,7 @@ import {
 import { createWasmKernels, type WasmKernels } from '../src/backend/wasm.js';
 import type { Window2d } from '../src/backend/kernels.js';
 import { windowAxis } from '../src/ops/window.js';
-import { cutsFromSpeeds, learnShareSpeeds, setThreadHost, type SpeedEstimates } from '../src/backend/threads.js';
+import { MASKED_SHARES, cutsFromSpeeds, learnShareSpeeds, setThreadHost, shareToClaim, type SpeedEstimates } from '../src/backend/threads.js';
 import { part, shareCuts } from '../src/backend/thread-tasks.js';
 import { nodeThreadHost } from '../src/backend/threads-node.js';
 
@@ -318,6 +318,62 @@ describe.each(many)('kernels split over %s give the floats of one thread', (_lab
         kernels.freeBytes(src);
       });
     }
+  });
+});
+
+describe('which share a thread claims', () => {
+  /** Claims every share of a call of `shares`, threads arriving in `arrivals` order (slots, repeated as they come back): who ran what. */
+  function claimAll(shares: number, arrivals: number[]): { ranBy: number[]; low: number } {
+    const ranBy = new Array<number>(shares).fill(-1);
+    let low = 0;
+    for (const slot of arrivals) {
+      const share = shareToClaim(low, shares, slot);
+      if (share < 0) continue;
+      expect(ranBy[share], `share ${share} claimed twice`).toBe(-1);
+      ranBy[share] = slot;
+      low = shares <= MASKED_SHARES ? low | (1 << share) : low + 1;
+    }
+    return { ranBy, low };
+  }
+
+  it('of a few shares, each thread takes its own first, whoever comes first; then any left, lowest first; every share once', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: MASKED_SHARES }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        (shares, threads, picks) => {
+          // Threads come in some order, each again and again, until every share is claimed.
+          const arrivals = picks.map((pick) => pick % threads);
+          for (let round = 0; round < shares; round++) for (let slot = 0; slot < threads; slot++) arrivals.push(slot);
+          const { ranBy, low } = claimAll(shares, arrivals);
+          expect(ranBy.every((slot) => slot >= 0), 'every share is claimed').toBe(true);
+          expect(shareToClaim(low, shares, 0)).toBe(-1);
+          for (let share = 0; share < Math.min(shares, threads); share++) {
+            // Until thread `share` first comes, if every thread before it came once and took its own share, its own is left for it.
+            const before = arrivals.slice(0, arrivals.indexOf(share));
+            const onlyOwnClaims = new Set(before).size === before.length && before.every((slot) => slot < shares);
+            if (onlyOwnClaims) expect(ranBy[share], `share ${share} is its own thread's`).toBe(share);
+          }
+        },
+      ),
+      { seed: 20261202, numRuns: 500 },
+    );
+  });
+
+  it('the caller alone runs every share in order; a worker that comes first still leaves share 0 to the caller', () => {
+    expect(claimAll(4, [0, 0, 0, 0]).ranBy).toEqual([0, 0, 0, 0]);
+    expect(claimAll(2, [1, 0]).ranBy).toEqual([0, 1]);
+    expect(claimAll(2, [1, 1]).ranBy).toEqual([1, 1]);
+    // A thread done with its own share takes the lowest left, the caller's too when the caller is late.
+    expect(claimAll(3, [2, 2, 0, 1]).ranBy).toEqual([2, 0, 2]);
+  });
+
+  it('of many shares, threads take them in order from a counter', () => {
+    const shares = MASKED_SHARES + 5;
+    const { ranBy } = claimAll(shares, Array.from({ length: shares }, (_, i) => (i * 7) % 3));
+    expect(ranBy).toEqual(Array.from({ length: shares }, (_, i) => (i * 7) % 3));
+    expect(shareToClaim(shares, shares, 1)).toBe(-1);
   });
 });
 

@@ -10,10 +10,14 @@
  *   claim shares from `next` and run them    claim shares from `next` and run them
  *   wait until done = shares     ←─────────  done += 1 per share run
  *
- * Shares are claimed, not assigned: each thread takes the next unclaimed one (a compare-and-
- * swap on `next`) until none is left. So a worker that the operating system has not scheduled
- * yet, or that sleeps, delays nothing: the caller runs its share too, and a call is never much
- * slower than on one thread, even on a machine whose cores are busy with other work. Nothing is
+ * Shares are claimed, not assigned: each thread takes an unclaimed one (a compare-and-swap on
+ * `next`) until none is left. So a worker that the operating system has not scheduled yet, or
+ * that sleeps, delays nothing: the caller runs its share too, and a call is never much slower
+ * than on one thread, even on a machine whose cores are busy with other work. A call of a few
+ * shares marks them claimed in a bitmask, and each thread claims its own share first (share s
+ * on thread s, the caller's being 0), then any left: a worker that arrives before the caller
+ * does not take the caller's rows, which the caller's core holds in its cache and the cuts
+ * sized for the caller's speed. A call of many shares hands them out in order from a counter. Nothing is
  * posted per call: a call costs a few atomic operations and, when a worker had gone to sleep,
  * one notify. Workers spin for a while after each task (training calls kernels every few
  * microseconds) and then sleep in Atomics.wait, so an idle pool costs no CPU.
@@ -44,10 +48,14 @@ import { PIPELINED_TASKS, TASK_NAMES, TASKS, shareCuts } from './thread-tasks.js
 // Words that different threads write sit on different 64-byte cache lines.
 
 /**
- * The next share to claim, packed with the call it belongs to: generation (16 bits, counting
- * calls), shares (8 bits), next share (8 bits). One word, so a claim is one compare-and-swap.
+ * The shares left to claim, packed with the call they belong to: generation (16 bits, counting
+ * calls), shares (8 bits), and in the low 8 bits either a bitmask of the claimed shares (a call
+ * of at most MASKED_SHARES shares) or the next share to claim. One word, so a claim is one
+ * compare-and-swap.
  */
 export const NEXT = 0;
+/** Calls of at most this many shares claim them through a bitmask, each thread its own share first. */
+export const MASKED_SHARES = 8;
 /** Shares finished (run, or skipped after a failure) of the current call. */
 export const DONE = 16;
 export const TASK = 32;
@@ -183,6 +191,18 @@ export function awaitChange(ints: Int32Array, index: number, value: number, spin
 }
 
 /**
+ * The share thread `slot` should claim next, or -1 when none is left; `low` is the low byte of
+ * NEXT. Of a few shares (`low` a bitmask of the claimed ones): the thread's own share, share
+ * `slot`, while it is unclaimed, then the lowest unclaimed. Of many (`low` a counter): the next.
+ */
+export function shareToClaim(low: number, shares: number, slot: number): number {
+  if (shares > MASKED_SHARES) return low < shares ? low : -1;
+  if (slot < shares && (low & (1 << slot)) === 0) return slot;
+  for (let share = 0; share < shares; share++) if ((low & (1 << share)) === 0) return share;
+  return -1;
+}
+
+/**
  * Claims and runs shares of the current call until none is left (see the header); `slot` names
  * this thread (0: the caller). A share that throws is counted as done, the first failure is
  * recorded for the caller, and later shares are skipped.
@@ -190,10 +210,11 @@ export function awaitChange(ints: Int32Array, index: number, value: number, spin
 export function runShares(ints: Int32Array, wasm: KernelExports, args: Float64Array, slot: number): void {
   for (;;) {
     const next = Atomics.load(ints, NEXT);
-    const share = next & 0xff;
     const shares = (next >>> 8) & 0xff;
-    if (share >= shares) return;
-    if (Atomics.compareExchange(ints, NEXT, next, next + 1) !== next) continue;
+    const share = shareToClaim(next & 0xff, shares, slot);
+    if (share < 0) return;
+    const claimed = shares <= MASKED_SHARES ? next | (1 << share) : next + 1;
+    if (Atomics.compareExchange(ints, NEXT, next, claimed) !== next) continue;
     // This share is ours: the task and its arguments stay put until it is counted done.
     if (slot !== 0) Atomics.add(ints, WORKER_SHARES, 1);
     if (Atomics.load(ints, FAILED) === 0) {
