@@ -5,7 +5,7 @@
  * The loss at every step and the final weights must agree: the proof that descent computes what
  * TensorFlow computes.
  */
-import { Tensor, type BackendName } from '@descent/engine';
+import { Tensor, createReferenceKernels, kernels as activeKernels, setBackend, type BackendName } from '@descent/engine';
 import type * as TF from '@tensorflow/tfjs';
 import { kerasTask, runKeras } from './child.js';
 import { countClipped, loadSplits, normalizedPixels } from './data.js';
@@ -141,6 +141,33 @@ function descentVariants(task: StepsTask, oracle: OracleSteps, batches: Batches,
   return variants;
 }
 
+/**
+ * descent in float64 (its reference kernels, Keras's Adam) from Keras's initial weights: every
+ * float32 run, Keras's and descent's alike, rounds its way off this trajectory, so its distance
+ * from Keras is the scale of what float32 rounding does to these steps, whichever kernels Keras
+ * runs on this machine.
+ */
+function float64FromKeras(task: StepsTask, keras: OracleSteps, batches: Batches): StepsRun['float64FromKeras'] {
+  const previous = activeKernels();
+  setBackend(createReferenceKernels('float64'));
+  try {
+    const descent = buildDescentModel(task.model, task.seed, 'keras');
+    importLayersWeights(descent, keras.initial);
+    const losses: number[] = [];
+    for (let step = 0; step < batches.steps; step++) {
+      const { x, y } = batches.batch(step);
+      const xb = Tensor.from(x, [batches.batchSize, ...batches.inputShape]);
+      losses.push(descent.trainOnBatch(xb, y));
+      xb.dispose();
+    }
+    const final = descent.getWeights().map(({ values }) => values);
+    descent.dispose();
+    return { losses, ...compareSteps(losses, final, keras) };
+  } finally {
+    setBackend(previous);
+  }
+}
+
 /** tfjs-node from Keras's initial weights: how far the two TensorFlow front ends are from each other. */
 async function tfjsNodeFromKeras(task: StepsTask, keras: OracleSteps, batches: Batches): Promise<StepsRun['tfjsNodeFromKeras']> {
   const tf = await loadTfjsFor('tfjs-node');
@@ -178,6 +205,7 @@ export async function stepParity(task: StepsTask): Promise<StepsRun | Unavailabl
   const crossCheck = task.oracle === 'keras' && task.crossCheckTfjsNode ? await tfjsNodeFromKeras(task, oracle, batches) : undefined;
   const eigen = task.oracle === 'keras' && task.crossCheckKerasEigen ? await kerasOnEigen(task, oracle) : undefined;
   const eigenRun = eigen && !('available' in eigen) ? eigen : undefined;
+  const float64 = task.oracle === 'keras' && task.crossCheckFloat64 ? float64FromKeras(task, oracle, batches) : undefined;
   return {
     available: true,
     oracle: task.oracle,
@@ -191,5 +219,6 @@ export async function stepParity(task: StepsTask): Promise<StepsRun | Unavailabl
     variants: descentVariants(task, oracle, batches, eigenRun),
     ...(crossCheck ? { tfjsNodeFromKeras: crossCheck } : {}),
     ...(eigen ? { kerasEigenFromKeras: eigenRun ? { available: true, losses: eigenRun.losses, ...compareSteps(eigenRun.losses, eigenRun.final, oracle) } : (eigen as Unavailable) } : {}),
+    ...(float64 ? { float64FromKeras: float64 } : {}),
   };
 }

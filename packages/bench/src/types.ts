@@ -196,6 +196,11 @@ export interface StepsTask {
    * the same arithmetic summed in other orders: how far float32 rounding alone carries the losses.
    */
   crossCheckKerasEigen?: boolean;
+  /**
+   * With the Keras oracle: also train descent in float64 (its reference kernels) from Keras's
+   * initial weights: how far float32 rounding carries the losses from exact-ish arithmetic.
+   */
+  crossCheckFloat64?: boolean;
 }
 
 export type WorkerTask = EpochTask | AccuracyTask | StepsTask;
@@ -275,6 +280,8 @@ export interface StepsRun {
   tfjsNodeFromKeras?: (StepDifference & { available: true; losses: number[] }) | Unavailable;
   /** Keras only: Keras on TensorFlow's Eigen kernels (oneDNN off), from the same seed, against Keras. */
   kerasEigenFromKeras?: (StepDifference & { available: true; losses: number[] }) | Unavailable;
+  /** Keras only: descent in float64 (reference kernels, Adam form 'keras'), from Keras's initial weights, against Keras. */
+  float64FromKeras?: StepDifference & { losses: number[] };
 }
 
 export type WorkerReply =

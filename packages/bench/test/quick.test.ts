@@ -264,10 +264,13 @@ describe('npm run bench -- --quick', () => {
 
   /**
    * tfjs-node (TensorFlow's C++ kernels, tfjs's Adam): descent stays within 1e-4 at each of the 50
-   * steps (1.5e-6 measured). Keras: within 1e-4 over the first 10 steps; over 50 steps this CNN
-   * amplifies float32 rounding: Keras on TensorFlow's Eigen kernels (oneDNN off) drifts from Keras
-   * on oneDNN as far as descent does (2.07e-2 and 2.08e-2 measured), so the test asserts descent
-   * against that scale rather than against 1e-4.
+   * steps (1.5e-6 measured). Keras: within 1e-4 over the first 10 steps; over 50 steps these steps carry
+   * float32 rounding further, so the test asserts
+   * descent against the scale of that rounding rather than against 1e-4: the same steps in float64
+   * (descent's reference kernels), from which every float32 run strays, and Keras on TensorFlow's
+   * Eigen kernels (oneDNN off). How far Keras's two kernel sets drift apart depends on the CPU: 2.07e-2
+   * on one of these machines, 4e-7 on another, where descent was 5.2e-4 from Keras on both and the
+   * float64 steps 1.3e-3 from Keras.
    */
   it.for([['tfjs-node', 50], ['keras', 10]] as const)('CNN step parity with %s: 50 steps from its weights, descent (wasm) within 1e-4 relative loss over the first %d', ([oracle, horizon], context) => {
     if (ABSENT[oracle]) {
@@ -291,11 +294,15 @@ describe('npm run bench -- --quick', () => {
       expect(eigen.available, eigen.reason).toBe(true);
       expect(eigen.losses).toHaveLength(50);
       expect(Math.abs(eigen.losses[0] - run.oracleLosses[0]) / run.oracleLosses[0]).toBeLessThan(1e-6);
-      // The switch took effect (other kernels, other rounding), and descent is no farther from Keras
-      // than Keras on the other kernels is, nor from those than they are from Keras.
-      expect(eigen.maxRelativeLossDifference).toBeGreaterThan(0);
-      expect(variant.maxRelativeLossDifference).toBeLessThanOrEqual(2 * eigen.maxRelativeLossDifference);
-      expect(variant.againstKerasEigen.maxRelativeLossDifference).toBeLessThanOrEqual(eigen.maxRelativeLossDifference);
+      const float64 = run.float64FromKeras;
+      expect(float64.losses).toHaveLength(50);
+      expect(Math.abs(float64.losses[0] - run.oracleLosses[0]) / run.oracleLosses[0]).toBeLessThan(1e-6);
+      // Exact-ish arithmetic does leave the float32 trajectories, and descent strays from Keras no
+      // farther than twice what rounding alone does: float32 against float64, or Keras's kernels against each other.
+      expect(float64.maxRelativeLossDifference).toBeGreaterThan(0);
+      const rounding = Math.max(float64.maxRelativeLossDifference, eigen.maxRelativeLossDifference);
+      expect(variant.maxRelativeLossDifference).toBeLessThanOrEqual(2 * rounding);
+      expect(variant.againstKerasEigen.maxRelativeLossDifference).toBeLessThanOrEqual(2 * rounding);
     }
     const headline = headlines.find((h: { oracle: string }) => h.oracle === oracle);
     expect(headline).toMatchObject({ adamForm, goal: 1e-4, descentBackend: 'wasm', maxRelativeLossDifference: variant.maxRelativeLossDifference });

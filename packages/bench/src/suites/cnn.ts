@@ -40,7 +40,7 @@ const cnnContext = (context: SuiteContext): SuiteContext => ({ ...context, model
 export async function runCnnSuite(context: SuiteContext): Promise<{ layers: string; epoch: EpochSuiteResult; steps: StepsSuiteResult }> {
   const cnn = cnnContext(context);
   const epoch = await runEpochSuite(cnn, context.quick ? CNN_QUICK_EPOCH_ENGINES : CNN_EPOCH_ENGINES);
-  const steps = await runStepsSuite(cnn, { oracles: CNN_ORACLES, steps: CNN_STEPS, goal: CNN_STEP_GOAL, descentBackends: ['wasm'], kerasEigen: true });
+  const steps = await runStepsSuite(cnn, { oracles: CNN_ORACLES, steps: CNN_STEPS, goal: CNN_STEP_GOAL, descentBackends: ['wasm'], kerasEigen: true, float64: true });
   return { layers: describeModel(CNN), epoch: { ...epoch, note: `${CNN_NOTE} ${epoch.note}` }, steps };
 }
 

@@ -36,15 +36,18 @@ export interface StepsOptions {
   descentBackends?: Array<'wasm' | 'ts'>;
   /** Also train Keras on TensorFlow's Eigen kernels, for the scale of float32 rounding (one more TensorFlow start). */
   kerasEigen?: boolean;
+  /** Also train descent in float64 from Keras's weights, for the scale of float32 rounding whatever Keras's kernels. */
+  float64?: boolean;
 }
 
-export async function runStepsSuite(context: SuiteContext, { oracles = ORACLES, steps = stepsPlan(context.quick), goal, descentBackends, kerasEigen = false }: StepsOptions = {}): Promise<StepsSuiteResult> {
+export async function runStepsSuite(context: SuiteContext, { oracles = ORACLES, steps = stepsPlan(context.quick), goal, descentBackends, kerasEigen = false, float64 = false }: StepsOptions = {}): Promise<StepsSuiteResult> {
   const runs: StepsRun[] = [];
   const unavailable: StepsSuiteResult['unavailable'] = [];
   for (const oracle of oracles) {
     const run = await runWorker<StepsRun | Unavailable>({
       kind: 'steps', oracle, model: context.model, files: context.files, seed: 1, steps, crossCheckTfjsNode: oracle === 'keras',
-      ...(kerasEigen && oracle === 'keras' ? { crossCheckKerasEigen: true } : {}), ...(descentBackends ? { descentBackends } : {}),
+      ...(kerasEigen && oracle === 'keras' ? { crossCheckKerasEigen: true } : {}), ...(float64 && oracle === 'keras' ? { crossCheckFloat64: true } : {}),
+      ...(descentBackends ? { descentBackends } : {}),
     });
     if (!run.available) {
       unavailable.push({ oracle, reason: run.reason });
@@ -64,6 +67,12 @@ export async function runStepsSuite(context: SuiteContext, { oracles = ORACLES, 
             `max relative loss difference ${variant.againstKerasEigen!.maxRelativeLossDifference.toExponential(2)} at step ${variant.againstKerasEigen!.worstStep}`,
         );
       }
+    }
+    if (run.float64FromKeras) {
+      context.log(
+        `${modelTag(context)}steps: descent in float64 vs Keras, ${steps} steps: ` +
+          `max relative loss difference ${run.float64FromKeras.maxRelativeLossDifference.toExponential(2)} at step ${run.float64FromKeras.worstStep}`,
+      );
     }
     for (const variant of run.variants) {
       context.log(
@@ -133,6 +142,15 @@ function oracleDifferences(runs: StepsRun[]): OracleDifference[] {
         maxRelativeLossDifference: eigen.maxRelativeLossDifference,
         worstStep: eigen.worstStep,
         maxAbsWeightDifference: eigen.maxAbsWeightDifference,
+      });
+    }
+    if (run.float64FromKeras) {
+      differences.push({
+        between: ['Keras', "descent in float64 (reference kernels, Keras's Adam)"],
+        why: 'the same steps in exact-ish arithmetic: how far float32 rounding carries any float32 run, Keras included',
+        maxRelativeLossDifference: run.float64FromKeras.maxRelativeLossDifference,
+        worstStep: run.float64FromKeras.worstStep,
+        maxAbsWeightDifference: run.float64FromKeras.maxAbsWeightDifference,
       });
     }
     const headlineVariant = run.variants.find((v) => v.adamForm === ORACLE_ADAM_FORMS[run.oracle] && v.againstKerasEigen);
