@@ -108,6 +108,22 @@ async function kerasOracle(task: StepsTask, options: { onednn?: boolean } = {}):
   };
 }
 
+/** descent on the active backend, from `initial`, one Adam step per batch: its losses and final weights. */
+function descentSteps(task: StepsTask, initial: LayersWeights, batches: Batches, adamForm: 'keras' | 'tfjs'): { losses: number[]; final: ArrayLike<number>[] } {
+  const descent = buildDescentModel(task.model, task.seed, adamForm);
+  importLayersWeights(descent, initial);
+  const losses: number[] = [];
+  for (let step = 0; step < batches.steps; step++) {
+    const { x, y } = batches.batch(step);
+    const xb = Tensor.from(x, [batches.batchSize, ...batches.inputShape]);
+    losses.push(descent.trainOnBatch(xb, y));
+    xb.dispose();
+  }
+  const final = descent.getWeights().map(({ values }) => values);
+  descent.dispose();
+  return { losses, final };
+}
+
 /**
  * descent on each backend and Adam form, from the oracle's initial weights, over the same batches;
  * also against a second run of the oracle on other kernels, when there is one.
@@ -117,17 +133,7 @@ function descentVariants(task: StepsTask, oracle: OracleSteps, batches: Batches,
   for (const descentBackend of task.descentBackends ?? (['wasm', 'ts'] as BackendName[])) {
     for (const adamForm of ['keras', 'tfjs'] as const) {
       const inUse = useDescentBackend(descentBackend);
-      const descent = buildDescentModel(task.model, task.seed, adamForm);
-      importLayersWeights(descent, oracle.initial);
-      const losses: number[] = [];
-      for (let step = 0; step < batches.steps; step++) {
-        const { x, y } = batches.batch(step);
-        const xb = Tensor.from(x, [batches.batchSize, ...batches.inputShape]);
-        losses.push(descent.trainOnBatch(xb, y));
-        xb.dispose();
-      }
-      const final = descent.getWeights().map(({ values }) => values);
-      descent.dispose();
+      const { losses, final } = descentSteps(task, oracle.initial, batches, adamForm);
       variants.push({
         descentBackend: inUse.backend,
         ...(inUse.fallbackReason ? { fallbackReason: inUse.fallbackReason } : {}),
@@ -151,17 +157,7 @@ function float64FromKeras(task: StepsTask, keras: OracleSteps, batches: Batches)
   const previous = activeKernels();
   setBackend(createReferenceKernels('float64'));
   try {
-    const descent = buildDescentModel(task.model, task.seed, 'keras');
-    importLayersWeights(descent, keras.initial);
-    const losses: number[] = [];
-    for (let step = 0; step < batches.steps; step++) {
-      const { x, y } = batches.batch(step);
-      const xb = Tensor.from(x, [batches.batchSize, ...batches.inputShape]);
-      losses.push(descent.trainOnBatch(xb, y));
-      xb.dispose();
-    }
-    const final = descent.getWeights().map(({ values }) => values);
-    descent.dispose();
+    const { losses, final } = descentSteps(task, keras.initial, batches, 'keras');
     return { losses, ...compareSteps(losses, final, keras) };
   } finally {
     setBackend(previous);
