@@ -571,6 +571,37 @@ describe('training gives the same weights, bit for bit, on 1, 2 and 3 threads', 
   });
 });
 
+describe('stalls: the caller waiting for the workers\' shares', () => {
+  it('are counted when a worker\'s share outlasts the caller\'s, and only in calls a worker took part in', async () => {
+    const k = createWasmKernels({ threads: 2 });
+    const n = 1 << 21;
+    const [w, g, m, v] = [0, 1, 2, 3].map(() => k.alloc(n));
+    try {
+      expect(k.stalls).toEqual({ calls: 0, ms: 0 });
+      await k.threadsReady();
+      // The worker's share is three times the caller's: once the worker has claimed it, the caller waits.
+      k.setShareSpeeds([1, 3]);
+      const workerSharesBefore = k.workerShares;
+      let calls = 0;
+      for (const until = Date.now() + 5000; k.stalls.calls === 0 && Date.now() < until; calls++) {
+        k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+        if (k.stalls.calls === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      const { calls: stalled, ms } = k.stalls;
+      expect(stalled).toBeGreaterThanOrEqual(1);
+      expect(stalled).toBeLessThanOrEqual(Math.min(calls, k.workerShares - workerSharesBefore));
+      expect(ms).toBeGreaterThan(0.05 * stalled);
+      // One thread: nothing is split, nothing waits.
+      k.setThreads(1);
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      expect(k.stalls).toEqual({ calls: 0, ms: 0 });
+    } finally {
+      for (const storage of [w, g, m, v]) k.free(storage);
+      k.setThreads(1);
+    }
+  });
+});
+
 describe('where threads cannot start', () => {
   it('the kernels run on one thread and say why', () => {
     setThreadHost(undefined);

@@ -86,6 +86,8 @@ const SPEED_LEARNING_RATE = 0.1;
 const MIN_SPEED_SHARE = 0.2;
 /** How far (as a fraction of all the work) the estimates move before a task's cuts follow. */
 const SPEED_HYSTERESIS = 0.04;
+/** A wait of the caller for workers' shares longer than this (ms) counts as a stall (see ThreadPool.stalls). */
+export const STALL_MS = 0.05;
 /** Most shares one call can have (the packing of NEXT). */
 export const MAX_SHARES = 255;
 /**
@@ -278,6 +280,13 @@ export class ThreadPool {
   private generation = 0;
   /** Whether calls of one share per thread are sized by the threads' speeds (see the header). */
   weightShares = true;
+  /**
+   * Calls in which the caller, done with its own shares, waited more than STALL_MS for the
+   * workers' (a worker slow to start its share, or taken off its core inside it), and how long
+   * those waits took in all (ms). For the profile: on an even, quiet machine there are few.
+   */
+  stalls = 0;
+  stalledMs = 0;
   private readonly speedsByTask = new Map<number, SpeedEstimates>();
   private fixedSpeeds: Float64Array | undefined;
   private readonly cuts = new Float64Array(this.control, CUTS_OFFSET, MAX_TIMED_SHARES + 1);
@@ -352,7 +361,13 @@ export class ThreadPool {
     Atomics.store(ints, NEXT, (this.generation << 16) | (total << 8));
     for (let slot = 1; slot < Math.min(total, started); slot++) this.post(slot);
     runShares(ints, this.kernels, this.args, 0);
+    const waitStarted = performance.now();
     this.awaitShares(total);
+    const waitedMs = performance.now() - waitStarted;
+    if (waitedMs > STALL_MS) {
+      this.stalls++;
+      this.stalledMs += waitedMs;
+    }
     const failed = Atomics.load(ints, FAILED);
     if (failed !== 0) {
       const length = Atomics.load(ints, ERROR_LENGTH);

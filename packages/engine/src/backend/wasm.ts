@@ -247,6 +247,11 @@ export interface WasmKernels extends Kernels {
   /** Shares of split calls that worker threads (not the caller's) ran, since the pool started. */
   readonly workerShares: number;
   /**
+   * Split calls, since the pool started, in which the calling thread, done with its own shares,
+   * waited more than 50 µs for the workers' shares, and those waits in all (ms).
+   */
+  readonly stalls: { calls: number; ms: number };
+  /**
    * Each thread's speed, as a fraction of all of them, as the pool has measured it: a call of one
    * share per thread gives each thread that much of the output ([1] on one thread).
    */
@@ -469,6 +474,9 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     threadPolicy,
     get workerShares() {
       return pool?.workerShares ?? 0;
+    },
+    get stalls() {
+      return { calls: pool?.stalls ?? 0, ms: pool?.stalledMs ?? 0 };
     },
     get shareSpeeds() {
       return pool && !pool.isClosed ? pool.shareSpeeds : [1];
