@@ -10,10 +10,20 @@
  * waiting for workers included), for the JavaScript around them (autodiff, scopes, batch copies),
  * and in all, medians over the rounds; and what handing a task to the pool costs (an empty task,
  * round trip). Timing adds ~0.1 µs per kernel call.
+ *
+ *   npm run profile -- --fresh [--threads 1,2] [--runs 3] [--window 250] [--data DIR]
+ *
+ * The first epoch instead, as the bench's epoch suite times it: each run is a fresh process that
+ * trains the bench model for one epoch (thread counts in turns, run by run), timed in windows of
+ * `--window` steps. Prints, per window, µs per step and how many split calls the workers missed
+ * (the caller then ran every share), and over the epoch its seconds and the caller's stalls
+ * (waits of over 50 µs for the workers' shares), medians over the runs.
  */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, type ImageDataset, type Kernels,
+  adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, type ImageDataset, type Kernels, type WasmKernels,
 } from '@descent/engine';
 import { coreSpeeds, formatCoreSpeeds, machineInfo } from './machine.js';
 import { median } from './stats.js';
@@ -90,6 +100,89 @@ function dispatchCost(backend: Kernels): number {
   return median(samples);
 }
 
+/** The bench model, compiled as the bench compiles it. */
+function benchModel() {
+  const model = sequential([flatten({ inputShape: [28, 28] }), dense({ units: 128, activation: 'relu' }), dense({ units: 10, activation: 'softmax' })], { seed: 1 });
+  model.compile({ optimizer: adam(), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  return model;
+}
+
+/** One fresh process's first epoch (see the header's --fresh). */
+export interface FreshRun {
+  threads: number;
+  epochSeconds: number;
+  /** Steps of the epoch. */
+  steps: number;
+  /** µs per step of each window of steps (the last may be shorter). */
+  windowMicros: number[];
+  /** Split calls of each window, and how many of them no worker took part in. */
+  windowCalls: number[];
+  windowMissed: number[];
+  stalls: number;
+  stalledMs: number;
+}
+
+/** The child of --fresh: trains one epoch in this process and returns its windows. */
+async function freshRun(threads: number, window: number, dataDir: string | undefined): Promise<FreshRun> {
+  const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
+  setThreads(threads);
+  const kernels = setBackend('wasm') as WasmKernels;
+  await threadsReady();
+  const model = benchModel();
+  const run: FreshRun = { threads, epochSeconds: 0, steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], stalls: 0, stalledMs: 0 };
+  let windowStart = performance.now(), stepsInWindow = 0;
+  let calls = kernels.threadPolicy.splitCalls, workerShares = kernels.workerShares;
+  const closeWindow = (): void => {
+    const now = performance.now();
+    run.windowMicros.push(((now - windowStart) * 1000) / stepsInWindow);
+    const windowCalls = kernels.threadPolicy.splitCalls - calls;
+    run.windowCalls.push(windowCalls);
+    // Training's split calls have one share per thread: a call with none run by a worker was missed.
+    run.windowMissed.push(threads > 1 ? Math.max(0, windowCalls - (kernels.workerShares - workerShares) / (threads - 1)) : 0);
+    windowStart = now;
+    stepsInWindow = 0;
+    calls = kernels.threadPolicy.splitCalls;
+    workerShares = kernels.workerShares;
+  };
+  const started = performance.now();
+  await model.fit(train, train.labels, {
+    epochs: 1, batchSize: 32, seed: 41, verbose: 0,
+    callbacks: [{ onBatchEnd: () => { run.steps++; if (++stepsInWindow === window) closeWindow(); } }],
+  });
+  run.epochSeconds = (performance.now() - started) / 1000;
+  if (stepsInWindow > 0) closeWindow();
+  run.stalls = kernels.stalls.calls;
+  run.stalledMs = kernels.stalls.ms;
+  model.dispose();
+  setThreads(1);
+  return run;
+}
+
+/** The table of --fresh: medians over the runs of each thread count. */
+export function freshTable(runs: readonly FreshRun[], threadCounts: readonly number[], window: number): string {
+  const byThreads = new Map(threadCounts.map((t) => [t, runs.filter((r) => r.threads === t)]));
+  const windows = Math.max(...runs.map((r) => r.windowMicros.length));
+  const steps = Math.max(...runs.map((r) => r.steps));
+  const cell = (t: number, pick: (r: FreshRun) => number | undefined, digits: number): string => {
+    const values = byThreads.get(t)!.map(pick).filter((x): x is number => x !== undefined);
+    return values.length === 0 ? '–' : median(values).toFixed(digits);
+  };
+  const multi = threadCounts.filter((t) => t > 1);
+  const header = ['steps', ...threadCounts.map((t) => `${t} thread${t === 1 ? '' : 's'}: µs/step`), ...multi.map((t) => `${t} threads: calls missed by the workers`)];
+  const lines = [`| ${header.join(' | ')} |`, `| --- | ${header.slice(1).map(() => '---:').join(' | ')} |`];
+  for (let w = 0; w < windows; w++) {
+    lines.push(`| ${w * window + 1}–${Math.min((w + 1) * window, steps)} | ${[
+      ...threadCounts.map((t) => cell(t, (r) => r.windowMicros[w], 0)),
+      ...multi.map((t) => `${cell(t, (r) => r.windowMissed[w], 0)} of ${cell(t, (r) => r.windowCalls[w], 0)}`),
+    ].join(' | ')} |`);
+  }
+  const blanks = multi.map(() => '');
+  lines.push(`| **epoch (s)** | ${[...threadCounts.map((t) => cell(t, (r) => r.epochSeconds, 2)), ...blanks].join(' | ')} |`);
+  lines.push(`| stalls: waits over 50 µs for the workers (count) | ${[...threadCounts.map((t) => (t > 1 ? cell(t, (r) => r.stalls, 0) : '–')), ...blanks].join(' | ')} |`);
+  lines.push(`| stalls: their time (ms) | ${[...threadCounts.map((t) => (t > 1 ? cell(t, (r) => r.stalledMs, 0) : '–')), ...blanks].join(' | ')} |`);
+  return lines.join('\n');
+}
+
 function format(us: number): string {
   return us >= 100 ? us.toFixed(0) : us.toFixed(1);
 }
@@ -97,9 +190,21 @@ function format(us: number): string {
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { threads: { type: 'string', default: '1,2' }, steps: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, data: { type: 'string' } },
+    options: {
+      threads: { type: 'string', default: '1,2' }, steps: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, data: { type: 'string' },
+      fresh: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' },
+      child: { type: 'string' },
+    },
   });
   const threadCounts = values.threads.split(',').map(Number);
+  if (values.child !== undefined) {
+    process.stdout.write(`${JSON.stringify(await freshRun(Number(values.child), Number(values.window), values.data))}\n`);
+    return;
+  }
+  if (values.fresh) {
+    await mainFresh(threadCounts, Number(values.runs), Number(values.window), values.data);
+    return;
+  }
   const steps = Number(values.steps), rounds = Number(values.rounds);
   if (threadCounts.some((t) => !Number.isInteger(t) || t < 1) || !(steps >= 1 && steps <= 1875) || !(rounds >= 1)) {
     throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2), --steps 1 to 1875, --rounds at least 1');
@@ -139,6 +244,30 @@ export async function main(argv: string[]): Promise<void> {
   process.stdout.write(
     `${lines.join('\n')}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${steps} steps of batch 32 after a warm-up pass, ` +
       `medians of ${rounds} round(s), thread counts in turns.${speeds}\n`,
+  );
+}
+
+/** --fresh: one child process per run, thread counts in turns. */
+async function mainFresh(threadCounts: number[], runs: number, window: number, dataDir: string | undefined): Promise<void> {
+  if (threadCounts.some((t) => !Number.isInteger(t) || t < 1) || !(Number.isInteger(runs) && runs >= 1) || !(Number.isInteger(window) && window >= 1)) {
+    throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2), --runs and --window positive whole numbers');
+  }
+  const self = fileURLToPath(import.meta.url);
+  const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
+  const results: FreshRun[] = [];
+  for (let run = 0; run < runs; run++) {
+    for (const threads of threadCounts) {
+      // Node's own flags carry over (`node --no-opt …/profile.js --fresh` profiles without the optimizing compiler).
+      const args = [...process.execArgv, self, '--child', String(threads), '--window', String(window), ...(dataDir ? ['--data', dataDir] : [])];
+      const result = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' })) as FreshRun;
+      results.push(result);
+      process.stderr.write(`run ${run + 1}/${runs}, ${threads} thread(s): ${result.epochSeconds.toFixed(2)} s\n`);
+    }
+  }
+  const machine = machineInfo();
+  process.stdout.write(
+    `${freshTable(results, threadCounts, window)}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; the first epoch of a fresh process ` +
+      `(the bench model, ${train.count.toLocaleString('en-US')} Fashion-MNIST training images, batch 32), medians of ${runs} run(s), thread counts in turns.\n`,
   );
 }
 
