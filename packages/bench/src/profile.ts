@@ -73,8 +73,7 @@ async function profileRound(threads: number, train: ImageDataset, steps: number)
   const times = new Map<string, number>();
   setBackend(timed(inner, times));
   try {
-    const model = sequential([flatten({ inputShape: [28, 28] }), dense({ units: 128, activation: 'relu' }), dense({ units: 10, activation: 'softmax' })], { seed: 1 });
-    model.compile({ optimizer: adam(), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const model = benchModel();
     const count = steps * 32;
     const images = { ...train, count, images: train.images.subarray(0, count * 784), labels: train.labels.subarray(0, count) };
     // A first pass warms the JIT and the buffers (and lets the moments decay as in real training).
@@ -108,7 +107,7 @@ function benchModel() {
 }
 
 /** One fresh process's first epoch (see the header's --fresh). */
-export interface FreshRun {
+interface FreshRun {
   threads: number;
   epochSeconds: number;
   /** Steps of the epoch. */
@@ -159,7 +158,7 @@ async function freshRun(threads: number, window: number, dataDir: string | undef
 }
 
 /** The table of --fresh: medians over the runs of each thread count. */
-export function freshTable(runs: readonly FreshRun[], threadCounts: readonly number[], window: number): string {
+function freshTable(runs: readonly FreshRun[], threadCounts: readonly number[], window: number): string {
   const byThreads = new Map(threadCounts.map((t) => [t, runs.filter((r) => r.threads === t)]));
   const windows = Math.max(...runs.map((r) => r.windowMicros.length));
   const steps = Math.max(...runs.map((r) => r.steps));
