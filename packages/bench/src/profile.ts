@@ -9,7 +9,10 @@
  * Prints one markdown table: µs per step for each kernel (its wall time as the caller sees it,
  * waiting for workers included), for the JavaScript around them (autodiff, scopes, batch copies),
  * and in all, medians over the rounds; and what handing a task to the pool costs (an empty task,
- * round trip). Timing adds ~0.1 µs per kernel call.
+ * round trip). Timing adds ~0.1 µs per kernel call. For each thread count above 1, a second table
+ * gives each split kernel's shares: µs per share on the caller's thread and on a worker's, the
+ * caller's wait for the workers, and the part of the output the caller computed (the shares are
+ * sized by the threads' measured speeds, so a slower core shows as a smaller part for its thread).
  *
  *   npm run profile -- --fresh [--threads 1,2] [--runs 3] [--window 250] [--data DIR]
  *
@@ -23,7 +26,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, type ImageDataset, type Kernels, type WasmKernels,
+  adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, type ImageDataset, type Kernels, type ShareTiming, type WasmKernels,
 } from '@descent/engine';
 import { coreSpeeds, formatCoreSpeeds, machineInfo } from './machine.js';
 import { median } from './stats.js';
@@ -64,6 +67,36 @@ interface Round {
   stepMicros: number;
   kernels: Map<string, number>;
   dispatchMicros: number;
+  /** Per split task, over the timed pass: µs per step in all, per share on the caller and on a worker, and the caller's waits. */
+  shares: Map<string, ShareRow>;
+}
+
+interface ShareRow {
+  callsPerStep: number;
+  callerShareMicros: number;
+  workerShareMicros: number;
+  waitMicros: number;
+  /** The part of the output the caller computed in calls sized by the threads' speeds (NaN: none). */
+  callerPart: number;
+}
+
+/** What the timed pass added to the pool's share timings, per call (µs) and per step. */
+function shareRows(before: Map<string, ShareTiming>, after: Map<string, ShareTiming>, steps: number): Map<string, ShareRow> {
+  const rows = new Map<string, ShareRow>();
+  for (const [task, end] of after) {
+    const start = before.get(task) ?? { calls: 0, callerShares: 0, callerMs: 0, workerShares: 0, workerMs: 0, waitMs: 0, sizedCalls: 0, callerPart: 0 };
+    const calls = end.calls - start.calls;
+    if (calls === 0) continue;
+    const perShare = (ms: number, shares: number): number => (shares > 0 ? (ms * 1000) / shares : Number.NaN);
+    rows.set(task, {
+      callsPerStep: calls / steps,
+      callerShareMicros: perShare(end.callerMs - start.callerMs, end.callerShares - start.callerShares),
+      workerShareMicros: perShare(end.workerMs - start.workerMs, end.workerShares - start.workerShares),
+      waitMicros: ((end.waitMs - start.waitMs) * 1000) / calls,
+      callerPart: end.sizedCalls > start.sizedCalls ? (end.callerPart - start.callerPart) / (end.sizedCalls - start.sizedCalls) : Number.NaN,
+    });
+  }
+  return rows;
 }
 
 async function profileRound(threads: number, train: ImageDataset, steps: number): Promise<Round> {
@@ -79,12 +112,14 @@ async function profileRound(threads: number, train: ImageDataset, steps: number)
     // A first pass warms the JIT and the buffers (and lets the moments decay as in real training).
     await model.fit(images, images.labels, { epochs: 1, batchSize: 32, seed: 1 });
     times.clear();
+    const sharesBefore = (inner as WasmKernels).shareTimings;
     const started = performance.now();
     await model.fit(images, images.labels, { epochs: 1, batchSize: 32, seed: 2 });
     const stepMicros = ((performance.now() - started) * 1000) / steps;
+    const shares = shareRows(sharesBefore, (inner as WasmKernels).shareTimings, steps);
     for (const [key, total] of times) times.set(key, total / steps);
     model.dispose();
-    return { threads, stepMicros, kernels: times, dispatchMicros: dispatchCost(inner) };
+    return { threads, stepMicros, kernels: times, dispatchMicros: dispatchCost(inner), shares };
   } finally {
     setBackend(inner);
   }
@@ -235,6 +270,25 @@ export async function main(argv: string[]): Promise<void> {
   row('everything else (JavaScript: autodiff, scopes, batch copies)', (r) => r.stepMicros - [...r.kernels.values()].reduce((a, b) => a + b, 0));
   row('**one step**', (r) => r.stepMicros);
   row('handing an empty task to the workers and back', (r) => r.dispatchMicros);
+  // Per split kernel: how long one share ran on the caller's thread and on a worker's, and how
+  // long the caller then waited for the workers. Equal shares on even cores run equally long.
+  for (const threads of threadCounts.filter((t) => t > 1)) {
+    const tasks = [...new Set(results.get(threads)!.flatMap((r) => [...r.shares.keys()]))];
+    const share = (task: string, pick: (row: ShareRow) => number, show = format): string => {
+      const value = median(results.get(threads)!.map((r) => (r.shares.has(task) ? pick(r.shares.get(task)!) : Number.NaN)).filter((x) => !Number.isNaN(x)));
+      return Number.isNaN(value) ? '–' : show(value);
+    };
+    const percent = (fraction: number): string => `${(fraction * 100).toFixed(0)}%`;
+    lines.push(
+      '',
+      `| split kernel, ${threads} threads | calls per step | µs per share, caller | µs per share, a worker | µs the caller waited per call | caller's part of the output |`,
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      ...tasks.map((task) => `| ${task} | ${[
+        share(task, (r) => r.callsPerStep), share(task, (r) => r.callerShareMicros), share(task, (r) => r.workerShareMicros),
+        share(task, (r) => r.waitMicros), share(task, (r) => r.callerPart, percent),
+      ].join(' | ')} |`),
+    );
+  }
   const speedsAfter = coreSpeeds();
   const machine = machineInfo();
   const speeds = speedsBefore && speedsAfter

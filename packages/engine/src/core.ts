@@ -16,7 +16,7 @@ export {
 } from './backend/index.js';
 export type {
   BackendName, Kernels, Storage, ByteStorage, FloatArray, Window2d, ThreadCount, ThreadHost, WorkerInit, WorkerHandle,
-  WebWorkerLike, WebWorkerThreadHostOptions, WasmKernels, WasmKernelsOptions,
+  WebWorkerLike, WebWorkerThreadHostOptions, WasmKernels, WasmKernelsOptions, ShareTiming,
 } from './backend/index.js';
 
 export { matmul } from './ops/matmul.js';

@@ -602,6 +602,48 @@ describe('stalls: the caller waiting for the workers\' shares', () => {
   });
 });
 
+describe('share timings: where the time of split calls went', () => {
+  it('count every share of every call on the thread that ran it, and the caller\'s waits', async () => {
+    const k = createWasmKernels({ threads: 2 });
+    const n = 1 << 20;
+    k.setShareSpeeds([1, 3]);
+    const [w, g, m, v] = [0, 1, 2, 3].map(() => k.alloc(n));
+    try {
+      await k.threadsReady();
+      expect(k.shareTimings.size).toBe(0);
+      const workerSharesBefore = k.workerShares;
+      const stallsBefore = k.stalls.ms;
+      const calls = 50;
+      for (let call = 0; call < calls; call++) k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      const timings = k.shareTimings;
+      expect([...timings.keys()]).toEqual(['adam']);
+      const adam = timings.get('adam')!;
+      expect(adam.calls).toBe(calls);
+      expect(adam.callerShares + adam.workerShares).toBe(2 * calls);
+      expect(adam.workerShares).toBe(k.workerShares - workerSharesBefore);
+      expect(adam.callerShares).toBeGreaterThanOrEqual(1);
+      expect(adam.callerMs).toBeGreaterThan(0);
+      expect(adam.workerMs > 0).toBe(adam.workerShares > 0);
+      // At speeds 1:3 the shares are a quarter and three quarters of the output.
+      expect(adam.sizedCalls).toBe(calls);
+      expect(adam.callerPart).toBeGreaterThanOrEqual(0.25 * adam.callerShares - 1e-9);
+      expect(adam.callerPart).toBeLessThanOrEqual(0.75 * adam.callerShares + 1e-9);
+      expect(Math.abs(adam.callerPart * 4 - Math.round(adam.callerPart * 4))).toBeLessThan(1e-6);
+      // Stalls are the long waits among all of them.
+      expect(adam.waitMs).toBeGreaterThanOrEqual(k.stalls.ms - stallsBefore);
+      // A copy: the caller cannot change the pool's counts.
+      adam.calls = 0;
+      expect(k.shareTimings.get('adam')!.calls).toBe(calls);
+      k.setThreads(1);
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      expect(k.shareTimings.size).toBe(0);
+    } finally {
+      for (const storage of [w, g, m, v]) k.free(storage);
+      k.setThreads(1);
+    }
+  });
+});
+
 describe('where threads cannot start', () => {
   it('the kernels run on one thread and say why', () => {
     setThreadHost(undefined);

@@ -122,6 +122,23 @@ export interface WorkerInit {
   spinMicros: number;
 }
 
+/** What ThreadPool.shareTimings keeps per task. */
+export interface ShareTiming {
+  /** Split calls timed. */
+  calls: number;
+  /** Shares the caller's thread ran, and their time in all (ms). */
+  callerShares: number;
+  callerMs: number;
+  /** Shares worker threads ran, and their time in all (ms). */
+  workerShares: number;
+  workerMs: number;
+  /** The caller's waits for the workers' shares after its own, in all (ms). */
+  waitMs: number;
+  /** Calls whose shares were sized by the threads' speeds, and the fractions of their output the caller computed, summed. */
+  sizedCalls: number;
+  callerPart: number;
+}
+
 /** A started worker. */
 export interface WorkerHandle {
   terminate(): void;
@@ -287,6 +304,12 @@ export class ThreadPool {
    */
   stalls = 0;
   stalledMs = 0;
+  /**
+   * By task name, since the pool started: calls of at most MAX_TIMED_SHARES shares, how long their
+   * shares ran on the caller's thread and on workers, and how long the caller then waited. For the
+   * profile: a worker's share running longer than the caller's equal one shows a slower core.
+   */
+  readonly shareTimings = new Map<string, ShareTiming>();
   private readonly speedsByTask = new Map<number, SpeedEstimates>();
   private fixedSpeeds: Float64Array | undefined;
   private readonly cuts = new Float64Array(this.control, CUTS_OFFSET, MAX_TIMED_SHARES + 1);
@@ -375,7 +398,32 @@ export class ThreadPool {
       const where = failed === 1 ? 'the calling thread' : `worker thread ${failed - 1}`;
       this.fail(`${where} (of ${this.threads}) failed in ${TASK_NAMES[task]}: ${message}`);
     }
+    if (total <= MAX_TIMED_SHARES) this.timeShares(task, total, waitedMs, weighted);
     if (weighted && this.fixedSpeeds === undefined && !PIPELINED_TASKS.has(task)) this.learnSpeeds(task, total);
+  }
+
+  /** Adds a call's share times (each share ran and stamped its time and thread) to shareTimings. */
+  private timeShares(task: number, shares: number, waitedMs: number, weighted: boolean): void {
+    const name = TASK_NAMES[task];
+    let timing = this.shareTimings.get(name);
+    if (timing === undefined) {
+      timing = { calls: 0, callerShares: 0, callerMs: 0, workerShares: 0, workerMs: 0, waitMs: 0, sizedCalls: 0, callerPart: 0 };
+      this.shareTimings.set(name, timing);
+    }
+    timing.calls++;
+    timing.waitMs += waitedMs;
+    if (weighted) timing.sizedCalls++;
+    for (let share = 0; share < shares; share++) {
+      const ms = this.runTimes[2 * share];
+      if (this.runTimes[2 * share + 1] === 0) {
+        timing.callerShares++;
+        timing.callerMs += ms;
+        if (weighted) timing.callerPart += this.cuts[share + 1] - this.cuts[share];
+      } else {
+        timing.workerShares++;
+        timing.workerMs += ms;
+      }
+    }
   }
 
   /** Each thread's speed, as a fraction of all of them, that the Adam task's shares are sized by (see the header). */

@@ -28,7 +28,7 @@ import {
 } from '@descent/kernels-wasm';
 import type { ByteStorage, Kernels, Storage } from './kernels.js';
 import { TASK } from './thread-tasks.js';
-import { MAX_SHARES, MAX_THREADS, ThreadPool, threadHost } from './threads.js';
+import { MAX_SHARES, MAX_THREADS, ThreadPool, threadHost, type ShareTiming } from './threads.js';
 import {
   createWasmConvKernels, type DirectConvPolicy, type DirectFilterGradPolicy, type SparseGradientPolicy, type WinogradPolicy,
 } from './wasm-conv.js';
@@ -251,6 +251,11 @@ export interface WasmKernels extends Kernels {
    * waited more than 50 µs for the workers' shares, and those waits in all (ms).
    */
   readonly stalls: { calls: number; ms: number };
+  /**
+   * By task, since the pool started: how long split calls' shares ran on the calling thread and
+   * on workers, and how long the caller waited for the workers' (a copy; empty on one thread).
+   */
+  readonly shareTimings: Map<string, ShareTiming>;
   /**
    * Each thread's speed, as a fraction of all of them, as the pool has measured it: a call of one
    * share per thread gives each thread that much of the output ([1] on one thread).
@@ -477,6 +482,9 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     },
     get stalls() {
       return { calls: pool?.stalls ?? 0, ms: pool?.stalledMs ?? 0 };
+    },
+    get shareTimings() {
+      return new Map([...(pool?.shareTimings ?? [])].map(([task, timing]) => [task, { ...timing }]));
     },
     get shareSpeeds() {
       return pool && !pool.isClosed ? pool.shareSpeeds : [1];
