@@ -67,7 +67,7 @@ interface Round {
   stepMicros: number;
   kernels: Map<string, number>;
   dispatchMicros: number;
-  /** Per split task, over the timed pass: µs per step in all, per share on the caller and on a worker, and the caller's waits. */
+  /** Per split task, over the timed pass: calls per step, µs per share on the caller and on a worker, the caller's wait per call, its part. */
   shares: Map<string, ShareRow>;
 }
 

@@ -304,12 +304,8 @@ export class ThreadPool {
    */
   stalls = 0;
   stalledMs = 0;
-  /**
-   * By task name, since the pool started: calls of at most MAX_TIMED_SHARES shares, how long their
-   * shares ran on the caller's thread and on workers, and how long the caller then waited. For the
-   * profile: a worker's share running longer than the caller's equal one shows a slower core.
-   */
-  readonly shareTimings = new Map<string, ShareTiming>();
+  /** By task number: see shareTimings. */
+  private readonly timingsByTask: Array<ShareTiming | undefined> = [];
   private readonly speedsByTask = new Map<number, SpeedEstimates>();
   private fixedSpeeds: Float64Array | undefined;
   private readonly cuts = new Float64Array(this.control, CUTS_OFFSET, MAX_TIMED_SHARES + 1);
@@ -402,13 +398,25 @@ export class ThreadPool {
     if (weighted && this.fixedSpeeds === undefined && !PIPELINED_TASKS.has(task)) this.learnSpeeds(task, total);
   }
 
-  /** Adds a call's share times (each share ran and stamped its time and thread) to shareTimings. */
+  /**
+   * By task name, since the pool started: calls of at most MAX_TIMED_SHARES shares, how long their
+   * shares ran on the caller's thread and on workers, and how long the caller then waited (a copy).
+   * For the profile: a worker's share running longer than the caller's equal one shows a slower core.
+   */
+  get shareTimings(): Map<string, ShareTiming> {
+    const timings = new Map<string, ShareTiming>();
+    this.timingsByTask.forEach((timing, task) => {
+      if (timing !== undefined) timings.set(TASK_NAMES[task], { ...timing });
+    });
+    return timings;
+  }
+
+  /** Adds a call's share times (each share ran and stamped its time and thread) to its task's timings. */
   private timeShares(task: number, shares: number, waitedMs: number, weighted: boolean): void {
-    const name = TASK_NAMES[task];
-    let timing = this.shareTimings.get(name);
+    let timing = this.timingsByTask[task];
     if (timing === undefined) {
       timing = { calls: 0, callerShares: 0, callerMs: 0, workerShares: 0, workerMs: 0, waitMs: 0, sizedCalls: 0, callerPart: 0 };
-      this.shareTimings.set(name, timing);
+      this.timingsByTask[task] = timing;
     }
     timing.calls++;
     timing.waitMs += waitedMs;

@@ -484,7 +484,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
       return { calls: pool?.stalls ?? 0, ms: pool?.stalledMs ?? 0 };
     },
     get shareTimings() {
-      return new Map([...(pool?.shareTimings ?? [])].map(([task, timing]) => [task, { ...timing }]));
+      return pool?.shareTimings ?? new Map();
     },
     get shareSpeeds() {
       return pool && !pool.isClosed ? pool.shareSpeeds : [1];
