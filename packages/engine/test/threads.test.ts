@@ -571,6 +571,138 @@ describe('training gives the same weights, bit for bit, on 1, 2 and 3 threads', 
   });
 });
 
+describe('an optimizer update left running while the caller goes on', () => {
+  const n = 1 << 20;
+  /** Adam's four buffers (w, g, m, v) with seeded values. */
+  const adamInputs = (seed: number): Float32Array[] => {
+    const random = prng(seed);
+    return [values(random, n), values(random, n), values(random, n), values(random, n).map(Math.abs)];
+  };
+  const load = (kernels: Kernels, inputs: Float32Array[]): Storage[] => inputs.map((input) => {
+    const storage = kernels.alloc(input.length);
+    storage.data.set(input);
+    return storage;
+  });
+  const bitsOf = (storage: Storage): Uint32Array => new Uint32Array(Float32Array.from(storage.data).buffer);
+  /** w, m and v after `updates` Adam updates on one thread. */
+  const oneThread = (inputs: Float32Array[], updates: number): Uint32Array[] => {
+    const [w, g, m, v] = load(one, inputs);
+    for (let i = 0; i < updates; i++) one.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+    const bits = [w, m, v].map(bitsOf);
+    for (const storage of [w, g, m, v]) one.free(storage);
+    return bits;
+  };
+  const expectBits = (got: Uint32Array, want: Uint32Array, label: string): void => {
+    const i = got.findIndex((bits, j) => bits !== want[j]);
+    if (i >= 0) expect.fail(`${label} differs at ${i}`);
+  };
+
+  it('returns before the workers are done; reading one of its buffers, or any kernel call, waits for them, and the floats are one thread\'s', async () => {
+    const k = createWasmKernels({ threads: 2 });
+    const inputs = adamInputs(11);
+    const [w, g, m, v] = load(k, inputs);
+    const other = k.alloc(16);
+    try {
+      await k.threadsReady();
+      // The worker's share is three times the caller's: it is still running when the caller's is done.
+      k.setShareSpeeds([1, 3]);
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      expect(k.updateInFlight).toBe(true);
+      other.data.fill(1); // a buffer the update does not use: no waiting
+      expect(k.updateInFlight).toBe(true);
+      const afterOne = oneThread(inputs, 1);
+      expectBits(bitsOf(w), afterOne[0], 'w after one update, read at once');
+      expect(k.updateInFlight).toBe(false);
+      expectBits(bitsOf(m), afterOne[1], 'm after one update');
+      expectBits(bitsOf(v), afterOne[2], 'v after one update');
+      // A kernel call waits too; then the next update reads what this one wrote.
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      expect(k.updateInFlight).toBe(true);
+      k.fill(other, 0);
+      expect(k.updateInFlight).toBe(false);
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      const afterFour = oneThread(inputs, 4);
+      [w, m, v].forEach((storage, i) => expectBits(bitsOf(storage), afterFour[i], `buffer ${i} after four updates`));
+      // Off: the call returns when every share is done.
+      k.threadPolicy.overlapUpdates = false;
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      expect(k.updateInFlight).toBe(false);
+      expect(k.shareTimings.get('adam')!.calls).toBe(5);
+    } finally {
+      for (const storage of [w, g, m, v, other]) k.free(storage);
+      k.setThreads(1);
+    }
+  });
+
+  it('a buffer freed while the update runs (its gradient) keeps its block until the update is done', async () => {
+    const k = createWasmKernels({ threads: 2 });
+    const inputs = adamInputs(12);
+    const [w, g, m, v] = load(k, inputs);
+    try {
+      await k.threadsReady();
+      k.setShareSpeeds([1, 3]);
+      const live = k.memoryBytes();
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      k.free(g);
+      expect(k.memoryBytes()).toBe(live - n * 4);
+      expect(k.updateInFlight).toBe(true);
+      // Same size, so it would take g's block if g's were free: it must not, and writing it must not wait.
+      const next = k.alloc(n, false);
+      expect(next.ptr).not.toBe(g.ptr);
+      next.data.fill(Number.NaN);
+      expect(k.updateInFlight).toBe(true);
+      const want = oneThread(inputs, 1);
+      expectBits(bitsOf(w), want[0], 'w');
+      expectBits(bitsOf(v), want[2], 'v');
+      // Done: g's block is free again.
+      const reused = k.alloc(n);
+      expect(reused.ptr).toBe(g.ptr);
+      for (const storage of [next, reused]) k.free(storage);
+    } finally {
+      for (const storage of [w, m, v]) k.free(storage);
+      k.setThreads(1);
+    }
+  });
+
+  it('the caller\'s share shrinks while the workers are done before it comes back, and grows while they are still busy; the floats stay one thread\'s', async () => {
+    const k = createWasmKernels({ threads: 2 });
+    const inputs = adamInputs(13);
+    const [w, g, m, v] = load(k, inputs);
+    const other = k.alloc(16);
+    try {
+      await k.threadsReady();
+      const lead = (): number => k.callerLeads.get(w.ptr) ?? Number.NaN;
+      let updates = 0;
+      // The caller comes back late: the workers were idle, so they get more.
+      for (let i = 0; i < 10; i++) {
+        k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+        updates++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        k.fill(other, 0);
+      }
+      const shrunk = lead();
+      expect(shrunk).toBeLessThan(0.9);
+      expect(shrunk).toBeGreaterThanOrEqual(0.2);
+      // The caller comes back at once, its share now the smaller: the workers are still busy.
+      let grew = false;
+      for (let i = 0; i < 20 && !grew; i++) {
+        const before = lead();
+        k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+        updates++;
+        k.fill(other, 0);
+        grew = lead() > before;
+      }
+      expect(grew).toBe(true);
+      const want = oneThread(inputs, updates);
+      [w, m, v].forEach((storage, i) => expectBits(bitsOf(storage), want[i], `buffer ${i} after ${updates} updates`));
+    } finally {
+      for (const storage of [w, g, m, v, other]) k.free(storage);
+      k.setThreads(1);
+    }
+  });
+});
+
 describe('stalls: the caller waiting for the workers\' shares', () => {
   it('are counted when a worker\'s share outlasts the caller\'s, and only in calls a worker took part in', async () => {
     const k = createWasmKernels({ threads: 2 });
@@ -729,13 +861,17 @@ describe('a worker that fails', () => {
         const big = k.alloc(1 << 24);
         const half = Math.floor((k.memory.buffer.byteLength - big.ptr) / 16) * 4;
         const tooLong = { ptr: big.ptr, length: 2 * half, data: big.data };
+        const probe = k.alloc(4);
         try {
+          // The update may return before the worker's share is done: its error then surfaces at the next call.
           k.adamUpdate(tooLong, tooLong, tooLong, tooLong, 1e-3, 0.9, 0.999, 1e-7);
+          k.fill(probe, 0);
           messages.push('no error');
         } catch (error) {
           messages.push((error instanceof ThreadError ? 'ThreadError: ' : 'other: ') + error.message);
         }
         k.free(big);
+        k.free(probe);
       }
       const threadsAfter = threadCount();
       const k = kernels(), w = k.alloc(100000), g = k.alloc(100000), m = k.alloc(100000), v = k.alloc(100000);

@@ -86,6 +86,10 @@ const SPEED_LEARNING_RATE = 0.1;
 const MIN_SPEED_SHARE = 0.2;
 /** How far (as a fraction of all the work) the estimates move before a task's cuts follow. */
 const SPEED_HYSTERESIS = 0.04;
+/** Bounds of the caller's lead (see ThreadPool.start), and how far one call moves it. */
+const MIN_LEAD = 0.2;
+const MAX_LEAD = 1;
+const LEAD_STEP = 0.02;
 /** A wait of the caller for workers' shares longer than this (ms) counts as a stall (see ThreadPool.stalls). */
 export const STALL_MS = 0.05;
 /** Most shares one call can have (the packing of NEXT). */
@@ -226,12 +230,12 @@ export function shareToClaim(low: number, shares: number, slot: number): number 
  * this thread (0: the caller). A share that throws is counted as done, the first failure is
  * recorded for the caller, and later shares are skipped.
  */
-export function runShares(ints: Int32Array, wasm: KernelExports, args: Float64Array, slot: number): void {
+export function runShares(ints: Int32Array, wasm: KernelExports, args: Float64Array, slot: number, ownOnly = false): void {
   for (;;) {
     const next = Atomics.load(ints, NEXT);
     const shares = (next >>> 8) & 0xff;
     const share = shareToClaim(next & 0xff, shares, slot);
-    if (share < 0) return;
+    if (share < 0 || (ownOnly && share !== slot)) return;
     const claimed = shares <= MASKED_SHARES ? next | (1 << share) : next + 1;
     if (Atomics.compareExchange(ints, NEXT, next, claimed) !== next) continue;
     // This share is ours: the task and its arguments stay put until it is counted done.
@@ -310,6 +314,11 @@ export class ThreadPool {
   private fixedSpeeds: Float64Array | undefined;
   private readonly cuts = new Float64Array(this.control, CUTS_OFFSET, MAX_TIMED_SHARES + 1);
   private readonly runTimes = new Float64Array(this.control, RUN_TIMES_OFFSET, MAX_TIMED_SHARES * 2);
+  /** The call `start` left running, if any. */
+  private pending: PoolCall | undefined;
+  /** By `start`'s key: the caller's share as a fraction of what its speed gives it. */
+  private readonly leads = new Map<number, number>();
+  private readonly ledSpeeds = new Float64Array(MAX_TIMED_SHARES);
 
   constructor({ kernels, memory, module, variant, threads, host: threadHost }: PoolOptions) {
     if (!(threads >= 2 && threads <= MAX_THREADS)) throw new RangeError(`a pool has 2 to ${MAX_THREADS} threads, not ${threads}`);
@@ -361,13 +370,75 @@ export class ThreadPool {
    * where and why (kernels then run on the caller's thread alone).
    */
   run(task: number, shares: number): void {
+    if (this.pending !== undefined) this.finish();
+    const call = this.handOut(task, shares, 1);
+    if (call === undefined) return;
+    runShares(this.ints, this.kernels, this.args, 0);
+    this.complete(call);
+  }
+
+  /**
+   * Starts TASKS[task] as `run` does, but returns once this thread has run its own share,
+   * leaving the workers' shares running: the caller goes on with work of its own (the
+   * JavaScript between two training steps) while they finish. `finish` waits for them; until
+   * then nothing may touch the task's arguments, its outputs or its inputs, and `run` and
+   * `start` call `finish` first. `key` names the call site (say, the weight a step updates):
+   * the caller's share of each key's calls shrinks while the workers are still busy when the
+   * caller comes back to finish, and grows while they were done before it, so that both sides
+   * end together.
+   */
+  start(task: number, shares: number, key: number): void {
+    if (this.pending !== undefined) this.finish();
+    let lead = this.leads.get(key);
+    if (lead === undefined) {
+      lead = 1;
+      this.leads.set(key, lead);
+    }
+    const call = this.handOut(task, shares, lead);
+    if (call === undefined) return;
+    runShares(this.ints, this.kernels, this.args, 0, true);
+    call.key = key;
+    this.pending = call;
+    // The caller's own share failed: say so now, not at the next call.
+    if (Atomics.load(this.ints, FAILED) !== 0) this.finish();
+  }
+
+  /** Whether a call from `start` may still be running on workers. */
+  get busy(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /** Waits for the call `start` left running (runs its shares no worker took) and reports a failure in it. */
+  finish(): void {
+    const call = this.pending;
+    if (call === undefined) return;
+    this.pending = undefined;
+    const workersDone = Atomics.load(this.ints, DONE) === call.shares;
+    runShares(this.ints, this.kernels, this.args, 0);
+    // Workers done before the caller came back (idle meanwhile): give them more next time; still busy: less.
+    const lead = this.leads.get(call.key)!;
+    this.leads.set(call.key, Math.min(MAX_LEAD, Math.max(MIN_LEAD, lead + (workersDone ? -LEAD_STEP : LEAD_STEP))));
+    this.complete(call);
+  }
+
+  /** How much of its speed-sized share the caller takes in calls from `start`, by key (1: all of it). */
+  get callerLeads(): Map<number, number> {
+    return new Map(this.leads);
+  }
+
+  /**
+   * Publishes a call of `task` in `shares` shares to the workers, the caller's share sized at
+   * `lead` times its speed's share. Undefined when there is nothing to split: the task then ran
+   * here as one share.
+   */
+  private handOut(task: number, shares: number, lead: number): PoolCall | undefined {
     if (this.startFailure !== undefined) this.fail(`a worker thread failed to start: ${this.startFailure}`);
     const ints = this.ints;
     const started = 1 + Atomics.load(ints, JOINED);
     const total = Math.min(shares, MAX_SHARES);
     if (total <= 1 || started <= 1) {
       TASKS[task](this.kernels, this.args, 0, 1, 0);
-      return;
+      return undefined;
     }
     ints[TASK] = task;
     Atomics.store(ints, MEMORY_PAGES, this.memory.buffer.byteLength >>> 16);
@@ -375,11 +446,17 @@ export class ThreadPool {
     this.generation = (this.generation + 1) & 0xffff;
     // One share per thread, every thread started: size the shares by the threads' speeds.
     const weighted = this.weightShares && total === started && total === this.threads && total <= MAX_TIMED_SHARES;
-    if (weighted) this.cutsFor(task, total);
+    if (weighted) this.cutsFor(task, total, lead);
     ints[CUT_SHARES] = weighted ? total : 0;
     Atomics.store(ints, NEXT, (this.generation << 16) | (total << 8));
     for (let slot = 1; slot < Math.min(total, started); slot++) this.post(slot);
-    runShares(ints, this.kernels, this.args, 0);
+    return { task, shares: total, weighted, key: 0 };
+  }
+
+  /** Waits for every share of `call`, throws if one failed, and keeps its timings. */
+  private complete(call: PoolCall): void {
+    const { task, shares: total, weighted } = call;
+    const ints = this.ints;
     const waitStarted = performance.now();
     this.awaitShares(total);
     const waitedMs = performance.now() - waitStarted;
@@ -465,8 +542,16 @@ export class ThreadPool {
   }
 
   /** Writes the cuts of a call of `task` in `shares` shares into the control block. */
-  private cutsFor(task: number, shares: number): void {
-    cutsFromSpeeds(this.fixedSpeeds ?? this.speedsOf(task).used, shares, this.cuts);
+  private cutsFor(task: number, shares: number, lead: number): void {
+    const speeds = this.fixedSpeeds ?? this.speedsOf(task).used;
+    // Fixed speeds fix the cuts, lead or not (tests and benchmarks set them to know where shares end).
+    if (lead === 1 || this.fixedSpeeds !== undefined) {
+      cutsFromSpeeds(speeds, shares, this.cuts);
+      return;
+    }
+    const led = this.ledSpeeds;
+    for (let s = 0; s < shares; s++) led[s] = s === 0 ? speeds[s] * lead : speeds[s];
+    cutsFromSpeeds(led, shares, this.cuts);
   }
 
   /** Moves the task's estimates towards what the call measured. */
@@ -477,6 +562,13 @@ export class ThreadPool {
   /** Stops every worker. Safe to call twice. */
   close(): void {
     if (this.closed) return;
+    // A worker stopped inside a share would leave its part of the output half written.
+    const call = this.pending;
+    if (call !== undefined) {
+      this.pending = undefined;
+      runShares(this.ints, this.kernels, this.args, 0);
+      this.awaitShares(call.shares);
+    }
     this.closed = true;
     Atomics.store(this.ints, STOP, 1);
     for (let slot = 1; slot <= this.workers.length; slot++) {
@@ -522,6 +614,15 @@ export class ThreadPool {
     this.close();
     throw new ThreadError(message);
   }
+}
+
+/** A call handed out to the pool. */
+interface PoolCall {
+  task: number;
+  shares: number;
+  weighted: boolean;
+  /** start's key (0 for run). */
+  key: number;
 }
 
 /** A task's speed estimates, one per thread, each summing to 1 (see ThreadPool.speedsOf). */

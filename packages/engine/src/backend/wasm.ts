@@ -117,14 +117,27 @@ export class WasmHeap {
   }
 }
 
+/**
+ * An optimizer update that may still be running on worker threads (see ThreadPool.start): the
+ * buffers it reads and writes, and how to wait for it. Every kernel call waits for it first, and
+ * so does JavaScript reading or writing one of its buffers.
+ */
+interface UpdateInFlight {
+  busy: boolean;
+  uses(ptr: number): boolean;
+  settle(): void;
+}
+
 class WasmStorage implements Storage {
   /** Made when first read: most buffers of a step are only ever passed to kernels. */
   private view: Float32Array | undefined;
   freed = false;
 
-  constructor(readonly memory: WebAssembly.Memory, readonly ptr: number, readonly length: number) {}
+  constructor(readonly memory: WebAssembly.Memory, readonly ptr: number, readonly length: number, private readonly inFlight: UpdateInFlight) {}
 
   get data(): Float32Array {
+    const inFlight = this.inFlight;
+    if (inFlight.busy && inFlight.uses(this.ptr)) inFlight.settle();
     // memory.grow detaches the old buffer: re-create the view over the new one.
     let view = this.view;
     if (view === undefined || view.buffer !== this.memory.buffer) view = this.view = new Float32Array(this.memory.buffer, this.ptr, this.length);
@@ -208,6 +221,12 @@ export interface ThreadPolicy {
   splitCalls: number;
   /** Whether calls of one share per thread are sized by the threads' measured speeds (see threads.ts). */
   weightedShares: boolean;
+  /**
+   * Whether a split optimizer update returns once the caller's share is done, its workers'
+   * shares finishing beside the JavaScript that follows (see startUpdate). Off: it returns when
+   * every share is done, as other calls do (tests and benchmarks compare the two).
+   */
+  overlapUpdates: boolean;
 }
 
 /** The WASM Kernels plus what tests and benchmarks need to look inside. */
@@ -263,6 +282,17 @@ export interface WasmKernels extends Kernels {
   readonly shareSpeeds: number[];
   /** Fixes the threads' relative speeds (one positive number per thread), or, with undefined, learns them again. */
   setShareSpeeds(speeds: readonly number[] | undefined): void;
+  /**
+   * Whether an optimizer update may still be running on workers (see threadPolicy.overlapUpdates):
+   * the next kernel call, or reading or writing one of its buffers, waits for it.
+   */
+  readonly updateInFlight: boolean;
+  /**
+   * By the pointer of the weight an overlapped update writes: the caller's share of it, as a
+   * fraction of what its speed gives it (1 at first; lower while workers were still busy when the
+   * caller came back for them). A copy; empty on one thread.
+   */
+  readonly callerLeads: Map<number, number>;
 }
 
 export interface WasmKernelsOptions {
@@ -324,6 +354,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     rowSharesPerThread: 4,
     splitCalls: 0,
     weightedShares: true,
+    overlapUpdates: true,
   };
   /**
    * Shares a call of `work` units gets, when each share should do at least `minWork` and the
@@ -345,6 +376,45 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     pool!.weightShares = threadPolicy.weightedShares;
     pool!.run(task, shares);
   }
+
+  /**
+   * An optimizer update of the weight `w` (and its slots), split, returning once the caller's
+   * share is done: the workers finish theirs while the caller goes on with the step's
+   * JavaScript (after the last update, the largest, that is freeing the step's buffers and
+   * copying in the next batch). The next kernel call, or JavaScript touching one of `buffers`,
+   * waits for them first (settle).
+   */
+  function startUpdate(task: number, shares: number, w: Storage, ...buffers: Array<Storage | null>): void {
+    if (!threadPolicy.overlapUpdates) {
+      parallel(task, shares);
+      return;
+    }
+    threadPolicy.splitCalls++;
+    pool!.weightShares = threadPolicy.weightedShares;
+    pool!.start(task, shares, w.ptr);
+    if (!pool!.busy) return;
+    inFlight.busy = true;
+    inFlightBuffers.length = 0;
+    inFlightBuffers.push(w.ptr);
+    for (const buffer of buffers) if (buffer !== null) inFlightBuffers.push(buffer.ptr);
+  }
+  const inFlightBuffers: number[] = [];
+  /** Buffers freed while an update was in flight (pointer, bytes): freed once it is done. */
+  const laterFrees: number[] = [];
+  const inFlight: UpdateInFlight = {
+    busy: false,
+    uses: (ptr) => inFlightBuffers.includes(ptr),
+    settle() {
+      if (!inFlight.busy) return;
+      inFlight.busy = false;
+      try {
+        pool?.finish();
+      } finally {
+        for (let i = 0; i < laterFrees.length; i += 2) heap.release(laterFrees[i], laterFrees[i + 1]);
+        laterFrees.length = 0;
+      }
+    },
+  };
 
   // GEMM packing scratch, one block per thread, kept at the largest size asked for so far.
   let scratchPtr = 0;
@@ -478,19 +548,29 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     threadsUnavailable,
     threadPolicy,
     get workerShares() {
+      inFlight.settle();
       return pool?.workerShares ?? 0;
     },
     get stalls() {
+      inFlight.settle();
       return { calls: pool?.stalls ?? 0, ms: pool?.stalledMs ?? 0 };
     },
     get shareTimings() {
+      inFlight.settle();
       return pool?.shareTimings ?? new Map();
     },
     get shareSpeeds() {
+      inFlight.settle();
       return pool && !pool.isClosed ? pool.shareSpeeds : [1];
     },
     setShareSpeeds(speeds) {
       pool?.setShareSpeeds(speeds);
+    },
+    get updateInFlight() {
+      return inFlight.busy;
+    },
+    get callerLeads() {
+      return pool?.callerLeads ?? new Map();
     },
     measureDispatch(calls) {
       if (pool === undefined || pool.isClosed) return 0;
@@ -500,7 +580,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     },
 
     alloc(length, zeroed = true) {
-      return new WasmStorage(memory, heap.alloc(length * 4, zeroed ? zero : leaveAsIs), length);
+      return new WasmStorage(memory, heap.alloc(length * 4, zeroed ? zero : leaveAsIs), length, inFlight);
     },
     free(storage) {
       if (!(storage instanceof WasmStorage) || storage.memory !== memory) {
@@ -509,7 +589,14 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
       const s = storage;
       if (s.freed) throw new Error(`buffer at ${s.ptr} (${s.length} floats) freed twice`);
       s.freed = true;
-      heap.free(s.ptr, s.length * 4);
+      if (inFlight.busy) {
+        // An update still running may read this buffer (its gradient, freed with the step's
+        // scope): no other buffer gets its block until the update is done.
+        heap.liveBytes -= blockSize(s.length * 4);
+        laterFrees.push(s.ptr, s.length * 4);
+      } else {
+        heap.free(s.ptr, s.length * 4);
+      }
     },
     allocBytes(length) {
       return new WasmByteStorage(memory, heap.alloc(length, zero), length);
@@ -642,7 +729,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
       const args = pool!.args;
       args[0] = w.ptr; args[1] = g.ptr; args[2] = velocity === null ? 0 : velocity.ptr; args[3] = n;
       args[4] = lr; args[5] = momentum; args[6] = nesterov ? 1 : 0;
-      parallel(TASK.sgd, shares);
+      startUpdate(TASK.sgd, shares, w, g, velocity);
     },
     adamUpdate(w, g, m, v, lrT, beta1, beta2, epsilon) {
       const n = w.length;
@@ -654,11 +741,27 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
       const args = pool!.args;
       args[0] = w.ptr; args[1] = g.ptr; args[2] = m.ptr; args[3] = v.ptr; args[4] = n;
       args[5] = lrT; args[6] = beta1; args[7] = beta2; args[8] = epsilon;
-      parallel(TASK.adam, shares);
+      startUpdate(TASK.adam, shares, w, g, m, v);
     },
     rmspropUpdate(w, g, ms, mg, mom, lr, rho, momentum, epsilon) {
       wasm.rmspropUpdate(w.ptr, g.ptr, ms.ptr, mg === null ? 0 : mg.ptr, mom === null ? 0 : mom.ptr, w.length, lr, rho, momentum, epsilon);
     },
   };
+  // Every kernel call first waits for an update left in flight (see startUpdate): it may read
+  // what the update writes, and the task's arguments are about to be overwritten.
+  for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(kernels))) {
+    const kernel: unknown = descriptor.value;
+    if (typeof kernel !== 'function' || NO_SETTLING.has(name)) continue;
+    Object.defineProperty(kernels, name, {
+      ...descriptor,
+      value: function settledFirst(this: unknown, ...args: unknown[]): unknown {
+        if (inFlight.busy) inFlight.settle();
+        return (kernel as (...a: unknown[]) => unknown).apply(this, args);
+      },
+    });
+  }
   return kernels;
 }
+
+/** Calls that touch no buffer's contents and so need not wait for an update in flight. */
+const NO_SETTLING = new Set(['alloc', 'allocBytes', 'free', 'freeBytes', 'memoryBytes', 'reservedBytes']);

@@ -21,7 +21,7 @@ import { kernels } from '../backend/index.js';
 import type { Storage } from '../backend/kernels.js';
 import { ConfigError } from '../errors.js';
 import type { Parameter } from '../nn/layers.js';
-import { LearningRateOptimizer, type Optimizer, type OptimizerConfig, type OptimizerState } from './optimizer.js';
+import { forEachLargestLast, LearningRateOptimizer, type Optimizer, type OptimizerConfig, type OptimizerState } from './optimizer.js';
 import type { LearningRateSchedule } from './schedules.js';
 import { freeSlots, readSlots, slotFor, writeSlots } from './slots.js';
 
@@ -67,12 +67,11 @@ export class Adam extends LearningRateOptimizer implements Optimizer {
       ? round(round(round(this.learningRate) * round(Math.sqrt(correction2))) / correction1)
       : (this.learningRate * Math.sqrt(correction2)) / correction1;
     const epsilonT = this.form === 'keras' ? this.epsilon : this.epsilon * Math.sqrt(correction2);
-    for (const { tensor } of parameters) {
-      if (!tensor.grad) continue;
+    forEachLargestLast(parameters, ({ tensor }) => {
       const m = slotFor(this.firstMoment, tensor);
       const v = slotFor(this.secondMoment, tensor);
-      K.adamUpdate(tensor.storage, tensor.grad.storage, m, v, lrT, this.beta1, this.beta2, epsilonT);
-    }
+      K.adamUpdate(tensor.storage, tensor.grad!.storage, m, v, lrT, this.beta1, this.beta2, epsilonT);
+    });
     this.iterations = t;
   }
 

@@ -69,3 +69,18 @@ export abstract class LearningRateOptimizer {
 function checkRate(name: string, value: number): void {
   if (!(value > 0) || !Number.isFinite(value)) throw new ConfigError(`${name}: learning rate must be a positive number, got ${value}`);
 }
+
+/**
+ * Visits the parameters that have a gradient, the largest last. Updates are independent, so the
+ * order changes no result; but a backend may leave a split update running on its worker threads
+ * until the next kernel call (see ThreadPool.start), and after the last one the step's remaining
+ * JavaScript runs beside it: that pays most for the largest.
+ */
+export function forEachLargestLast(parameters: readonly Parameter[], update: (parameter: Parameter) => void): void {
+  let largest = -1;
+  for (let i = 0; i < parameters.length; i++) {
+    if (parameters[i].tensor.grad && (largest < 0 || parameters[i].tensor.size > parameters[largest].tensor.size)) largest = i;
+  }
+  for (let i = 0; i < parameters.length; i++) if (i !== largest && parameters[i].tensor.grad) update(parameters[i]);
+  if (largest >= 0) update(parameters[largest]);
+}

@@ -8,7 +8,7 @@ import { kernels } from '../backend/index.js';
 import type { Storage } from '../backend/kernels.js';
 import { ConfigError } from '../errors.js';
 import type { Parameter } from '../nn/layers.js';
-import { LearningRateOptimizer, type Optimizer, type OptimizerConfig, type OptimizerState } from './optimizer.js';
+import { forEachLargestLast, LearningRateOptimizer, type Optimizer, type OptimizerConfig, type OptimizerState } from './optimizer.js';
 import type { LearningRateSchedule } from './schedules.js';
 import { freeSlots, readSlots, writeSlots } from './slots.js';
 
@@ -35,15 +35,14 @@ export class Sgd extends LearningRateOptimizer implements Optimizer {
   step(parameters: readonly Parameter[]): void {
     const K = kernels();
     const lr = this.learningRate;
-    for (const { tensor } of parameters) {
-      if (!tensor.grad) continue;
+    forEachLargestLast(parameters, ({ tensor }) => {
       let velocity: Storage | null = null;
       if (this.momentum > 0) {
         velocity = this.velocity.get(tensor) ?? K.alloc(tensor.size);
         this.velocity.set(tensor, velocity);
       }
-      K.sgdUpdate(tensor.storage, tensor.grad.storage, velocity, lr, this.momentum, this.nesterov);
-    }
+      K.sgdUpdate(tensor.storage, tensor.grad!.storage, velocity, lr, this.momentum, this.nesterov);
+    });
     this.iterations++;
   }
 
