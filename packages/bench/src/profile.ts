@@ -4,15 +4,17 @@
  * Fashion-MNIST with every kernel call timed on the calling thread, for each thread count given,
  * in turns, so a busy moment of a shared machine spreads over all of them.
  *
- *   npm run profile -- [--threads 1,2] [--steps 1000] [--rounds 3] [--data DIR]
+ *   npm run profile -- [--threads 1,2] [--updates overlapped,waited] [--steps 1000] [--rounds 3] [--data DIR]
  *
  * Prints one markdown table: µs per step for each kernel (its wall time as the caller sees it,
  * waiting for workers included), for the JavaScript around them (autodiff, scopes, batch copies),
  * and in all, medians over the rounds; and what handing a task to the pool costs (an empty task,
  * round trip). Timing adds ~0.1 µs per kernel call. For each thread count above 1, a second table
  * gives each split kernel's shares: µs per share on the caller's thread and on a worker's, the
- * caller's wait for the workers, and the part of the output the caller computed (the shares are
+ * caller's wait for the workers (for an overlapped update, when the next kernel call came), and the part of the output the caller computed (the shares are
  * sized by the threads' measured speeds, so a slower core shows as a smaller part for its thread).
+ * `--updates` runs each thread count above 1 with the split optimizer updates overlapped with the
+ * JavaScript after them (the default), waited for as other calls are, or both, in turns.
  *
  *   npm run profile -- --fresh [--threads 1,2] [--runs 3] [--window 250] [--data DIR]
  *
@@ -99,10 +101,11 @@ function shareRows(before: Map<string, ShareTiming>, after: Map<string, ShareTim
   return rows;
 }
 
-async function profileRound(threads: number, train: ImageDataset, steps: number): Promise<Round> {
+async function profileRound(threads: number, overlapUpdates: boolean, train: ImageDataset, steps: number): Promise<Round> {
   setThreads(threads);
   const inner = setBackend('wasm');
   await threadsReady();
+  (inner as WasmKernels).threadPolicy.overlapUpdates = overlapUpdates;
   const times = new Map<string, number>();
   setBackend(timed(inner, times));
   try {
@@ -121,6 +124,7 @@ async function profileRound(threads: number, train: ImageDataset, steps: number)
     model.dispose();
     return { threads, stepMicros, kernels: times, dispatchMicros: dispatchCost(inner), shares };
   } finally {
+    (inner as WasmKernels).threadPolicy.overlapUpdates = true;
     setBackend(inner);
   }
 }
@@ -225,7 +229,7 @@ export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      threads: { type: 'string', default: '1,2' }, steps: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, data: { type: 'string' },
+      threads: { type: 'string', default: '1,2' }, updates: { type: 'string', default: 'overlapped' }, steps: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, data: { type: 'string' },
       fresh: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' },
       child: { type: 'string' },
     },
@@ -240,31 +244,38 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const steps = Number(values.steps), rounds = Number(values.rounds);
-  if (threadCounts.some((t) => !Number.isInteger(t) || t < 1) || !(steps >= 1 && steps <= 1875) || !(rounds >= 1)) {
-    throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2), --steps 1 to 1875, --rounds at least 1');
+  const updateModes = values.updates.split(',');
+  if (
+    threadCounts.some((t) => !Number.isInteger(t) || t < 1) || !(steps >= 1 && steps <= 1875) || !(rounds >= 1) ||
+    updateModes.some((mode) => mode !== 'overlapped' && mode !== 'waited')
+  ) {
+    throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2), --updates overlapped, waited or both, --steps 1 to 1875, --rounds at least 1');
   }
+  // Columns: each thread count, and above 1 thread each way of running the updates.
+  const configs = threadCounts.flatMap((threads) => (threads === 1 ? [{ threads, overlap: true }] : updateModes.map((mode) => ({ threads, overlap: mode === 'overlapped' }))))
+    .map((config) => ({ ...config, label: `${config.threads} thread${config.threads === 1 ? '' : 's'}${config.overlap || config.threads === 1 ? '' : ', updates waited for'}` }));
   const { train } = await loadDataset('fashion-mnist', values.data ? { dir: values.data } : {});
   // Two threads cannot gain more than the slower core adds, so the profile says how even the cores ran.
   const speedsBefore = coreSpeeds();
-  const results = new Map<number, Round[]>(threadCounts.map((t) => [t, []]));
+  const results = new Map<string, Round[]>(configs.map(({ label }) => [label, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const threads of threadCounts) {
-      const result = await profileRound(threads, train, steps);
-      results.get(threads)!.push(result);
-      process.stderr.write(`round ${round + 1}/${rounds}, ${threads} thread(s): ${result.stepMicros.toFixed(1)} µs/step\n`);
+    for (const { threads, overlap, label } of configs) {
+      const result = await profileRound(threads, overlap, train, steps);
+      results.get(label)!.push(result);
+      process.stderr.write(`round ${round + 1}/${rounds}, ${label}: ${result.stepMicros.toFixed(1)} µs/step\n`);
     }
   }
   setThreads('auto');
 
   // Rows: every kernel seen, biggest first (by the first thread count's time).
-  const medianOf = (threads: number, pick: (r: Round) => number): number => median(results.get(threads)!.map(pick));
+  const medianOf = (label: string, pick: (r: Round) => number): number => median(results.get(label)!.map(pick));
   const keys = [...new Set([...results.values()].flatMap((list) => list.flatMap((r) => [...r.kernels.keys()])))];
-  const first = threadCounts[0];
+  const first = configs[0].label;
   keys.sort((a, b) => medianOf(first, (r) => r.kernels.get(b) ?? 0) - medianOf(first, (r) => r.kernels.get(a) ?? 0));
-  const header = ['µs per step', ...threadCounts.map((t) => `${t} thread${t === 1 ? '' : 's'}`)];
-  const lines = [`| ${header.join(' | ')} |`, `| --- | ${threadCounts.map(() => '---:').join(' | ')} |`];
+  const header = ['µs per step', ...configs.map(({ label }) => label)];
+  const lines = [`| ${header.join(' | ')} |`, `| --- | ${configs.map(() => '---:').join(' | ')} |`];
   const row = (label: string, pick: (r: Round) => number): void => {
-    lines.push(`| ${label} | ${threadCounts.map((t) => format(medianOf(t, pick))).join(' | ')} |`);
+    lines.push(`| ${label} | ${configs.map((config) => format(medianOf(config.label, pick))).join(' | ')} |`);
   };
   for (const key of keys) row(key, (r) => r.kernels.get(key) ?? 0);
   row('everything else (JavaScript: autodiff, scopes, batch copies)', (r) => r.stepMicros - [...r.kernels.values()].reduce((a, b) => a + b, 0));
@@ -272,16 +283,16 @@ export async function main(argv: string[]): Promise<void> {
   row('handing an empty task to the workers and back', (r) => r.dispatchMicros);
   // Per split kernel: how long one share ran on the caller's thread and on a worker's, and how
   // long the caller then waited for the workers. Equal shares on even cores run equally long.
-  for (const threads of threadCounts.filter((t) => t > 1)) {
-    const tasks = [...new Set(results.get(threads)!.flatMap((r) => [...r.shares.keys()]))];
+  for (const { label } of configs.filter((config) => config.threads > 1)) {
+    const tasks = [...new Set(results.get(label)!.flatMap((r) => [...r.shares.keys()]))];
     const share = (task: string, pick: (row: ShareRow) => number, show = format): string => {
-      const value = median(results.get(threads)!.map((r) => (r.shares.has(task) ? pick(r.shares.get(task)!) : Number.NaN)).filter((x) => !Number.isNaN(x)));
+      const value = median(results.get(label)!.map((r) => (r.shares.has(task) ? pick(r.shares.get(task)!) : Number.NaN)).filter((x) => !Number.isNaN(x)));
       return Number.isNaN(value) ? '–' : show(value);
     };
     const percent = (fraction: number): string => `${(fraction * 100).toFixed(0)}%`;
     lines.push(
       '',
-      `| split kernel, ${threads} threads | calls per step | µs per share, caller | µs per share, a worker | µs the caller waited per call | caller's part of the output |`,
+      `| split kernel, ${label} | calls per step | µs per share, caller | µs per share, a worker | µs the caller waited per call | caller's part of the output |`,
       '| --- | ---: | ---: | ---: | ---: | ---: |',
       ...tasks.map((task) => `| ${task} | ${[
         share(task, (r) => r.callsPerStep), share(task, (r) => r.callerShareMicros), share(task, (r) => r.workerShareMicros),

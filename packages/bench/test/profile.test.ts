@@ -39,28 +39,42 @@ describe('profile --fresh', () => {
 });
 
 describe('profile', () => {
-  it('times every kernel of a step, and how the split ones shared out their work between the threads', () => {
-    const output = execFileSync(process.execPath, [PROFILE, '--threads', '1,2', '--steps', '20', '--rounds', '1', '--data', FIXTURE], {
+  it('times every kernel of a step, and how the split ones shared out their work between the threads, with the updates overlapped and waited for', () => {
+    const output = execFileSync(process.execPath, [PROFILE, '--threads', '1,2', '--updates', 'overlapped,waited', '--steps', '20', '--rounds', '1', '--data', FIXTURE], {
       encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'],
     });
     const tables = output.split('\n\n').map((block) => block.split('\n').filter((line) => line.startsWith('| '))
       .map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()))).filter((rows) => rows.length > 0);
-    const [kernels, shares] = tables;
-    expect(kernels[0]).toEqual(['µs per step', '1 thread', '2 threads']);
+    expect(tables).toHaveLength(3);
+    const [kernels, ...shareTables] = tables;
+    expect(kernels[0]).toEqual(['µs per step', '1 thread', '2 threads', '2 threads, updates waited for']);
     const step = kernels.find((row) => row[0] === '**one step**')!;
-    expect(Number(step[1])).toBeGreaterThan(0);
-    expect(Number(step[2])).toBeGreaterThan(0);
-    expect(shares[0]).toEqual([
-      'split kernel, 2 threads', 'calls per step', 'µs per share, caller', 'µs per share, a worker', 'µs the caller waited per call', "caller's part of the output",
-    ]);
-    // The first layer's weights, 784×128 of them, are one split Adam call a step.
-    const adam = shares.find((row) => row[0] === 'adam')!;
-    expect(Number(adam[1])).toBe(1);
-    expect(Number(adam[2])).toBeGreaterThan(0);
-    expect(Number(adam[4])).toBeGreaterThanOrEqual(0);
-    const part = Number(adam[5].replace('%', ''));
-    expect(part).toBeGreaterThanOrEqual(20);
-    expect(part).toBeLessThanOrEqual(100);
-    expect(shares.map((row) => row[0])).toContain('sparseForwardSlices');
+    for (const column of [1, 2, 3]) expect(Number(step[column])).toBeGreaterThan(0);
+    shareTables.forEach((shares, i) => {
+      expect(shares[0]).toEqual([
+        `split kernel, ${['2 threads', '2 threads, updates waited for'][i]}`, 'calls per step', 'µs per share, caller', 'µs per share, a worker',
+        'µs the caller waited per call', "caller's part of the output",
+      ]);
+      // The first layer's weights, 784×128 of them, are one split Adam call a step.
+      const adam = shares.find((row) => row[0] === 'adam')!;
+      expect(Number(adam[1])).toBe(1);
+      expect(Number(adam[2])).toBeGreaterThan(0);
+      expect(Number(adam[4])).toBeGreaterThanOrEqual(0);
+      // Overlapped, the caller's part shrinks while the worker finishes first (at most 0.02 of its share a step).
+      const part = Number(adam[5].replace('%', ''));
+      expect(part).toBeGreaterThanOrEqual(i === 0 ? 10 : 20);
+      expect(part).toBeLessThanOrEqual(100);
+      expect(shares.map((row) => row[0])).toContain('sparseForwardSlices');
+    });
+  });
+
+  it('refuses an --updates it does not know, in one line', () => {
+    let message = '';
+    try {
+      execFileSync(process.execPath, [PROFILE, '--updates', 'sometimes', '--data', FIXTURE], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      message = String((error as { stderr: string }).stderr);
+    }
+    expect(message.trim()).toBe('profile: --threads takes positive whole numbers (e.g. 1,2), --updates overlapped, waited or both, --steps 1 to 1875, --rounds at least 1');
   });
 });
