@@ -14,7 +14,8 @@
  * caller's wait for the workers (for an overlapped update, when the next kernel call came), and the part of the output the caller computed (the shares are
  * sized by the threads' measured speeds, so a slower core shows as a smaller part for its thread).
  * `--updates` runs each thread count above 1 with the split optimizer updates overlapped with the
- * JavaScript after them (the default), waited for as other calls are, or both, in turns.
+ * JavaScript after them (the default), waited for as other calls are, or both, in turns (which
+ * goes first alternates by round, and every round starts a new pool of workers).
  *
  *   npm run profile -- --fresh [--threads 1,2] [--runs 3] [--window 250] [--data DIR]
  *
@@ -259,7 +260,10 @@ export async function main(argv: string[]): Promise<void> {
   const speedsBefore = coreSpeeds();
   const results = new Map<string, Round[]>(configs.map(({ label }) => [label, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const { threads, overlap, label } of configs) {
+    // The ways of running the updates take turns at going first (each round starts its pool afresh).
+    const order = round % 2 === 0 ? configs : [...configs].sort((a, b) => a.threads - b.threads || Number(a.overlap) - Number(b.overlap));
+    for (const { threads, overlap, label } of order) {
+      setThreads(1);
       const result = await profileRound(threads, overlap, train, steps);
       results.get(label)!.push(result);
       process.stderr.write(`round ${round + 1}/${rounds}, ${label}: ${result.stepMicros.toFixed(1)} µs/step\n`);
