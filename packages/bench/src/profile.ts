@@ -8,8 +8,9 @@
  *
  * Prints one markdown table: µs per step for each kernel (its wall time as the caller sees it,
  * waiting for workers included), for the JavaScript around them (autodiff, scopes, batch copies),
- * and in all, medians over the rounds; and what handing a task to the pool costs (an empty task,
- * round trip). Timing adds ~0.1 µs per kernel call. For each thread count above 1, a second table
+ * and in all, medians over the rounds; a step of a further pass in which no call is timed; and
+ * what handing a task to the pool costs (an empty task, round trip). Timing adds ~0.1 µs per
+ * kernel call. For each thread count above 1, a second table
  * gives each split kernel's shares: µs per share on the caller's thread and on a worker's, the
  * caller's wait for the workers (for an overlapped update, when the next kernel call came), and the part of the output the caller computed (the shares are
  * sized by the threads' measured speeds, so a slower core shows as a smaller part for its thread).
@@ -68,6 +69,8 @@ function labelOf(name: string, args: unknown[]): string {
 interface Round {
   threads: number;
   stepMicros: number;
+  /** A step in a pass of the same length with no kernel call timed. */
+  untimedStepMicros: number;
   kernels: Map<string, number>;
   dispatchMicros: number;
   /** Per split task, over the timed pass: calls per step, µs per share on the caller and on a worker, the caller's wait per call, its part. */
@@ -122,8 +125,13 @@ async function profileRound(threads: number, overlapUpdates: boolean, train: Ima
     const stepMicros = ((performance.now() - started) * 1000) / steps;
     const shares = shareRows(sharesBefore, (inner as WasmKernels).shareTimings, steps);
     for (const [key, total] of times) times.set(key, total / steps);
+    // Once more without timing each call: what a step takes as training runs it.
+    setBackend(inner);
+    const untimedStarted = performance.now();
+    await model.fit(images, images.labels, { epochs: 1, batchSize: 32, seed: 3 });
+    const untimedStepMicros = ((performance.now() - untimedStarted) * 1000) / steps;
     model.dispose();
-    return { threads, stepMicros, kernels: times, dispatchMicros: dispatchCost(inner), shares };
+    return { threads, stepMicros, untimedStepMicros, kernels: times, dispatchMicros: dispatchCost(inner), shares };
   } finally {
     (inner as WasmKernels).threadPolicy.overlapUpdates = true;
     setBackend(inner);
@@ -284,6 +292,7 @@ export async function main(argv: string[]): Promise<void> {
   for (const key of keys) row(key, (r) => r.kernels.get(key) ?? 0);
   row('everything else (JavaScript: autodiff, scopes, batch copies)', (r) => r.stepMicros - [...r.kernels.values()].reduce((a, b) => a + b, 0));
   row('**one step**', (r) => r.stepMicros);
+  row('one step, no kernel call timed (another pass)', (r) => r.untimedStepMicros);
   row('handing an empty task to the workers and back', (r) => r.dispatchMicros);
   // Per split kernel: how long one share ran on the caller's thread and on a worker's, and how
   // long the caller then waited for the workers. Equal shares on even cores run equally long.

@@ -49,7 +49,11 @@ describe('profile', () => {
     const [kernels, ...shareTables] = tables;
     expect(kernels[0]).toEqual(['µs per step', '1 thread', '2 threads', '2 threads, updates waited for']);
     const step = kernels.find((row) => row[0] === '**one step**')!;
-    for (const column of [1, 2, 3]) expect(Number(step[column])).toBeGreaterThan(0);
+    const untimed = kernels.find((row) => row[0] === 'one step, no kernel call timed (another pass)')!;
+    for (const column of [1, 2, 3]) {
+      expect(Number(step[column])).toBeGreaterThan(0);
+      expect(Number(untimed[column])).toBeGreaterThan(0);
+    }
     shareTables.forEach((shares, i) => {
       expect(shares[0]).toEqual([
         `split kernel, ${['2 threads', '2 threads, updates waited for'][i]}`, 'calls per step', 'µs per share, caller', 'µs per share, a worker',
