@@ -18,7 +18,7 @@
  * JavaScript after them (the default), waited for as other calls are, or both, in turns (which
  * goes first alternates by round, and every round starts a new pool of workers).
  *
- *   npm run profile -- --fresh [--threads 1,2] [--runs 3] [--window 250] [--data DIR]
+ *   npm run profile -- --fresh [--threads 1,2] [--updates overlapped,waited] [--runs 3] [--window 250] [--data DIR]
  *
  * The first epoch instead, as the bench's epoch suite times it: each run is a fresh process that
  * trains the bench model for one epoch (thread counts in turns, run by run), timed in windows of
@@ -154,8 +154,31 @@ function benchModel() {
   return model;
 }
 
+/** A column of the tables: a thread count and, above one thread, how the optimizer updates run. */
+interface Config {
+  threads: number;
+  overlap: boolean;
+  label: string;
+}
+
+/** Each thread count, and above one thread each way of running the updates given. */
+function configsOf(threadCounts: readonly number[], updateModes: readonly string[]): Config[] {
+  return threadCounts.flatMap((threads) => (threads === 1 ? [{ threads, overlap: true }] : updateModes.map((mode) => ({ threads, overlap: mode === 'overlapped' }))))
+    .map((config) => ({ ...config, label: configLabel(config.threads, config.overlap) }));
+}
+
+function configLabel(threads: number, overlap: boolean): string {
+  return `${threads} thread${threads === 1 ? '' : 's'}${overlap || threads === 1 ? '' : ', updates waited for'}`;
+}
+
+/** A round's order of the columns: the ways of running the updates take turns at going first. */
+function orderFor(configs: readonly Config[], round: number): readonly Config[] {
+  return round % 2 === 0 ? configs : [...configs].sort((a, b) => a.threads - b.threads || Number(a.overlap) - Number(b.overlap));
+}
+
 /** One fresh process's first epoch (see the header's --fresh). */
 interface FreshRun {
+  label: string;
   threads: number;
   epochSeconds: number;
   /** Steps of the epoch. */
@@ -170,13 +193,14 @@ interface FreshRun {
 }
 
 /** The child of --fresh: trains one epoch in this process and returns its windows. */
-async function freshRun(threads: number, window: number, dataDir: string | undefined): Promise<FreshRun> {
+async function freshRun(threads: number, overlap: boolean, window: number, dataDir: string | undefined): Promise<FreshRun> {
   const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
   setThreads(threads);
   const kernels = setBackend('wasm') as WasmKernels;
   await threadsReady();
+  kernels.threadPolicy.overlapUpdates = overlap;
   const model = benchModel();
-  const run: FreshRun = { threads, epochSeconds: 0, steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], stalls: 0, stalledMs: 0 };
+  const run: FreshRun = { label: configLabel(threads, overlap), threads, epochSeconds: 0, steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], stalls: 0, stalledMs: 0 };
   let windowStart = performance.now(), stepsInWindow = 0;
   let calls = kernels.threadPolicy.splitCalls, workerShares = kernels.workerShares;
   const closeWindow = (): void => {
@@ -205,28 +229,30 @@ async function freshRun(threads: number, window: number, dataDir: string | undef
   return run;
 }
 
-/** The table of --fresh: medians over the runs of each thread count. */
-function freshTable(runs: readonly FreshRun[], threadCounts: readonly number[], window: number): string {
-  const byThreads = new Map(threadCounts.map((t) => [t, runs.filter((r) => r.threads === t)]));
+/** The table of --fresh: medians over the runs of each column. */
+function freshTable(runs: readonly FreshRun[], configs: readonly Config[], window: number): string {
+  const byLabel = new Map(configs.map(({ label }) => [label, runs.filter((r) => r.label === label)]));
   const windows = Math.max(...runs.map((r) => r.windowMicros.length));
   const steps = Math.max(...runs.map((r) => r.steps));
-  const cell = (t: number, pick: (r: FreshRun) => number | undefined, digits: number): string => {
-    const values = byThreads.get(t)!.map(pick).filter((x): x is number => x !== undefined);
+  const cell = (label: string, pick: (r: FreshRun) => number | undefined, digits: number): string => {
+    const values = byLabel.get(label)!.map(pick).filter((x): x is number => x !== undefined);
     return values.length === 0 ? '–' : median(values).toFixed(digits);
   };
-  const multi = threadCounts.filter((t) => t > 1);
-  const header = ['steps', ...threadCounts.map((t) => `${t} thread${t === 1 ? '' : 's'}: µs/step`), ...multi.map((t) => `${t} threads: calls missed by the workers`)];
+  const multi = configs.filter((c) => c.threads > 1);
+  const header = ['steps', ...configs.map(({ label }) => `${label}: µs/step`), ...multi.map(({ label }) => `${label}: calls missed by the workers`)];
   const lines = [`| ${header.join(' | ')} |`, `| --- | ${header.slice(1).map(() => '---:').join(' | ')} |`];
   for (let w = 0; w < windows; w++) {
     lines.push(`| ${w * window + 1}–${Math.min((w + 1) * window, steps)} | ${[
-      ...threadCounts.map((t) => cell(t, (r) => r.windowMicros[w], 0)),
-      ...multi.map((t) => `${cell(t, (r) => r.windowMissed[w], 0)} of ${cell(t, (r) => r.windowCalls[w], 0)}`),
+      ...configs.map(({ label }) => cell(label, (r) => r.windowMicros[w], 0)),
+      ...multi.map(({ label }) => `${cell(label, (r) => r.windowMissed[w], 0)} of ${cell(label, (r) => r.windowCalls[w], 0)}`),
     ].join(' | ')} |`);
   }
   const blanks = multi.map(() => '');
-  lines.push(`| **epoch (s)** | ${[...threadCounts.map((t) => cell(t, (r) => r.epochSeconds, 2)), ...blanks].join(' | ')} |`);
-  lines.push(`| stalls: waits over 50 µs for the workers (count) | ${[...threadCounts.map((t) => (t > 1 ? cell(t, (r) => r.stalls, 0) : '–')), ...blanks].join(' | ')} |`);
-  lines.push(`| stalls: their time (ms) | ${[...threadCounts.map((t) => (t > 1 ? cell(t, (r) => r.stalledMs, 0) : '–')), ...blanks].join(' | ')} |`);
+  const perConfig = (pick: (r: FreshRun) => number, digits: number, oneThread: boolean): string[] =>
+    configs.map(({ threads, label }) => (threads > 1 || oneThread ? cell(label, pick, digits) : '–'));
+  lines.push(`| **epoch (s)** | ${[...perConfig((r) => r.epochSeconds, 2, true), ...blanks].join(' | ')} |`);
+  lines.push(`| stalls: waits over 50 µs for the workers (count) | ${[...perConfig((r) => r.stalls, 0, false), ...blanks].join(' | ')} |`);
+  lines.push(`| stalls: their time (ms) | ${[...perConfig((r) => r.stalledMs, 0, false), ...blanks].join(' | ')} |`);
   return lines.join('\n');
 }
 
@@ -240,37 +266,36 @@ export async function main(argv: string[]): Promise<void> {
     options: {
       threads: { type: 'string', default: '1,2' }, updates: { type: 'string', default: 'overlapped' }, steps: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, data: { type: 'string' },
       fresh: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' },
-      child: { type: 'string' },
+      child: { type: 'string' }, 'child-updates': { type: 'string', default: 'overlapped' },
     },
   });
   const threadCounts = values.threads.split(',').map(Number);
   if (values.child !== undefined) {
-    process.stdout.write(`${JSON.stringify(await freshRun(Number(values.child), Number(values.window), values.data))}\n`);
+    const run = await freshRun(Number(values.child), values['child-updates'] === 'overlapped', Number(values.window), values.data);
+    process.stdout.write(`${JSON.stringify(run)}\n`);
     return;
   }
+  const updateModes = values.updates.split(',');
+  if (threadCounts.some((t) => !Number.isInteger(t) || t < 1) || updateModes.some((mode) => mode !== 'overlapped' && mode !== 'waited')) {
+    throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2), --updates overlapped, waited or both');
+  }
+  // Columns: each thread count, and above 1 thread each way of running the updates.
+  const configs = configsOf(threadCounts, updateModes);
   if (values.fresh) {
-    await mainFresh(threadCounts, Number(values.runs), Number(values.window), values.data);
+    await mainFresh(configs, Number(values.runs), Number(values.window), values.data);
     return;
   }
   const steps = Number(values.steps), rounds = Number(values.rounds);
-  const updateModes = values.updates.split(',');
-  if (
-    threadCounts.some((t) => !Number.isInteger(t) || t < 1) || !(steps >= 1 && steps <= 1875) || !(rounds >= 1) ||
-    updateModes.some((mode) => mode !== 'overlapped' && mode !== 'waited')
-  ) {
-    throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2), --updates overlapped, waited or both, --steps 1 to 1875, --rounds at least 1');
+  if (!(steps >= 1 && steps <= 1875) || !(rounds >= 1)) {
+    throw new Error('profile: --steps takes 1 to 1875, --rounds at least 1');
   }
-  // Columns: each thread count, and above 1 thread each way of running the updates.
-  const configs = threadCounts.flatMap((threads) => (threads === 1 ? [{ threads, overlap: true }] : updateModes.map((mode) => ({ threads, overlap: mode === 'overlapped' }))))
-    .map((config) => ({ ...config, label: `${config.threads} thread${config.threads === 1 ? '' : 's'}${config.overlap || config.threads === 1 ? '' : ', updates waited for'}` }));
   const { train } = await loadDataset('fashion-mnist', values.data ? { dir: values.data } : {});
   // Two threads cannot gain more than the slower core adds, so the profile says how even the cores ran.
   const speedsBefore = coreSpeeds();
   const results = new Map<string, Round[]>(configs.map(({ label }) => [label, []]));
   for (let round = 0; round < rounds; round++) {
     // The ways of running the updates take turns at going first (each round starts its pool afresh).
-    const order = round % 2 === 0 ? configs : [...configs].sort((a, b) => a.threads - b.threads || Number(a.overlap) - Number(b.overlap));
-    for (const { threads, overlap, label } of order) {
+    for (const { threads, overlap, label } of orderFor(configs, round)) {
       setThreads(1);
       const result = await profileRound(threads, overlap, train, steps);
       results.get(label)!.push(result);
@@ -325,25 +350,28 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 /** --fresh: one child process per run, thread counts in turns. */
-async function mainFresh(threadCounts: number[], runs: number, window: number, dataDir: string | undefined): Promise<void> {
-  if (threadCounts.some((t) => !Number.isInteger(t) || t < 1) || !(Number.isInteger(runs) && runs >= 1) || !(Number.isInteger(window) && window >= 1)) {
-    throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2), --runs and --window positive whole numbers');
+async function mainFresh(configs: readonly Config[], runs: number, window: number, dataDir: string | undefined): Promise<void> {
+  if (!(Number.isInteger(runs) && runs >= 1) || !(Number.isInteger(window) && window >= 1)) {
+    throw new Error('profile: --runs and --window take positive whole numbers');
   }
   const self = fileURLToPath(import.meta.url);
   const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
   const results: FreshRun[] = [];
   for (let run = 0; run < runs; run++) {
-    for (const threads of threadCounts) {
+    for (const { threads, overlap, label } of orderFor(configs, run)) {
       // Node's own flags carry over (`node --no-opt …/profile.js --fresh` profiles without the optimizing compiler).
-      const args = [...process.execArgv, self, '--child', String(threads), '--window', String(window), ...(dataDir ? ['--data', dataDir] : [])];
+      const args = [
+        ...process.execArgv, self, '--child', String(threads), '--child-updates', overlap ? 'overlapped' : 'waited', '--window', String(window),
+        ...(dataDir ? ['--data', dataDir] : []),
+      ];
       const result = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' })) as FreshRun;
       results.push(result);
-      process.stderr.write(`run ${run + 1}/${runs}, ${threads} thread(s): ${result.epochSeconds.toFixed(2)} s\n`);
+      process.stderr.write(`run ${run + 1}/${runs}, ${label}: ${result.epochSeconds.toFixed(2)} s\n`);
     }
   }
   const machine = machineInfo();
   process.stdout.write(
-    `${freshTable(results, threadCounts, window)}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; the first epoch of a fresh process ` +
+    `${freshTable(results, configs, window)}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; the first epoch of a fresh process ` +
       `(the bench model, ${train.count.toLocaleString('en-US')} Fashion-MNIST training images, batch 32), medians of ${runs} run(s), thread counts in turns.\n`,
   );
 }
