@@ -22,6 +22,11 @@
  * one notify. Workers spin for a while after each task (training calls kernels every few
  * microseconds) and then sleep in Atomics.wait, so an idle pool costs no CPU.
  *
+ * `start` hands out a call as `run` does but returns once the caller's own share is done, and
+ * `finish` waits for the rest: an optimizer update finishes on the workers while the caller runs
+ * the JavaScript between two training steps. Until `finish`, the call's arguments and buffers
+ * are the workers' (the WASM backend waits at its next kernel call).
+ *
  * Cores are not always equally fast: on a shared virtual machine a busy neighbour on the same
  * physical core can halve one core's speed for minutes, and hybrid CPUs mix big and small cores.
  * With equal shares the whole call then waits for the slow core's half, and two threads were no
