@@ -95,6 +95,8 @@ const SPEED_HYSTERESIS = 0.04;
 const MIN_LEAD = 0.2;
 const MAX_LEAD = 1;
 const LEAD_STEP = 0.02;
+/** Most call sites whose leads are kept. */
+const MAX_LEADS = 256;
 /** A wait of the caller for workers' shares longer than this (ms) counts as a stall (see ThreadPool.stalls). */
 export const STALL_MS = 0.05;
 /** Most shares one call can have (the packing of NEXT). */
@@ -396,6 +398,8 @@ export class ThreadPool {
     if (this.pending !== undefined) this.finish();
     let lead = this.leads.get(key);
     if (lead === undefined) {
+      // Keys are weights' addresses: a long-lived process that trains many models forgets old ones.
+      if (this.leads.size >= MAX_LEADS) this.leads.clear();
       lead = 1;
       this.leads.set(key, lead);
     }
