@@ -18,13 +18,15 @@
  * JavaScript after them (the default), waited for as other calls are, or both, in turns (which
  * goes first alternates by round, and every round starts a new pool of workers).
  *
- *   npm run profile -- --fresh [--threads 1,2] [--updates overlapped,waited] [--runs 3] [--window 250] [--data DIR]
+ *   npm run profile -- --fresh [--threads 1,2] [--updates overlapped,waited] [--runs 3] [--window 250] [--epochs 1] [--data DIR]
  *
  * The first epoch instead, as the bench's epoch suite times it: each run is a fresh process that
  * trains the bench model for one epoch (thread counts in turns, run by run), timed in windows of
  * `--window` steps. Prints, per window, µs per step and how many split calls the workers missed
  * (the caller then ran every share), and over the epoch its seconds and the caller's stalls
- * (waits of over 50 µs for the workers' shares), medians over the runs.
+ * (waits of over 50 µs for the workers' shares), medians over the runs. With `--epochs N` each
+ * process trains N epochs, the windows run on through them, and each epoch's seconds get a row:
+ * how far from its steady speed the first epoch is, while the JavaScript compiler is still at work.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -180,7 +182,8 @@ function orderFor(configs: readonly Config[], round: number): readonly Config[] 
 interface FreshRun {
   label: string;
   threads: number;
-  epochSeconds: number;
+  /** Seconds of each epoch, the first first. */
+  epochSeconds: number[];
   /** Steps of the epoch. */
   steps: number;
   /** µs per step of each window of steps (the last may be shorter). */
@@ -193,14 +196,14 @@ interface FreshRun {
 }
 
 /** The child of --fresh: trains one epoch in this process and returns its windows. */
-async function freshRun(threads: number, overlap: boolean, window: number, dataDir: string | undefined): Promise<FreshRun> {
+async function freshRun(threads: number, overlap: boolean, window: number, epochs: number, dataDir: string | undefined): Promise<FreshRun> {
   const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
   setThreads(threads);
   const kernels = setBackend('wasm') as WasmKernels;
   await threadsReady();
   kernels.threadPolicy.overlapUpdates = overlap;
   const model = benchModel();
-  const run: FreshRun = { label: configLabel(threads, overlap), threads, epochSeconds: 0, steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], stalls: 0, stalledMs: 0 };
+  const run: FreshRun = { label: configLabel(threads, overlap), threads, epochSeconds: [], steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], stalls: 0, stalledMs: 0 };
   let windowStart = performance.now(), stepsInWindow = 0;
   let calls = kernels.threadPolicy.splitCalls, workerShares = kernels.workerShares;
   const closeWindow = (): void => {
@@ -215,12 +218,15 @@ async function freshRun(threads: number, overlap: boolean, window: number, dataD
     calls = kernels.threadPolicy.splitCalls;
     workerShares = kernels.workerShares;
   };
-  const started = performance.now();
+  let epochStarted = performance.now();
   await model.fit(train, train.labels, {
-    epochs: 1, batchSize: 32, seed: 41, verbose: 0,
-    callbacks: [{ onBatchEnd: () => { run.steps++; if (++stepsInWindow === window) closeWindow(); } }],
+    epochs, batchSize: 32, seed: 41, verbose: 0,
+    callbacks: [{
+      onEpochBegin: () => { epochStarted = performance.now(); },
+      onBatchEnd: () => { run.steps++; if (++stepsInWindow === window) closeWindow(); },
+      onEpochEnd: () => { run.epochSeconds.push((performance.now() - epochStarted) / 1000); },
+    }],
   });
-  run.epochSeconds = (performance.now() - started) / 1000;
   if (stepsInWindow > 0) closeWindow();
   run.stalls = kernels.stalls.calls;
   run.stalledMs = kernels.stalls.ms;
@@ -250,7 +256,10 @@ function freshTable(runs: readonly FreshRun[], configs: readonly Config[], windo
   const blanks = multi.map(() => '');
   const perConfig = (pick: (r: FreshRun) => number, digits: number, oneThread: boolean): string[] =>
     configs.map(({ threads, label }) => (threads > 1 || oneThread ? cell(label, pick, digits) : '–'));
-  lines.push(`| **epoch (s)** | ${[...perConfig((r) => r.epochSeconds, 2, true), ...blanks].join(' | ')} |`);
+  const epochs = Math.max(...runs.map((r) => r.epochSeconds.length));
+  for (let e = 0; e < epochs; e++) {
+    lines.push(`| **epoch${epochs > 1 ? ` ${e + 1}` : ''} (s)** | ${[...perConfig((r) => r.epochSeconds[e], 2, true), ...blanks].join(' | ')} |`);
+  }
   lines.push(`| stalls: waits over 50 µs for the workers (count) | ${[...perConfig((r) => r.stalls, 0, false), ...blanks].join(' | ')} |`);
   lines.push(`| stalls: their time (ms) | ${[...perConfig((r) => r.stalledMs, 0, false), ...blanks].join(' | ')} |`);
   return lines.join('\n');
@@ -265,13 +274,13 @@ export async function main(argv: string[]): Promise<void> {
     args: argv,
     options: {
       threads: { type: 'string', default: '1,2' }, updates: { type: 'string', default: 'overlapped' }, steps: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, data: { type: 'string' },
-      fresh: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' },
+      fresh: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' }, epochs: { type: 'string', default: '1' },
       child: { type: 'string' }, 'child-updates': { type: 'string', default: 'overlapped' },
     },
   });
   const threadCounts = values.threads.split(',').map(Number);
   if (values.child !== undefined) {
-    const run = await freshRun(Number(values.child), values['child-updates'] === 'overlapped', Number(values.window), values.data);
+    const run = await freshRun(Number(values.child), values['child-updates'] === 'overlapped', Number(values.window), Number(values.epochs), values.data);
     process.stdout.write(`${JSON.stringify(run)}\n`);
     return;
   }
@@ -282,7 +291,7 @@ export async function main(argv: string[]): Promise<void> {
   // Columns: each thread count, and above 1 thread each way of running the updates.
   const configs = configsOf(threadCounts, updateModes);
   if (values.fresh) {
-    await mainFresh(configs, Number(values.runs), Number(values.window), values.data);
+    await mainFresh(configs, Number(values.runs), Number(values.window), Number(values.epochs), values.data);
     return;
   }
   const steps = Number(values.steps), rounds = Number(values.rounds);
@@ -350,9 +359,9 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 /** --fresh: one child process per run, thread counts in turns. */
-async function mainFresh(configs: readonly Config[], runs: number, window: number, dataDir: string | undefined): Promise<void> {
-  if (!(Number.isInteger(runs) && runs >= 1) || !(Number.isInteger(window) && window >= 1)) {
-    throw new Error('profile: --runs and --window take positive whole numbers');
+async function mainFresh(configs: readonly Config[], runs: number, window: number, epochs: number, dataDir: string | undefined): Promise<void> {
+  if (![runs, window, epochs].every((value) => Number.isInteger(value) && value >= 1)) {
+    throw new Error('profile: --runs, --window and --epochs take positive whole numbers');
   }
   const self = fileURLToPath(import.meta.url);
   const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
@@ -361,17 +370,18 @@ async function mainFresh(configs: readonly Config[], runs: number, window: numbe
     for (const { threads, overlap, label } of orderFor(configs, run)) {
       // Node's own flags carry over (`node --no-opt …/profile.js --fresh` profiles without the optimizing compiler).
       const args = [
-        ...process.execArgv, self, '--child', String(threads), '--child-updates', overlap ? 'overlapped' : 'waited', '--window', String(window),
+        ...process.execArgv, self, '--child', String(threads), '--child-updates', overlap ? 'overlapped' : 'waited', '--window', String(window), '--epochs', String(epochs),
         ...(dataDir ? ['--data', dataDir] : []),
       ];
       const result = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' })) as FreshRun;
       results.push(result);
-      process.stderr.write(`run ${run + 1}/${runs}, ${label}: ${result.epochSeconds.toFixed(2)} s\n`);
+      process.stderr.write(`run ${run + 1}/${runs}, ${label}: ${result.epochSeconds.map((seconds) => seconds.toFixed(2)).join(', ')} s\n`);
     }
   }
   const machine = machineInfo();
   process.stdout.write(
-    `${freshTable(results, configs, window)}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; the first epoch of a fresh process ` +
+    `${freshTable(results, configs, window)}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ` +
+      `${epochs === 1 ? 'the first epoch' : `the first ${epochs} epochs`} of a fresh process ` +
       `(the bench model, ${train.count.toLocaleString('en-US')} Fashion-MNIST training images, batch 32), medians of ${runs} run(s), thread counts in turns.\n`,
   );
 }

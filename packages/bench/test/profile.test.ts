@@ -41,6 +41,29 @@ describe('profile --fresh', () => {
     }
     expect(output).toMatch(/the first epoch of a fresh process \(the bench model, 2,000 Fashion-MNIST training images, batch 32\), medians of 1 run/);
   });
+
+  it('with --epochs, runs the windows on through every epoch and gives each epoch its row', () => {
+    const output = execFileSync(process.execPath, [PROFILE, '--fresh', '--threads', '1,2', '--runs', '1', '--window', '50', '--epochs', '2', '--data', FIXTURE], {
+      encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const rows = output.split('\n').filter((line) => line.startsWith('| ')).map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
+    // Two epochs of 63 steps: windows of 50 across the epoch boundary, then the rest.
+    expect(rows.slice(2, 5).map((row) => row[0])).toEqual(['1–50', '51–100', '101–126']);
+    const epochs = rows.filter((row) => row[0].startsWith('**epoch'));
+    expect(epochs.map((row) => row[0])).toEqual(['**epoch 1 (s)**', '**epoch 2 (s)**']);
+    for (const row of epochs) for (const column of [1, 2]) expect(Number(row[column])).toBeGreaterThan(0);
+    expect(output).toMatch(/the first 2 epochs of a fresh process/);
+  });
+
+  it('refuses an --epochs that is not a positive whole number, in one line', () => {
+    let message = '';
+    try {
+      execFileSync(process.execPath, [PROFILE, '--fresh', '--epochs', '0', '--data', FIXTURE], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      message = String((error as { stderr: string }).stderr);
+    }
+    expect(message.trim()).toBe('profile: --runs, --window and --epochs take positive whole numbers');
+  });
 });
 
 describe('profile', () => {
