@@ -18,7 +18,7 @@
  * JavaScript after them (the default), waited for as other calls are, or both, in turns (which
  * goes first alternates by round, and every round starts a new pool of workers).
  *
- *   npm run profile -- --fresh [--threads 1,2] [--updates overlapped,waited] [--runs 3] [--window 250] [--epochs 1] [--data DIR]
+ *   npm run profile -- --fresh [--threads 1,2] [--updates overlapped,waited] [--runs 3] [--window 250] [--epochs 1] [--pair] [--data DIR]
  *
  * The first epoch instead, as the bench's epoch suite times it: each run is a fresh process that
  * trains the bench model for one epoch (thread counts in turns, run by run), timed in windows of
@@ -27,15 +27,20 @@
  * (waits of over 50 µs for the workers' shares), medians over the runs. With `--epochs N` each
  * process trains N epochs, the windows run on through them, and each epoch's seconds get a row:
  * how far from its steady speed the first epoch is, while the JavaScript compiler is still at work.
+ * `--pair` adds a column in which two one-thread processes train side by side: how fast each core
+ * runs when both are busy, so no core is left idle for V8's compiler threads. Two threads of one
+ * process cannot do better than that.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import {
   adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, type ImageDataset, type Kernels, type ShareTiming, type WasmKernels,
 } from '@descent/engine';
 import { coreSpeeds, formatCoreSpeeds, machineInfo } from './machine.js';
 import { median } from './stats.js';
+
+const execFileAsync = promisify(execFile);
 
 /** Kernel calls that are not work: the allocator. */
 const UNTIMED = new Set(['alloc', 'free', 'allocBytes', 'freeBytes', 'memoryBytes']);
@@ -160,13 +165,18 @@ function benchModel() {
 interface Config {
   threads: number;
   overlap: boolean;
+  /** Processes run at once (2: --pair's column, two one-thread processes side by side). */
+  processes: number;
   label: string;
 }
+
+/** --pair's column: what each core does when both are busy, each with a one-thread epoch of its own. */
+const PAIR_LABEL = '1 thread, two processes at once';
 
 /** Each thread count, and above one thread each way of running the updates given. */
 function configsOf(threadCounts: readonly number[], updateModes: readonly string[]): Config[] {
   return threadCounts.flatMap((threads) => (threads === 1 ? [{ threads, overlap: true }] : updateModes.map((mode) => ({ threads, overlap: mode === 'overlapped' }))))
-    .map((config) => ({ ...config, label: configLabel(config.threads, config.overlap) }));
+    .map((config) => ({ ...config, processes: 1, label: configLabel(config.threads, config.overlap) }));
 }
 
 function configLabel(threads: number, overlap: boolean): string {
@@ -175,7 +185,7 @@ function configLabel(threads: number, overlap: boolean): string {
 
 /** A round's order of the columns: the ways of running the updates take turns at going first. */
 function orderFor(configs: readonly Config[], round: number): readonly Config[] {
-  return round % 2 === 0 ? configs : [...configs].sort((a, b) => a.threads - b.threads || Number(a.overlap) - Number(b.overlap));
+  return round % 2 === 0 ? configs : [...configs].sort((a, b) => a.threads - b.threads || a.processes - b.processes || Number(a.overlap) - Number(b.overlap));
 }
 
 /** One fresh process's first epoch (see the header's --fresh). */
@@ -274,7 +284,7 @@ export async function main(argv: string[]): Promise<void> {
     args: argv,
     options: {
       threads: { type: 'string', default: '1,2' }, updates: { type: 'string', default: 'overlapped' }, steps: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, data: { type: 'string' },
-      fresh: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' }, epochs: { type: 'string', default: '1' },
+      fresh: { type: 'boolean', default: false }, pair: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' }, epochs: { type: 'string', default: '1' },
       child: { type: 'string' }, 'child-updates': { type: 'string', default: 'overlapped' },
     },
   });
@@ -290,6 +300,10 @@ export async function main(argv: string[]): Promise<void> {
   }
   // Columns: each thread count, and above 1 thread each way of running the updates.
   const configs = configsOf(threadCounts, updateModes);
+  if (values.pair) {
+    if (!values.fresh) throw new Error('profile: --pair needs --fresh');
+    configs.push({ threads: 1, overlap: true, processes: 2, label: PAIR_LABEL });
+  }
   if (values.fresh) {
     await mainFresh(configs, Number(values.runs), Number(values.window), Number(values.epochs), values.data);
     return;
@@ -367,22 +381,24 @@ async function mainFresh(configs: readonly Config[], runs: number, window: numbe
   const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
   const results: FreshRun[] = [];
   for (let run = 0; run < runs; run++) {
-    for (const { threads, overlap, label } of orderFor(configs, run)) {
+    for (const { threads, overlap, processes, label } of orderFor(configs, run)) {
       // Node's own flags carry over (`node --no-opt …/profile.js --fresh` profiles without the optimizing compiler).
       const args = [
         ...process.execArgv, self, '--child', String(threads), '--child-updates', overlap ? 'overlapped' : 'waited', '--window', String(window), '--epochs', String(epochs),
         ...(dataDir ? ['--data', dataDir] : []),
       ];
-      const result = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' })) as FreshRun;
-      results.push(result);
-      process.stderr.write(`run ${run + 1}/${runs}, ${label}: ${result.epochSeconds.map((seconds) => seconds.toFixed(2)).join(', ')} s\n`);
+      const outputs = await Promise.all(Array.from({ length: processes }, () => execFileAsync(process.execPath, args, { encoding: 'utf8' })));
+      const finished = outputs.map(({ stdout }) => ({ ...(JSON.parse(stdout) as FreshRun), label }));
+      results.push(...finished);
+      process.stderr.write(`run ${run + 1}/${runs}, ${label}: ${finished.map((r) => r.epochSeconds.map((seconds) => seconds.toFixed(2)).join(', ')).join(' / ')} s\n`);
     }
   }
   const machine = machineInfo();
   process.stdout.write(
     `${freshTable(results, configs, window)}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ` +
       `${epochs === 1 ? 'the first epoch' : `the first ${epochs} epochs`} of a fresh process ` +
-      `(the bench model, ${train.count.toLocaleString('en-US')} Fashion-MNIST training images, batch 32), medians of ${runs} run(s), thread counts in turns.\n`,
+      `(the bench model, ${train.count.toLocaleString('en-US')} Fashion-MNIST training images, batch 32), medians of ${runs} run(s), thread counts in turns` +
+      `${configs.some((config) => config.processes > 1) ? `; "${PAIR_LABEL}": two such processes started together, the medians over both` : ''}.\n`,
   );
 }
 

@@ -55,6 +55,31 @@ describe('profile --fresh', () => {
     expect(output).toMatch(/the first 2 epochs of a fresh process/);
   });
 
+  it('with --pair, adds a column of two one-thread processes trained side by side', () => {
+    const output = execFileSync(process.execPath, [PROFILE, '--fresh', '--threads', '1', '--pair', '--runs', '1', '--window', '50', '--data', FIXTURE], {
+      encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const rows = output.split('\n').filter((line) => line.startsWith('| ')).map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
+    expect(rows[0]).toEqual(['steps', '1 thread: µs/step', '1 thread, two processes at once: µs/step']);
+    expect(rows.slice(2, 4).map((row) => row[0])).toEqual(['1–50', '51–63']);
+    for (const row of rows.slice(2, 4)) for (const column of [1, 2]) expect(Number(row[column])).toBeGreaterThan(0);
+    const epoch = rows.find((row) => row[0] === '**epoch (s)**')!;
+    for (const column of [1, 2]) expect(Number(epoch[column])).toBeGreaterThan(0);
+    // One-thread processes have no workers to wait for.
+    expect(rows.find((row) => row[0].startsWith('stalls: waits'))!.slice(1)).toEqual(['–', '–']);
+    expect(output).toMatch(/"1 thread, two processes at once": two such processes started together, the medians over both\./);
+  });
+
+  it('refuses --pair without --fresh, in one line', () => {
+    let message = '';
+    try {
+      execFileSync(process.execPath, [PROFILE, '--pair', '--data', FIXTURE], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      message = String((error as { stderr: string }).stderr);
+    }
+    expect(message.trim()).toBe('profile: --pair needs --fresh');
+  });
+
   it('refuses an --epochs that is not a positive whole number, in one line', () => {
     let message = '';
     try {
