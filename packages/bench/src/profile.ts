@@ -30,6 +30,14 @@
  * `--pair` adds a column in which two one-thread processes train side by side: how fast each core
  * runs when both are busy, so no core is left idle for V8's compiler threads. Two threads of one
  * process cannot do better than that.
+ *
+ *   npm run profile -- --products 256x784x128,1024x1024x1024 [--threads 1,2] [--rounds 9]
+ *
+ * Products C[M,N] = A[M,K]·B[K,N] instead, each shape on each thread count in turns inside this
+ * process, round after round (which thread count goes first alternates): each visit warms up, then
+ * takes the median of 7 timings. Prints ms per product, medians over the rounds, and each thread
+ * count's speed-up over the first: the median of the rounds' ratios, so that a slow stretch of a
+ * shared machine weighs on both sides of a ratio alike.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -279,16 +287,123 @@ function format(us: number): string {
   return us >= 100 ? us.toFixed(0) : us.toFixed(1);
 }
 
+/** A product's shape, M×K×N. */
+interface ProductShape {
+  m: number;
+  k: number;
+  n: number;
+}
+
+/** Most floats of A, B and C together that --products allocates (256 MB). */
+const MAX_PRODUCT_FLOATS = 1 << 26;
+
+/** '256x784x128' (or with ×) as M, K, N; throws a one-line error naming the flag. */
+export function parseProductShape(text: string): ProductShape {
+  const match = /^(\d{1,5})[x×](\d{1,5})[x×](\d{1,5})$/.exec(text.trim());
+  const [m, k, n] = match ? match.slice(1).map(Number) : [0, 0, 0];
+  if (!match || m < 1 || k < 1 || n < 1) {
+    throw new Error(`profile: --products takes shapes MxKxN of positive whole numbers (e.g. 256x784x128,1024x1024x1024), got '${text}'`);
+  }
+  if (m * k + k * n + m * n > MAX_PRODUCT_FLOATS) {
+    throw new Error(`profile: --products: ${text} needs more than ${MAX_PRODUCT_FLOATS.toLocaleString('en-US')} floats`);
+  }
+  return { m, k, n };
+}
+
+/** Milliseconds per product: a warm-up, then the median of 7 timings of enough products to take ~20 ms each. */
+function timeProduct(run: () => void): number {
+  const warmUntil = performance.now() + 100;
+  let calls = 0;
+  const warmStarted = performance.now();
+  while (calls < 3 || performance.now() < warmUntil) {
+    run();
+    calls++;
+  }
+  const repeats = Math.max(1, Math.round((20 * calls) / (performance.now() - warmStarted)));
+  const timings: number[] = [];
+  for (let timing = 0; timing < 7; timing++) {
+    const started = performance.now();
+    for (let i = 0; i < repeats; i++) run();
+    timings.push((performance.now() - started) / repeats);
+  }
+  return median(timings);
+}
+
+/** --products: each shape on each thread count in turns, in this process. */
+async function mainProducts(list: string, threadCounts: readonly number[], rounds: number): Promise<void> {
+  const shapes = list.split(',').map(parseProductShape);
+  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error('profile: --rounds takes a positive whole number');
+  const kernels = setBackend('wasm');
+  if (kernels.name !== 'wasm') throw new Error('profile: --products needs the WASM kernels, which this runtime cannot run');
+  const label = ({ m, k, n }: ProductShape): string => `${m}×${k}×${n}`;
+  const ms = new Map<string, number[]>();
+  const speedUps = new Map<string, number[]>();
+  const speedsBefore = coreSpeeds();
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? threadCounts : [...threadCounts].reverse();
+    for (const shape of shapes) {
+      const { m, k, n } = shape;
+      const a = kernels.alloc(m * k), b = kernels.alloc(k * n), c = kernels.alloc(m * n);
+      try {
+        // Values that neither overflow nor underflow, the same every run.
+        a.data.forEach((_, i, data) => (data[i] = ((i % 13) - 6) / 8));
+        b.data.forEach((_, i, data) => (data[i] = ((i % 7) - 3) / 4));
+        const measured = new Map<number, number>();
+        for (const threads of order) {
+          setThreads(threads);
+          await threadsReady();
+          measured.set(threads, timeProduct(() => kernels.gemm(m, n, k, a, false, b, false, c, false)));
+        }
+        for (const threads of threadCounts) {
+          const key = `${label(shape)}|${threads}`;
+          ms.set(key, [...(ms.get(key) ?? []), measured.get(threads)!]);
+          speedUps.set(key, [...(speedUps.get(key) ?? []), measured.get(threadCounts[0])! / measured.get(threads)!]);
+        }
+        process.stderr.write(`round ${round + 1}/${rounds}, ${label(shape)}: ${threadCounts.map((t) => `${measured.get(t)!.toPrecision(3)} ms on ${t}`).join(', ')}\n`);
+      } finally {
+        kernels.free(a);
+        kernels.free(b);
+        kernels.free(c);
+      }
+    }
+  }
+  setThreads('auto');
+  const threadsLabel = (t: number): string => `${t} thread${t === 1 ? '' : 's'}`;
+  const others = threadCounts.slice(1);
+  const lines = [
+    `| product (M×K×N) | ${[...threadCounts.map((t) => `${threadsLabel(t)}: ms`), ...others.map((t) => `${threadsLabel(t)}: speed-up`)].join(' | ')} |`,
+    `| --- | ${[...threadCounts, ...others].map(() => '---:').join(' | ')} |`,
+    ...shapes.map((shape) => `| ${label(shape)} | ${[
+      ...threadCounts.map((t) => String(Number(median(ms.get(`${label(shape)}|${t}`)!).toPrecision(3)))),
+      ...others.map((t) => `${median(speedUps.get(`${label(shape)}|${t}`)!).toFixed(2)}×`),
+    ].join(' | ')} |`),
+  ];
+  const speedsAfter = coreSpeeds();
+  const machine = machineInfo();
+  const speeds = speedsBefore && speedsAfter
+    ? ` Core speeds (a loop pinned to each core, relative to the fastest): ${formatCoreSpeeds(speedsBefore)} before, ${formatCoreSpeeds(speedsAfter)} after.`
+    : '';
+  process.stdout.write(
+    `${lines.join('\n')}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; C = A·B in float32 on descent's WASM kernels (${(kernels as WasmKernels).variant}), ` +
+      `medians of ${rounds} round(s), thread counts in turns; a speed-up is the median of the rounds' ratios to ${threadsLabel(threadCounts[0])}.${speeds}\n`,
+  );
+}
+
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
       threads: { type: 'string', default: '1,2' }, updates: { type: 'string', default: 'overlapped' }, steps: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, data: { type: 'string' },
       fresh: { type: 'boolean', default: false }, pair: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' }, epochs: { type: 'string', default: '1' },
-      child: { type: 'string' }, 'child-updates': { type: 'string', default: 'overlapped' },
+      child: { type: 'string' }, 'child-updates': { type: 'string', default: 'overlapped' }, products: { type: 'string' },
     },
   });
   const threadCounts = values.threads.split(',').map(Number);
+  if (values.products !== undefined) {
+    if (threadCounts.some((t) => !Number.isInteger(t) || t < 1)) throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2)');
+    await mainProducts(values.products, threadCounts, Number(values.rounds));
+    return;
+  }
   if (values.child !== undefined) {
     const run = await freshRun(Number(values.child), values['child-updates'] === 'overlapped', Number(values.window), Number(values.epochs), values.data);
     process.stdout.write(`${JSON.stringify(run)}\n`);

@@ -135,3 +135,37 @@ describe('profile', () => {
     expect(message.trim()).toBe('profile: --threads takes positive whole numbers (e.g. 1,2), --updates overlapped, waited or both');
   });
 });
+
+describe('profile --products', () => {
+  it('times each product on each thread count in turns and gives the speed-up over the first', () => {
+    const output = execFileSync(process.execPath, [PROFILE, '--products', '96x64x64,5×7×3', '--threads', '1,2', '--rounds', '2'], {
+      encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const rows = output.split('\n').filter((line) => line.startsWith('| ')).map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
+    expect(rows[0]).toEqual(['product (M×K×N)', '1 thread: ms', '2 threads: ms', '2 threads: speed-up']);
+    expect(rows.slice(2).map((row) => row[0])).toEqual(['96×64×64', '5×7×3']);
+    for (const [, oneThread, twoThreads, speedUp] of rows.slice(2)) {
+      expect(Number(oneThread)).toBeGreaterThan(0);
+      expect(Number(twoThreads)).toBeGreaterThan(0);
+      expect(speedUp).toMatch(/^\d+\.\d\d×$/);
+      expect(Number(speedUp.slice(0, -1))).toBeGreaterThan(0);
+    }
+    expect(output).toMatch(/medians of 2 round\(s\), thread counts in turns; a speed-up is the median of the rounds' ratios to 1 thread/);
+  });
+
+  it('refuses a shape that is not MxKxN, or too large, in one line naming --products', () => {
+    for (const [shape, expected] of [
+      ['3x3', "profile: --products takes shapes MxKxN of positive whole numbers (e.g. 256x784x128,1024x1024x1024), got '3x3'"],
+      ['0x4x4', "profile: --products takes shapes MxKxN of positive whole numbers (e.g. 256x784x128,1024x1024x1024), got '0x4x4'"],
+      ['99999x99999x1', 'profile: --products: 99999x99999x1 needs more than 67,108,864 floats'],
+    ]) {
+      let message = '';
+      try {
+        execFileSync(process.execPath, [PROFILE, '--products', shape], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (error) {
+        message = String((error as { stderr: string }).stderr);
+      }
+      expect(message.trim()).toBe(expected);
+    }
+  });
+});
