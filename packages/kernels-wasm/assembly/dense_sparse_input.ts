@@ -110,8 +110,8 @@ function addFeatures(
  * Rows of x per step of the slices' pipeline (see `denseSparseInputSlice`). A later slice waits
  * for the first block at the start and the earlier one for the last block at the end, so smaller
  * blocks wait less; fewer rows also reuse each chunk of w less from L1. Measured on the default
- * model's training forward on two threads: the caller waited 18.5 µs a call with 2 rows against
- * 25–29 µs with 4, and its own share took as long.
+ * model's training forward on two threads: the caller waited about 18.5 µs a call with 2 rows
+ * against 25–29 µs with 4, and its own share took as long.
  */
 const SLICE_ROWS: i32 = 2;
 
