@@ -287,6 +287,14 @@ function format(us: number): string {
   return us >= 100 ? us.toFixed(0) : us.toFixed(1);
 }
 
+/** How even the cores ran, measured before (`before`) and now: two threads cannot gain more than the slower core adds. */
+function coreSpeedsNote(before: ReturnType<typeof coreSpeeds>): string {
+  const after = coreSpeeds();
+  return before && after
+    ? ` Core speeds (a loop pinned to each core, relative to the fastest): ${formatCoreSpeeds(before)} before, ${formatCoreSpeeds(after)} after.`
+    : '';
+}
+
 /** A product's shape, M×K×N. */
 interface ProductShape {
   m: number;
@@ -378,11 +386,8 @@ async function mainProducts(list: string, threadCounts: readonly number[], round
       ...others.map((t) => `${median(speedUps.get(`${label(shape)}|${t}`)!).toFixed(2)}×`),
     ].join(' | ')} |`),
   ];
-  const speedsAfter = coreSpeeds();
+  const speeds = coreSpeedsNote(speedsBefore);
   const machine = machineInfo();
-  const speeds = speedsBefore && speedsAfter
-    ? ` Core speeds (a loop pinned to each core, relative to the fastest): ${formatCoreSpeeds(speedsBefore)} before, ${formatCoreSpeeds(speedsAfter)} after.`
-    : '';
   process.stdout.write(
     `${lines.join('\n')}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; C = A·B in float32 on descent's WASM kernels (${(kernels as WasmKernels).variant}), ` +
       `medians of ${rounds} round(s), thread counts in turns; a speed-up is the median of the rounds' ratios to ${threadsLabel(threadCounts[0])}.${speeds}\n`,
@@ -476,11 +481,8 @@ export async function main(argv: string[]): Promise<void> {
       ].join(' | ')} |`),
     );
   }
-  const speedsAfter = coreSpeeds();
+  const speeds = coreSpeedsNote(speedsBefore);
   const machine = machineInfo();
-  const speeds = speedsBefore && speedsAfter
-    ? ` Core speeds (a loop pinned to each core, relative to the fastest): ${formatCoreSpeeds(speedsBefore)} before, ${formatCoreSpeeds(speedsAfter)} after.`
-    : '';
   process.stdout.write(
     `${lines.join('\n')}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${steps} steps of batch 32 after a warm-up pass, ` +
       `medians of ${rounds} round(s), thread counts in turns.${speeds}\n`,
