@@ -1,6 +1,6 @@
 /** What the numbers were measured on: CPU, cores, Node version, date. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, cpus, hostname } from 'node:os';
 import type { MachineInfo } from './types.js';
 
@@ -72,4 +72,69 @@ export function coreSpeeds(cores = availableParallelism(), rounds = 3): number[]
 /** '1.00 / 0.52' */
 export function formatCoreSpeeds(speeds: readonly number[]): string {
   return speeds.map((speed) => speed.toFixed(2)).join(' / ');
+}
+
+/** Linux counts a thread's CPU time in /proc in ticks of 1/100 s (USER_HZ). */
+const MS_PER_TICK = 10;
+
+/**
+ * A thread's user plus system CPU time in ms, from the text of /proc/<pid>/task/<tid>/stat.
+ * The command name (in parentheses) may itself hold spaces and parentheses, so the fields are
+ * counted from the last ')'. Undefined when the text is not such a line.
+ */
+export function parseTaskCpuMs(stat: string): number | undefined {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const fields = stat.slice(close + 2).trim().split(/\s+/);
+  // After the name: state (field 3 of the line), …, utime (14) and stime (15).
+  const user = Number(fields[11]), system = Number(fields[12]);
+  if (fields.length < 13 || !Number.isSafeInteger(user) || !Number.isSafeInteger(system) || user < 0 || system < 0) return undefined;
+  return (user + system) * MS_PER_TICK;
+}
+
+/** CPU time in ms of each thread of this process, by thread id; undefined where /proc has no tasks (not Linux). */
+export function threadCpuMs(): Map<number, number> | undefined {
+  if (process.platform !== 'linux') return undefined;
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return undefined;
+  }
+  const times = new Map<number, number>();
+  for (const tid of tids) {
+    try {
+      const ms = parseTaskCpuMs(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'));
+      if (ms !== undefined) times.set(Number(tid), ms);
+    } catch {
+      // the thread ended between the listing and the read: it has nothing more to count
+    }
+  }
+  return times;
+}
+
+/** CPU time (ms) between two snapshots, by who spent it. */
+export interface CpuByRole {
+  /** The process's main thread: the one that calls the kernels. */
+  caller: number;
+  /** Threads started after `startup` was taken: the kernel pool's workers. */
+  workers: number;
+  /** The other threads that were there at startup: V8's compiler and garbage-collector helpers, libuv's. */
+  helpers: number;
+}
+
+/**
+ * Splits the CPU time spent between two snapshots of threadCpuMs by thread role: `callerTid`'s,
+ * threads absent from `startup` (started since), and the rest. A thread that appears only in
+ * `after` counts from zero.
+ */
+export function cpuByRole(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>, startup: ReadonlySet<number>, callerTid: number): CpuByRole {
+  const spent: CpuByRole = { caller: 0, workers: 0, helpers: 0 };
+  for (const [tid, ms] of after) {
+    const delta = Math.max(0, ms - (before.get(tid) ?? 0));
+    if (tid === callerTid) spent.caller += delta;
+    else if (startup.has(tid)) spent.helpers += delta;
+    else spent.workers += delta;
+  }
+  return spent;
 }

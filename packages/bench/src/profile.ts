@@ -27,6 +27,9 @@
  * (waits of over 50 µs for the workers' shares), medians over the runs. With `--epochs N` each
  * process trains N epochs, the windows run on through them, and each epoch's seconds get a row:
  * how far from its steady speed the first epoch is, while the JavaScript compiler is still at work.
+ * On Linux, rows give each epoch's CPU time by thread (from /proc, in ticks of 10 ms): the calling
+ * thread's, the pool's workers', and the runtime's helper threads' (V8 compiling hot JavaScript
+ * and collecting garbage), which on one thread get the idle core and on two take a worker's.
  * `--pair` adds a column in which two one-thread processes train side by side: how fast each core
  * runs when both are busy, so no core is left idle for V8's compiler threads. Two threads of one
  * process cannot do better than that.
@@ -45,7 +48,7 @@ import { parseArgs, promisify } from 'node:util';
 import {
   adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, type ImageDataset, type Kernels, type ShareTiming, type WasmKernels,
 } from '@descent/engine';
-import { coreSpeeds, formatCoreSpeeds, machineInfo } from './machine.js';
+import { coreSpeeds, cpuByRole, formatCoreSpeeds, machineInfo, threadCpuMs, type CpuByRole } from './machine.js';
 import { median } from './stats.js';
 
 const execFileAsync = promisify(execFile);
@@ -211,17 +214,21 @@ interface FreshRun {
   windowMissed: number[];
   stalls: number;
   stalledMs: number;
+  /** CPU time of each epoch by thread role (Linux only; empty elsewhere). */
+  epochCpu: CpuByRole[];
 }
 
 /** The child of --fresh: trains one epoch in this process and returns its windows. */
 async function freshRun(threads: number, overlap: boolean, window: number, epochs: number, dataDir: string | undefined): Promise<FreshRun> {
   const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
+  // Threads that exist before the pool starts: this one and the runtime's helpers.
+  const startupThreads = new Set(threadCpuMs()?.keys() ?? []);
   setThreads(threads);
   const kernels = setBackend('wasm') as WasmKernels;
   await threadsReady();
   kernels.threadPolicy.overlapUpdates = overlap;
   const model = benchModel();
-  const run: FreshRun = { label: configLabel(threads, overlap), threads, epochSeconds: [], steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], stalls: 0, stalledMs: 0 };
+  const run: FreshRun = { label: configLabel(threads, overlap), threads, epochSeconds: [], steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], stalls: 0, stalledMs: 0, epochCpu: [] };
   let windowStart = performance.now(), stepsInWindow = 0;
   let calls = kernels.threadPolicy.splitCalls, workerShares = kernels.workerShares;
   const closeWindow = (): void => {
@@ -237,12 +244,17 @@ async function freshRun(threads: number, overlap: boolean, window: number, epoch
     workerShares = kernels.workerShares;
   };
   let epochStarted = performance.now();
+  let epochCpuStart = threadCpuMs();
   await model.fit(train, train.labels, {
     epochs, batchSize: 32, seed: 41, verbose: 0,
     callbacks: [{
-      onEpochBegin: () => { epochStarted = performance.now(); },
+      onEpochBegin: () => { epochCpuStart = threadCpuMs(); epochStarted = performance.now(); },
       onBatchEnd: () => { run.steps++; if (++stepsInWindow === window) closeWindow(); },
-      onEpochEnd: () => { run.epochSeconds.push((performance.now() - epochStarted) / 1000); },
+      onEpochEnd: () => {
+        run.epochSeconds.push((performance.now() - epochStarted) / 1000);
+        const now = threadCpuMs();
+        if (epochCpuStart && now) run.epochCpu.push(cpuByRole(epochCpuStart, now, startupThreads, process.pid));
+      },
     }],
   });
   if (stepsInWindow > 0) closeWindow();
@@ -272,7 +284,7 @@ function freshTable(runs: readonly FreshRun[], configs: readonly Config[], windo
     ].join(' | ')} |`);
   }
   const blanks = multi.map(() => '');
-  const perConfig = (pick: (r: FreshRun) => number, digits: number, oneThread: boolean): string[] =>
+  const perConfig = (pick: (r: FreshRun) => number | undefined, digits: number, oneThread: boolean): string[] =>
     configs.map(({ threads, label }) => (threads > 1 || oneThread ? cell(label, pick, digits) : '–'));
   const epochs = Math.max(...runs.map((r) => r.epochSeconds.length));
   for (let e = 0; e < epochs; e++) {
@@ -280,6 +292,14 @@ function freshTable(runs: readonly FreshRun[], configs: readonly Config[], windo
   }
   lines.push(`| stalls: waits over 50 µs for the workers (count) | ${[...perConfig((r) => r.stalls, 0, false), ...blanks].join(' | ')} |`);
   lines.push(`| stalls: their time (ms) | ${[...perConfig((r) => r.stalledMs, 0, false), ...blanks].join(' | ')} |`);
+  if (runs.some((r) => r.epochCpu.length > 0)) {
+    for (let e = 0; e < epochs; e++) {
+      const epoch = epochs > 1 ? `, epoch ${e + 1}` : '';
+      lines.push(`| CPU of the calling thread${epoch} (ms) | ${[...perConfig((r) => r.epochCpu[e]?.caller, 0, true), ...blanks].join(' | ')} |`);
+      lines.push(`| CPU of the workers${epoch} (ms) | ${[...perConfig((r) => r.epochCpu[e]?.workers, 0, false), ...blanks].join(' | ')} |`);
+      lines.push(`| CPU of the runtime's helper threads (compiler, GC)${epoch} (ms) | ${[...perConfig((r) => r.epochCpu[e]?.helpers, 0, true), ...blanks].join(' | ')} |`);
+    }
+  }
   return lines.join('\n');
 }
 

@@ -20,7 +20,7 @@ describe('profile --fresh', () => {
       '2 threads: calls missed by the workers', '2 threads, updates waited for: calls missed by the workers',
     ]);
     // The fixture's 2,000 training images are 63 batches of 32: windows of 20, 20, 20 and 3 steps.
-    const windows = rows.slice(2, -3);
+    const windows = rows.slice(2, rows.findIndex((row) => row[0] === '**epoch (s)**'));
     expect(windows.map((row) => row[0])).toEqual(['1–20', '21–40', '41–60', '61–63']);
     for (const [, ...cells] of windows) {
       for (const perStep of cells.slice(0, 3)) expect(Number(perStep)).toBeGreaterThan(0);
@@ -31,14 +31,23 @@ describe('profile --fresh', () => {
         expect(missedCalls).toBeLessThanOrEqual(calls);
       }
     }
-    const [epoch, stalls, stalledMs] = rows.slice(-3);
-    expect(epoch[0]).toBe('**epoch (s)**');
+    const named = (name: string): string[] => rows.find((row) => row[0] === name)!;
+    const [epoch, stalls, stalledMs] = ['**epoch (s)**', 'stalls: waits over 50 µs for the workers (count)', 'stalls: their time (ms)'].map(named);
     for (const column of [1, 2, 3]) expect(Number(epoch[column])).toBeGreaterThan(0);
     expect(stalls[1]).toBe('–');
     for (const column of [2, 3]) {
       expect(Number(stalls[column])).toBeGreaterThanOrEqual(0);
       expect(Number(stalledMs[column])).toBeGreaterThanOrEqual(0);
     }
+    // Where the epoch's CPU time went, by thread (Linux's per-thread counts, in ticks of 10 ms).
+    const [caller, workers, helpers] = ['CPU of the calling thread (ms)', 'CPU of the workers (ms)', "CPU of the runtime's helper threads (compiler, GC) (ms)"].map(named);
+    expect(Number(caller[1])).toBeGreaterThan(0);
+    expect(workers[1]).toBe('–');
+    for (const column of [1, 2, 3]) {
+      expect(Number(caller[column]) % 10).toBe(0);
+      expect(Number(helpers[column])).toBeGreaterThanOrEqual(0);
+    }
+    for (const column of [2, 3]) expect(Number(workers[column])).toBeGreaterThanOrEqual(0);
     expect(output).toMatch(/the first epoch of a fresh process \(the bench model, 2,000 Fashion-MNIST training images, batch 32\), medians of 1 run/);
   });
 
