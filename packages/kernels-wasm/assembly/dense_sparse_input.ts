@@ -290,7 +290,7 @@ const PACK_LANES: usize = memory.data<u8>([
  * took 9 to 18 ms (of 37 to 47), this way 6.3 to 6.5 ms (of 33). Listing the pixels' bytes
  * instead (each group of 4 turned into the floats normalizeBytes makes, so that inference could
  * skip that pass) took 6.8–7.0 ms against 5.4–5.8 ms from the floats, and the whole forward
- * 55–58 ms against 53–55 ms: the packing, not the reading, is what listing costs.
+ * 55–58 ms against 52.5–54 ms: the packing, not the reading, is what listing costs.
  */
 function listNonzerosContiguous(src: usize, len: i32, ldb: usize): usize {
   let entry = listEntries;
