@@ -25,6 +25,17 @@ export function kernels(): Kernels {
   return (active ??= createBackend('wasm'));
 }
 
+/** Runs `fn` with `k` as the kernels every op calls (a step being recorded), then restores them. */
+export function withKernels<T>(k: Kernels, fn: () => T): T {
+  const before = active;
+  active = k;
+  try {
+    return fn();
+  } finally {
+    active = before;
+  }
+}
+
 /**
  * Switch backend by name, or install a specific Kernels object (e.g. float64 reference kernels
  * for gradient checks). Returns the backend now active.

@@ -8,7 +8,7 @@
  */
 import { noGrad } from '../autodiff.js';
 import { kernels } from '../backend/index.js';
-import type { ByteStorage } from '../backend/kernels.js';
+import type { ByteStorage, Storage } from '../backend/kernels.js';
 import { ConfigError, ShapeError, formatShape } from '../errors.js';
 import { meanSquaredError } from '../ops/mean-squared-error.js';
 import { sparseCategoricalCrossentropy } from '../ops/cross-entropy.js';
@@ -17,9 +17,11 @@ import type { Optimizer } from '../optimizers/optimizer.js';
 import { Sgd } from '../optimizers/sgd.js';
 import { Random } from '../random.js';
 import { reshape } from '../ops/reshape.js';
+import { recordStep, unrecorded, type StepRecording } from '../step-recording.js';
 import { Tensor, keep, sameShape, scope, sizeOf } from '../tensor.js';
 import type { BatchLogs, Callback, EpochLogs, StepView } from './callbacks.js';
-import type { Layer, Parameter, WeightShape } from './layers.js';
+import { Conv2D, MaxPooling2D, Reshape } from './conv-layers.js';
+import { Dense, Dropout, Flatten, type Layer, type Parameter, type WeightShape } from './layers.js';
 import { metricFrom, type Metric, type MetricSpec } from './metrics.js';
 import { ProgbarLogger } from './progress.js';
 
@@ -44,6 +46,12 @@ export interface CompileOptions {
   loss: LossName | { name: string; fn: LossFunction };
   /** 'accuracy', 'sparse_top_k_categorical_accuracy' (k 5), or metric objects such as sparseTopKCategoricalAccuracy({ k: 3 }). */
   metrics?: MetricSpec[];
+  /**
+   * Run every training step the usual way, op by op (Keras's run_eagerly). By default `fit`
+   * records one step's kernel calls and replays them for the batches after it (see
+   * step-recording.ts), with the same results.
+   */
+  runEagerly?: boolean;
 }
 
 export interface FitOptions {
@@ -127,6 +135,12 @@ export class Sequential {
   /** Set to true (by a callback, a signal handler…) to stop after the current batch. */
   stopTraining = false;
   private lossFunction?: LossFunction;
+  /** Whether the loss is one of descent's own (a replayed step can only hold ops it knows). */
+  private builtInLoss = false;
+  /** See CompileOptions.runEagerly. */
+  runEagerly = false;
+  /** Steps of the last fit that were replayed from a recorded one (see CompileOptions.runEagerly). */
+  replayedSteps = 0;
   private inputShape?: number[];
   private outputShape?: number[];
   private layerOutputShapes: number[][] = [];
@@ -175,7 +189,9 @@ export class Sequential {
     return this.requireBuilt().outputShape;
   }
 
-  compile({ optimizer, loss, metrics = [] }: CompileOptions): void {
+  compile({ optimizer, loss, metrics = [], runEagerly = false }: CompileOptions): void {
+    this.runEagerly = runEagerly;
+    this.builtInLoss = typeof loss !== 'object';
     this.optimizer = optimizer === 'adam' ? new Adam() : optimizer === 'sgd' ? new Sgd() : optimizer;
     if (typeof loss === 'object') {
       this.lossName = loss.name;
@@ -258,63 +274,69 @@ export class Sequential {
     for (const callback of callbacks) callback.setParams?.({ epochs, steps, batchSize });
     for (const callback of callbacks) await callback.onTrainBegin?.();
     let lastYield = now();
+    const replay: StepReplay | undefined = this.replaysSteps(observers) ? { steps: 0 } : undefined;
+    this.replayedSteps = 0;
 
-    for (let epoch = resume?.epoch ?? initialEpoch; epoch < epochs && !this.stopTraining; epoch++) {
-      const started = now();
-      const resuming = resume !== undefined && epoch === resume.epoch;
-      if (resuming) this.random.setState(resume.epochStartRandom);
-      const epochStartRandom = this.random.getState();
-      indices.set(rangeIndices(0, trainCount));
-      if (shuffle) this.random.shuffle(indices);
-      if (resuming) this.random.setState(resume.random);
-      for (const callback of callbacks) await callback.onEpochBegin?.(epoch);
+    try {
+      for (let epoch = resume?.epoch ?? initialEpoch; epoch < epochs && !this.stopTraining; epoch++) {
+        const started = now();
+        const resuming = resume !== undefined && epoch === resume.epoch;
+        if (resuming) this.random.setState(resume.epochStartRandom);
+        const epochStartRandom = this.random.getState();
+        indices.set(rangeIndices(0, trainCount));
+        if (shuffle) this.random.shuffle(indices);
+        if (resuming) this.random.setState(resume.random);
+        for (const callback of callbacks) await callback.onEpochBegin?.(epoch);
 
-      let lossSum = resuming ? resume.lossSum : 0;
-      const hits = this.metrics.map((name) => (resuming ? resume.hits?.[name] ?? (name === 'accuracy' ? resume.correct : 0) : 0));
-      let seen = resuming ? resume.seen : 0;
-      const batches = steps;
-      let batch = resuming ? resume.batch : 0;
-      for (; batch < batches; batch++) {
-        const start = batch * batchSize;
-        const size = Math.min(batchSize, trainCount - start);
-        const step = this.trainStep(source, indices, start, size, parameters, optimizer, lossFunction, callbacks, batch, epoch, observers);
-        if (step.stop) {
-          this.stopTraining = true;
+        let lossSum = resuming ? resume.lossSum : 0;
+        const hits = this.metrics.map((name) => (resuming ? resume.hits?.[name] ?? (name === 'accuracy' ? resume.correct : 0) : 0));
+        let seen = resuming ? resume.seen : 0;
+        const batches = steps;
+        let batch = resuming ? resume.batch : 0;
+        for (; batch < batches; batch++) {
+          const start = batch * batchSize;
+          const size = Math.min(batchSize, trainCount - start);
+          const step = this.trainStep(source, indices, start, size, parameters, optimizer, lossFunction, callbacks, batch, epoch, observers, replay);
+          if (step.stop) {
+            this.stopTraining = true;
+            break;
+          }
+          lossSum += step.loss * size;
+          step.hits.forEach((h, i) => (hits[i] += h));
+          seen += size;
+          const logs: BatchLogs = { loss: lossSum / seen, size };
+          this.metrics.forEach((name, i) => (logs[name] = hits[i] / seen));
+          for (const callback of callbacks) callback.onBatchEnd?.(batch, logs);
+          // Let signal handlers and timers run now and then, without a macrotask per step.
+          if (now() - lastYield > 50) {
+            await yieldToEventLoop();
+            lastYield = now();
+          }
+          if (this.stopTraining) {
+            batch++;
+            break;
+          }
+        }
+
+        if (batch < batches) {
+          // Stopped inside the epoch: report where, so the run can be resumed exactly.
+          const byName = Object.fromEntries(this.metrics.map((name, i) => [name, hits[i]]));
+          history.stoppedAt = { epoch, batch, epochStartRandom, random: this.random.getState(), lossSum, correct: byName.accuracy ?? 0, hits: byName, seen };
           break;
         }
-        lossSum += step.loss * size;
-        step.hits.forEach((h, i) => (hits[i] += h));
-        seen += size;
-        const logs: BatchLogs = { loss: lossSum / seen, size };
+        const logs: EpochLogs = { loss: lossSum / seen, seconds: 0 };
         this.metrics.forEach((name, i) => (logs[name] = hits[i] / seen));
-        for (const callback of callbacks) callback.onBatchEnd?.(batch, logs);
-        // Let signal handlers and timers run now and then, without a macrotask per step.
-        if (now() - lastYield > 50) {
-          await yieldToEventLoop();
-          lastYield = now();
+        if (validation) {
+          const result = this.evaluateSource(validation[0], validation[1], batchSize);
+          logs.val_loss = result.loss;
+          for (const name of this.metrics) logs[`val_${name}`] = result[name];
         }
-        if (this.stopTraining) {
-          batch++;
-          break;
-        }
+        logs.seconds = (now() - started) / 1000;
+        history.record(epoch, logs);
+        for (const callback of callbacks) await callback.onEpochEnd?.(epoch, logs);
       }
-
-      if (batch < batches) {
-        // Stopped inside the epoch: report where, so the run can be resumed exactly.
-        const byName = Object.fromEntries(this.metrics.map((name, i) => [name, hits[i]]));
-        history.stoppedAt = { epoch, batch, epochStartRandom, random: this.random.getState(), lossSum, correct: byName.accuracy ?? 0, hits: byName, seen };
-        break;
-      }
-      const logs: EpochLogs = { loss: lossSum / seen, seconds: 0 };
-      this.metrics.forEach((name, i) => (logs[name] = hits[i] / seen));
-      if (validation) {
-        const result = this.evaluateSource(validation[0], validation[1], batchSize);
-        logs.val_loss = result.loss;
-        for (const name of this.metrics) logs[`val_${name}`] = result[name];
-      }
-      logs.seconds = (now() - started) / 1000;
-      history.record(epoch, logs);
-      for (const callback of callbacks) await callback.onEpochEnd?.(epoch, logs);
+    } finally {
+      replay?.recorded?.recording.dispose();
     }
     for (const callback of callbacks) await callback.onTrainEnd?.();
     return history;
@@ -410,13 +432,46 @@ export class Sequential {
 
   // ---- internals ----------------------------------------------------------------------
 
+  /**
+   * One optimizer step on samples order[start..start+size). With `replay` (fit's), the second
+   * step of a batch size is recorded and the later ones replay it (see step-recording.ts).
+   */
   private trainStep(
     source: BatchSource, order: Int32Array, start: number, size: number,
     parameters: Parameter[], optimizer: Optimizer, lossFunction: LossFunction, callbacks: Callback[], batch: number,
-    epoch = 0, observers: readonly Callback[] = [],
-  ): { loss: number; hits: number[]; stop: boolean } {
+    epoch = 0, observers: readonly Callback[] = [], replay?: StepReplay,
+  ): StepResult {
+    if (replay !== undefined && !replay.off) {
+      const recorded = replay.recorded;
+      if (recorded !== undefined && recorded.size === size && kernels() === recorded.recording.backend) {
+        const step = this.replayStep(recorded, source, order, start, size, parameters, optimizer, callbacks, batch);
+        if (step !== undefined) {
+          this.replayedSteps++;
+          return step;
+        }
+        // The batch's buffers are not the recorded ones any more (another source had them): record again.
+        recorded.recording.dispose();
+        replay.recorded = undefined;
+      } else if (recorded === undefined && replay.steps++ >= 1) {
+        // Not the first step: that one makes what steps keep (optimizer slots, the batch's buffers).
+        return this.recordTrainStep(replay, source, order, start, size, parameters, optimizer, lossFunction, callbacks, batch, epoch);
+      }
+    }
+    return this.runStep(source, order, start, size, parameters, optimizer, lossFunction, callbacks, batch, epoch, observers);
+  }
+
+  /**
+   * One step the usual way: copy a batch in, forward, loss, backward, update. While a step is
+   * recorded, `recording` marks where backward starts and keeps the tensors a replay reads.
+   */
+  private runStep(
+    source: BatchSource, order: Int32Array, start: number, size: number,
+    parameters: Parameter[], optimizer: Optimizer, lossFunction: LossFunction, callbacks: Callback[], batch: number,
+    epoch = 0, observers: readonly Callback[] = [], recording?: StepCapture,
+  ): StepResult {
     return scope(() => {
-      const { input, targets } = this.fillBatch(source, order, start, size);
+      // The copy-in, the metrics and the update run live in a replayed step too: not recorded.
+      const { input, targets } = unrecorded(() => this.fillBatch(source, order, start, size));
       // Observers are asked before the forward pass, so unobserved steps keep no layer outputs.
       const watching = observers.length === 0 ? observers : observers.filter((o) => o.observesStep?.(optimizer.iterations) ?? true);
       const outputs: Tensor[] | undefined = watching.length > 0 ? [] : undefined;
@@ -428,7 +483,8 @@ export class Sequential {
         const stop = callbacks.some((callback) => callback.onNonFiniteLoss?.(batch, lossValue));
         if (stop) return { loss: lossValue, hits: [], stop: true };
       }
-      const hits = this.compiledMetrics.map((metric) => metric.hits(predictions, targets));
+      const hits = unrecorded(() => this.compiledMetrics.map((metric) => metric.hits(predictions, targets)));
+      recording?.mark('backward');
       loss.backward();
       let view: StepView | undefined;
       if (outputs) {
@@ -436,11 +492,80 @@ export class Sequential {
         view = { step: optimizer.iterations, epoch, batch, loss: lossValue, input, targets, layers, parameters };
         for (const observer of watching) observer.onGradients?.(view);
       }
-      optimizer.step(parameters);
+      if (recording) recording.tensors = { input, targets, predictions, loss, grads: parameters.map(({ tensor }) => tensor.grad) };
+      unrecorded(() => optimizer.step(parameters));
       if (view) for (const observer of watching) observer.onUpdate?.(view);
       for (const { tensor } of parameters) tensor.grad = undefined; // their buffers go back with the scope
       return { loss: lossValue, hits, stop: false };
     });
+  }
+
+  /** Runs one step the usual way while recording its kernel calls (see step-recording.ts). */
+  private recordTrainStep(
+    replay: StepReplay, source: BatchSource, order: Int32Array, start: number, size: number,
+    parameters: Parameter[], optimizer: Optimizer, lossFunction: LossFunction, callbacks: Callback[], batch: number, epoch: number,
+  ): StepResult {
+    const capture: StepCapture = { mark: () => {} };
+    const { result, recording, marks } = recordStep((mark) => {
+      capture.mark = mark;
+      return this.runStep(source, order, start, size, parameters, optimizer, lossFunction, callbacks, batch, epoch, [], capture);
+    });
+    const backwardAt = marks.get('backward');
+    const tensors = capture.tensors;
+    if (result.stop || backwardAt === undefined || tensors === undefined) {
+      // A step that stopped before its update cannot stand for the others.
+      recording.dispose();
+      replay.off = true;
+      return result;
+    }
+    // The step's own tensors were disposed with its scope; their buffers are the recording's now.
+    const view = (tensor: Tensor): Tensor => new Tensor(tensor.shape, tensor.storage, false, false);
+    replay.recorded = {
+      recording, size, backwardAt,
+      input: tensors.input.storage,
+      targets: tensors.targets.storage,
+      predictions: view(tensors.predictions),
+      loss: view(tensors.loss),
+      grads: tensors.grads.map((grad) => (grad === undefined ? undefined : view(grad))),
+    };
+    return result;
+  }
+
+  /**
+   * A recorded step, replayed on the batch order[start..start+size): the same kernel calls as
+   * runStep would make, on the recorded buffers. Undefined (nothing done but the copy-in) when
+   * the batch's buffers are not the ones recorded.
+   */
+  private replayStep(
+    recorded: RecordedTrainStep, source: BatchSource, order: Int32Array, start: number, size: number,
+    parameters: Parameter[], optimizer: Optimizer, callbacks: Callback[], batch: number,
+  ): StepResult | undefined {
+    const { input, targets } = this.fillBatch(source, order, start, size);
+    if (input.storage !== recorded.input || targets.storage !== recorded.targets) return undefined;
+    recorded.recording.replay(0, recorded.backwardAt);
+    const lossValue = recorded.loss.item();
+    if (!Number.isFinite(lossValue)) {
+      const stop = callbacks.some((callback) => callback.onNonFiniteLoss?.(batch, lossValue));
+      if (stop) return { loss: lossValue, hits: [], stop: true };
+    }
+    const hits = this.compiledMetrics.map((metric) => metric.hits(recorded.predictions, targets));
+    recorded.recording.replay(recorded.backwardAt);
+    parameters.forEach(({ tensor }, i) => (tensor.grad = recorded.grads[i]));
+    try {
+      optimizer.step(parameters);
+    } finally {
+      for (const { tensor } of parameters) tensor.grad = undefined;
+    }
+    return { loss: lossValue, hits, stop: false };
+  }
+
+  /**
+   * Whether fit may replay recorded steps: not when asked to run eagerly, when callbacks watch
+   * each step's gradients, or when a layer or the loss is not descent's own (its JavaScript may
+   * do per-step work that a replay would not see).
+   */
+  private replaysSteps(observers: readonly Callback[]): boolean {
+    return !this.runEagerly && observers.length === 0 && this.builtInLoss && this.layers.every((layer) => REPLAYABLE_LAYERS.some((kind) => layer instanceof kind));
   }
 
   private evaluateSource(source: BatchSource, order: Int32Array, batchSize: number): EvaluationResult {
@@ -699,4 +824,42 @@ function yieldToEventLoop(): Promise<void> {
     };
     channel.port2.postMessage(null);
   });
+}
+
+/** What a training step returns to fit. */
+interface StepResult {
+  loss: number;
+  hits: number[];
+  stop: boolean;
+}
+
+/** The layers whose ops mark their per-step JavaScript (see step-recording.ts). */
+const REPLAYABLE_LAYERS = [Flatten, Dense, Dropout, Conv2D, MaxPooling2D, Reshape];
+
+/** fit's record of one batch size's step, and how far it got. */
+interface StepReplay {
+  /** Steps run so far in this fit call. */
+  steps: number;
+  recorded?: RecordedTrainStep;
+  /** Set when a recorded step could not stand for the others: every step then runs the usual way. */
+  off?: boolean;
+}
+
+/** What runStep hands back while it is recorded. */
+interface StepCapture {
+  mark: (name: string) => void;
+  tensors?: { input: Tensor; targets: Tensor; predictions: Tensor; loss: Tensor; grads: Array<Tensor | undefined> };
+}
+
+interface RecordedTrainStep {
+  recording: StepRecording;
+  size: number;
+  /** The action at which backward starts. */
+  backwardAt: number;
+  input: Storage;
+  targets: Storage;
+  /** Views of the recorded step's buffers, which every replay fills again. */
+  predictions: Tensor;
+  loss: Tensor;
+  grads: Array<Tensor | undefined>;
 }

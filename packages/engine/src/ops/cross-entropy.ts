@@ -14,6 +14,7 @@
 import { addGrad, record } from '../autodiff.js';
 import { kernels } from '../backend/index.js';
 import { ShapeError, formatShape } from '../errors.js';
+import { hostStep } from '../step-recording.js';
 import { Tensor } from '../tensor.js';
 
 /** Keras's `epsilon()`: probabilities are clipped to [EPSILON, 1 - EPSILON] before the log. */
@@ -39,21 +40,24 @@ function softmaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
   const [m, n] = logits.shape;
   const probs = Tensor.zeros([m, n]);
   const loss = Tensor.zeros([]);
-  loss.data[0] = kernels().softmaxCrossEntropyForward(m, n, logits.storage, labels.storage, probs.storage);
+  // The loss and its gradient's scale pass through JavaScript: see hostStep.
+  hostStep(() => {
+    loss.data[0] = kernels().softmaxCrossEntropyForward(m, n, logits.storage, labels.storage, probs.storage);
+  });
 
   return record('softmaxCrossEntropy', [logits], loss, (dLoss) => {
-    const scale = dLoss.data[0] / m;
-    addGrad(logits, (dz) => kernels().softmaxCrossEntropyBackward(m, n, probs.storage, labels.storage, scale, dz));
+    addGrad(logits, (dz) => hostStep(() => kernels().softmaxCrossEntropyBackward(m, n, probs.storage, labels.storage, dLoss.data[0] / m, dz)));
   });
 }
 
 function crossEntropyFromProbabilities(probs: Tensor, labels: Tensor): Tensor {
   const [m, n] = probs.shape;
   const loss = Tensor.zeros([]);
-  loss.data[0] = kernels().crossEntropyFromProbsForward(m, n, probs.storage, labels.storage, EPSILON);
+  hostStep(() => {
+    loss.data[0] = kernels().crossEntropyFromProbsForward(m, n, probs.storage, labels.storage, EPSILON);
+  });
 
   return record('crossEntropy', [probs], loss, (dLoss) => {
-    const scale = dLoss.data[0] / m;
-    addGrad(probs, (dp) => kernels().crossEntropyFromProbsBackward(m, n, probs.storage, labels.storage, EPSILON, scale, dp));
+    addGrad(probs, (dp) => hostStep(() => kernels().crossEntropyFromProbsBackward(m, n, probs.storage, labels.storage, EPSILON, dLoss.data[0] / m, dp)));
   });
 }

@@ -9,6 +9,7 @@ import { addGrad, record } from '../autodiff.js';
 import { kernels } from '../backend/index.js';
 import { ConfigError } from '../errors.js';
 import type { Random } from '../random.js';
+import { hostStep } from '../step-recording.js';
 import { Tensor } from '../tensor.js';
 
 export function dropout(x: Tensor, rate: number, random: Random, training: boolean): Tensor {
@@ -16,8 +17,11 @@ export function dropout(x: Tensor, rate: number, random: Random, training: boole
   if (!training || rate === 0) return x;
   const mask = Tensor.zeros(x.shape);
   const keepScale = 1 / (1 - rate);
-  const values = mask.data;
-  for (let i = 0; i < values.length; i++) values[i] = random.next() >= rate ? keepScale : 0;
+  // A new mask every step, drawn in the same order whether the step runs or is replayed.
+  hostStep(() => {
+    const values = mask.data;
+    for (let i = 0; i < values.length; i++) values[i] = random.next() >= rate ? keepScale : 0;
+  });
   const out = Tensor.zeros(x.shape);
   kernels().multiply(x.storage, mask.storage, out.storage);
 

@@ -6,6 +6,7 @@
 import { addGrad, record } from '../autodiff.js';
 import { kernels } from '../backend/index.js';
 import { ShapeError, formatShape } from '../errors.js';
+import { hostStep } from '../step-recording.js';
 import { Tensor, sameShape } from '../tensor.js';
 
 export function meanSquaredError(predictions: Tensor, targets: Tensor): Tensor {
@@ -17,11 +18,13 @@ export function meanSquaredError(predictions: Tensor, targets: Tensor): Tensor {
   K.copy(predictions.storage, difference.storage);
   K.axpy(-1, targets.storage, difference.storage);
   const loss = Tensor.zeros([]);
-  loss.data[0] = K.dot(difference.storage, difference.storage) / predictions.size;
+  hostStep(() => {
+    loss.data[0] = kernels().dot(difference.storage, difference.storage) / predictions.size;
+  });
 
   return record('meanSquaredError', [predictions, targets], loss, (dLoss) => {
-    const slope = (2 * dLoss.data[0]) / predictions.size;
-    addGrad(predictions, (dp) => K.scale(difference.storage, slope, dp));
-    addGrad(targets, (dt) => K.scale(difference.storage, -slope, dt));
+    const slope = (): number => (2 * dLoss.data[0]) / predictions.size;
+    addGrad(predictions, (dp) => hostStep(() => kernels().scale(difference.storage, slope(), dp)));
+    addGrad(targets, (dt) => hostStep(() => kernels().scale(difference.storage, -slope(), dt)));
   });
 }
