@@ -4,7 +4,7 @@
  * Fashion-MNIST with every kernel call timed on the calling thread, for each thread count given,
  * in turns, so a busy moment of a shared machine spreads over all of them.
  *
- *   npm run profile -- [--threads 1,2] [--updates overlapped,waited] [--steps 1000] [--rounds 3] [--data DIR]
+ *   npm run profile -- [--threads 1,2] [--updates overlapped,waited] [--step-modes replayed,eager] [--steps 1000] [--rounds 3] [--data DIR]
  *
  * Prints one markdown table: µs per step for each kernel (its wall time as the caller sees it,
  * waiting for workers included), for the JavaScript around them (autodiff, scopes, batch copies),
@@ -16,9 +16,11 @@
  * sized by the threads' measured speeds, so a slower core shows as a smaller part for its thread).
  * `--updates` runs each thread count above 1 with the split optimizer updates overlapped with the
  * JavaScript after them (the default), waited for as other calls are, or both, in turns (which
- * goes first alternates by round, and every round starts a new pool of workers).
+ * goes first alternates by round, and every round starts a new pool of workers). `--step-modes`
+ * runs each column with fit's steps replayed from a recorded one (the default, see
+ * step-recording.ts in the engine), run eagerly op by op (compile's runEagerly), or both in turns.
  *
- *   npm run profile -- --fresh [--threads 1,2] [--updates overlapped,waited] [--runs 3] [--window 250] [--epochs 1] [--pair] [--data DIR]
+ *   npm run profile -- --fresh [--threads 1,2] [--updates overlapped,waited] [--step-modes replayed,eager] [--runs 3] [--window 250] [--epochs 1] [--pair] [--data DIR]
  *
  * The first epoch instead, as the bench's epoch suite times it: each run is a fresh process that
  * trains the bench model for one epoch (thread counts in turns, run by run), timed in windows of
@@ -123,7 +125,7 @@ function shareRows(before: Map<string, ShareTiming>, after: Map<string, ShareTim
   return rows;
 }
 
-async function profileRound(threads: number, overlapUpdates: boolean, train: ImageDataset, steps: number): Promise<Round> {
+async function profileRound(threads: number, overlapUpdates: boolean, eager: boolean, train: ImageDataset, steps: number): Promise<Round> {
   setThreads(threads);
   const inner = setBackend('wasm');
   await threadsReady();
@@ -131,7 +133,7 @@ async function profileRound(threads: number, overlapUpdates: boolean, train: Ima
   const times = new Map<string, number>();
   setBackend(timed(inner, times));
   try {
-    const model = benchModel();
+    const model = benchModel(eager);
     const count = steps * 32;
     const images = { ...train, count, images: train.images.subarray(0, count * 784), labels: train.labels.subarray(0, count) };
     // A first pass warms the JIT and the buffers (and lets the moments decay as in real training).
@@ -165,10 +167,10 @@ function dispatchCost(backend: Kernels): number {
   return median(samples);
 }
 
-/** The bench model, compiled as the bench compiles it. */
-function benchModel() {
+/** The bench model, compiled as the bench compiles it (or to run every step eagerly). */
+function benchModel(eager = false) {
   const model = sequential([flatten({ inputShape: [28, 28] }), dense({ units: 128, activation: 'relu' }), dense({ units: 10, activation: 'softmax' })], { seed: 1 });
-  model.compile({ optimizer: adam(), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  model.compile({ optimizer: adam(), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], runEagerly: eager });
   return model;
 }
 
@@ -176,6 +178,8 @@ function benchModel() {
 interface Config {
   threads: number;
   overlap: boolean;
+  /** Whether fit runs every step op by op instead of replaying a recorded one. */
+  eager: boolean;
   /** Processes run at once (2: --pair's column, two one-thread processes side by side). */
   processes: number;
   label: string;
@@ -184,19 +188,21 @@ interface Config {
 /** --pair's column: what each core does when both are busy, each with a one-thread epoch of its own. */
 const PAIR_LABEL = '1 thread, two processes at once';
 
-/** Each thread count, and above one thread each way of running the updates given. */
-function configsOf(threadCounts: readonly number[], updateModes: readonly string[]): Config[] {
-  return threadCounts.flatMap((threads) => (threads === 1 ? [{ threads, overlap: true }] : updateModes.map((mode) => ({ threads, overlap: mode === 'overlapped' }))))
-    .map((config) => ({ ...config, processes: 1, label: configLabel(config.threads, config.overlap) }));
+/** Each thread count and way of running the steps, and above one thread each way of running the updates given. */
+function configsOf(threadCounts: readonly number[], updateModes: readonly string[], stepModes: readonly string[]): Config[] {
+  return threadCounts.flatMap((threads) => stepModes.flatMap((stepMode) =>
+    (threads === 1 ? [{ threads, overlap: true }] : updateModes.map((mode) => ({ threads, overlap: mode === 'overlapped' })))
+      .map((config) => ({ ...config, eager: stepMode === 'eager' }))))
+    .map((config) => ({ ...config, processes: 1, label: configLabel(config.threads, config.overlap, config.eager) }));
 }
 
-function configLabel(threads: number, overlap: boolean): string {
-  return `${threads} thread${threads === 1 ? '' : 's'}${overlap || threads === 1 ? '' : ', updates waited for'}`;
+function configLabel(threads: number, overlap: boolean, eager: boolean): string {
+  return `${threads} thread${threads === 1 ? '' : 's'}${overlap || threads === 1 ? '' : ', updates waited for'}${eager ? ', steps run eagerly' : ''}`;
 }
 
 /** A round's order of the columns: the ways of running the updates take turns at going first. */
 function orderFor(configs: readonly Config[], round: number): readonly Config[] {
-  return round % 2 === 0 ? configs : [...configs].sort((a, b) => a.threads - b.threads || a.processes - b.processes || Number(a.overlap) - Number(b.overlap));
+  return round % 2 === 0 ? configs : [...configs].sort((a, b) => a.threads - b.threads || a.processes - b.processes || Number(a.overlap) - Number(b.overlap) || Number(!a.eager) - Number(!b.eager));
 }
 
 /** One fresh process's first epoch (see the header's --fresh). */
@@ -219,7 +225,7 @@ interface FreshRun {
 }
 
 /** The child of --fresh: trains one epoch in this process and returns its windows. */
-async function freshRun(threads: number, overlap: boolean, window: number, epochs: number, dataDir: string | undefined): Promise<FreshRun> {
+async function freshRun(threads: number, overlap: boolean, eager: boolean, window: number, epochs: number, dataDir: string | undefined): Promise<FreshRun> {
   const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
   // Threads that exist before the pool starts: this one and the runtime's helpers.
   const startupThreads = new Set(threadCpuMs()?.keys() ?? []);
@@ -227,8 +233,8 @@ async function freshRun(threads: number, overlap: boolean, window: number, epoch
   const kernels = setBackend('wasm') as WasmKernels;
   await threadsReady();
   kernels.threadPolicy.overlapUpdates = overlap;
-  const model = benchModel();
-  const run: FreshRun = { label: configLabel(threads, overlap), threads, epochSeconds: [], steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], stalls: 0, stalledMs: 0, epochCpu: [] };
+  const model = benchModel(eager);
+  const run: FreshRun = { label: configLabel(threads, overlap, eager), threads, epochSeconds: [], steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], stalls: 0, stalledMs: 0, epochCpu: [] };
   let windowStart = performance.now(), stepsInWindow = 0;
   let calls = kernels.threadPolicy.splitCalls, workerShares = kernels.workerShares;
   const closeWindow = (): void => {
@@ -420,7 +426,8 @@ export async function main(argv: string[]): Promise<void> {
     options: {
       threads: { type: 'string', default: '1,2' }, updates: { type: 'string', default: 'overlapped' }, steps: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, data: { type: 'string' },
       fresh: { type: 'boolean', default: false }, pair: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' }, epochs: { type: 'string', default: '1' },
-      child: { type: 'string' }, 'child-updates': { type: 'string', default: 'overlapped' }, products: { type: 'string' },
+      'step-modes': { type: 'string', default: 'replayed' },
+      child: { type: 'string' }, 'child-updates': { type: 'string', default: 'overlapped' }, 'child-steps': { type: 'string', default: 'replayed' }, products: { type: 'string' },
     },
   });
   const threadCounts = values.threads.split(',').map(Number);
@@ -430,19 +437,23 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   if (values.child !== undefined) {
-    const run = await freshRun(Number(values.child), values['child-updates'] === 'overlapped', Number(values.window), Number(values.epochs), values.data);
+    const run = await freshRun(Number(values.child), values['child-updates'] === 'overlapped', values['child-steps'] === 'eager', Number(values.window), Number(values.epochs), values.data);
     process.stdout.write(`${JSON.stringify(run)}\n`);
     return;
   }
   const updateModes = values.updates.split(',');
-  if (threadCounts.some((t) => !Number.isInteger(t) || t < 1) || updateModes.some((mode) => mode !== 'overlapped' && mode !== 'waited')) {
-    throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2), --updates overlapped, waited or both');
+  const stepModes = values['step-modes'].split(',');
+  if (
+    threadCounts.some((t) => !Number.isInteger(t) || t < 1) || updateModes.some((mode) => mode !== 'overlapped' && mode !== 'waited') ||
+    stepModes.some((mode) => mode !== 'replayed' && mode !== 'eager')
+  ) {
+    throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2), --updates overlapped, waited or both, --step-modes replayed, eager or both');
   }
-  // Columns: each thread count, and above 1 thread each way of running the updates.
-  const configs = configsOf(threadCounts, updateModes);
+  // Columns: each thread count and way of running the steps, and above 1 thread each way of running the updates.
+  const configs = configsOf(threadCounts, updateModes, stepModes);
   if (values.pair) {
     if (!values.fresh) throw new Error('profile: --pair needs --fresh');
-    configs.push({ threads: 1, overlap: true, processes: 2, label: PAIR_LABEL });
+    configs.push({ threads: 1, overlap: true, eager: false, processes: 2, label: PAIR_LABEL });
   }
   if (values.fresh) {
     await mainFresh(configs, Number(values.runs), Number(values.window), Number(values.epochs), values.data);
@@ -458,9 +469,9 @@ export async function main(argv: string[]): Promise<void> {
   const results = new Map<string, Round[]>(configs.map(({ label }) => [label, []]));
   for (let round = 0; round < rounds; round++) {
     // The ways of running the updates take turns at going first (each round starts its pool afresh).
-    for (const { threads, overlap, label } of orderFor(configs, round)) {
+    for (const { threads, overlap, eager, label } of orderFor(configs, round)) {
       setThreads(1);
-      const result = await profileRound(threads, overlap, train, steps);
+      const result = await profileRound(threads, overlap, eager, train, steps);
       results.get(label)!.push(result);
       process.stderr.write(`round ${round + 1}/${rounds}, ${label}: ${result.stepMicros.toFixed(1)} µs/step\n`);
     }
@@ -478,7 +489,7 @@ export async function main(argv: string[]): Promise<void> {
     lines.push(`| ${label} | ${configs.map((config) => format(medianOf(config.label, pick))).join(' | ')} |`);
   };
   for (const key of keys) row(key, (r) => r.kernels.get(key) ?? 0);
-  row('everything else (JavaScript: autodiff, scopes, batch copies)', (r) => r.stepMicros - [...r.kernels.values()].reduce((a, b) => a + b, 0));
+  row('everything else (JavaScript: the step\'s own or its replay, batch copies)', (r) => r.stepMicros - [...r.kernels.values()].reduce((a, b) => a + b, 0));
   row('**one step**', (r) => r.stepMicros);
   row('one step, no kernel call timed (another pass)', (r) => r.untimedStepMicros);
   row('handing an empty task to the workers and back', (r) => r.dispatchMicros);
@@ -518,10 +529,10 @@ async function mainFresh(configs: readonly Config[], runs: number, window: numbe
   const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
   const results: FreshRun[] = [];
   for (let run = 0; run < runs; run++) {
-    for (const { threads, overlap, processes, label } of orderFor(configs, run)) {
+    for (const { threads, overlap, eager, processes, label } of orderFor(configs, run)) {
       // Node's own flags carry over (`node --no-opt …/profile.js --fresh` profiles without the optimizing compiler).
       const args = [
-        ...process.execArgv, self, '--child', String(threads), '--child-updates', overlap ? 'overlapped' : 'waited', '--window', String(window), '--epochs', String(epochs),
+        ...process.execArgv, self, '--child', String(threads), '--child-updates', overlap ? 'overlapped' : 'waited', '--child-steps', eager ? 'eager' : 'replayed', '--window', String(window), '--epochs', String(epochs),
         ...(dataDir ? ['--data', dataDir] : []),
       ];
       const outputs = await Promise.all(Array.from({ length: processes }, () => execFileAsync(process.execPath, args, { encoding: 'utf8' })));

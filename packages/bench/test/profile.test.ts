@@ -141,7 +141,26 @@ describe('profile', () => {
     } catch (error) {
       message = String((error as { stderr: string }).stderr);
     }
-    expect(message.trim()).toBe('profile: --threads takes positive whole numbers (e.g. 1,2), --updates overlapped, waited or both');
+    expect(message.trim()).toBe('profile: --threads takes positive whole numbers (e.g. 1,2), --updates overlapped, waited or both, --step-modes replayed, eager or both');
+  });
+
+  it('with --step-modes replayed,eager, gives fit with replayed steps and with every step run eagerly a column each, in turns', () => {
+    const output = execFileSync(process.execPath, [PROFILE, '--fresh', '--threads', '1,2', '--step-modes', 'replayed,eager', '--runs', '1', '--window', '63', '--data', FIXTURE], {
+      encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const rows = output.split('\n').filter((line) => line.startsWith('| ')).map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
+    expect(rows[0].slice(0, 5)).toEqual([
+      'steps', '1 thread: µs/step', '1 thread, steps run eagerly: µs/step', '2 threads: µs/step', '2 threads, steps run eagerly: µs/step',
+    ]);
+    const epoch = rows.find((row) => row[0] === '**epoch (s)**')!;
+    for (const column of [1, 2, 3, 4]) expect(Number(epoch[column])).toBeGreaterThan(0);
+    let message = '';
+    try {
+      execFileSync(process.execPath, [PROFILE, '--step-modes', 'lazily', '--data', FIXTURE], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      message = String((error as { stderr: string }).stderr);
+    }
+    expect(message.trim()).toMatch(/--step-modes replayed, eager or both$/);
   });
 });
 
