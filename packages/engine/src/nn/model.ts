@@ -1,10 +1,12 @@
 /**
  * Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary.
  *
- * One training step (see trainStep): copy a batch in, run the layers forward, compute the loss,
+ * One training step (see runStep): copy a batch in, run the layers forward, compute the loss,
  * `loss.backward()` to fill every weight's `.grad`, let the optimizer update the weights, and
  * release every temporary buffer. Input buffers are kept per batch size and reused, so after the
- * first step the backend hands out the same memory again and again.
+ * first step the backend hands out the same memory again and again. `fit` records its second
+ * step's kernel calls and replays them for the batches after it (recordTrainStep, replayStep;
+ * see step-recording.ts), unless compiled with runEagerly.
  */
 import { noGrad } from '../autodiff.js';
 import { kernels } from '../backend/index.js';
