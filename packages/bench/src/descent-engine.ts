@@ -1,6 +1,6 @@
 /** The descent side of every worker task: the bench model, one epoch, inference, accuracy. */
 import {
-  EarlyStopping, adam, backendFallbackReason, backendName, conv2d, dense, dropout, flatten, maxPooling2d, onBackendWarning, sequential, setBackend, setThreads,
+  EarlyStopping, adam, backendFallbackReason, backendName, conv2d, dense, dropout, flatten, maxPooling2d, onBackendWarning, sequential, setBackend, setThreads, turnOffJsInlining,
   threadCount, threadsReady, type BackendName, type Callback, type Layer, type Sequential,
 } from '@descent/engine';
 import { accuracyOf, countClipped, loadSplits, peakRssBytes } from './data.js';
@@ -13,10 +13,12 @@ export interface BackendInUse {
 
 /**
  * Switch descent's kernels, on `threads` threads (1 unless given: the engine's own default is one
- * per core). A wasm backend that fell back is recorded rather than printed.
+ * per core). A wasm backend that fell back is recorded rather than printed. The wasm kernels run
+ * with V8's inlining off, as `descent train` runs them (see the CLI's useBackend).
  */
 export function useDescentBackend(name: BackendName, threads = 1): BackendInUse {
   onBackendWarning(() => {});
+  if (name === 'wasm') turnOffJsInlining();
   setThreads(threads);
   setBackend(name);
   const backend = backendName();

@@ -6,6 +6,9 @@
  *
  *   npm run profile -- [--threads 1,2] [--updates overlapped,waited] [--step-modes replayed,eager] [--steps 1000] [--rounds 3] [--data DIR]
  *
+ * Every mode runs as `descent train` does, with V8's inlining of JavaScript off (the engine's
+ * compiler-node.ts); `--js-inlining` keeps it on, to compare.
+ *
  * Prints one markdown table: µs per step for each kernel (its wall time as the caller sees it,
  * waiting for workers included), for the JavaScript around them (autodiff, scopes, batch copies),
  * and in all, medians over the rounds; a step of a further pass in which no call is timed; and
@@ -48,7 +51,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import {
-  adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, type ImageDataset, type Kernels, type ShareTiming, type WasmKernels,
+  adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, turnOffJsInlining, type ImageDataset, type Kernels, type ShareTiming, type WasmKernels,
 } from '@descent/engine';
 import { coreSpeeds, cpuByRole, formatCoreSpeeds, machineInfo, threadCpuMs, type CpuByRole } from './machine.js';
 import { median } from './stats.js';
@@ -427,9 +430,12 @@ export async function main(argv: string[]): Promise<void> {
       threads: { type: 'string', default: '1,2' }, updates: { type: 'string', default: 'overlapped' }, steps: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, data: { type: 'string' },
       fresh: { type: 'boolean', default: false }, pair: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' }, epochs: { type: 'string', default: '1' },
       'step-modes': { type: 'string', default: 'replayed' },
+      'js-inlining': { type: 'boolean', default: false },
       child: { type: 'string' }, 'child-updates': { type: 'string', default: 'overlapped' }, 'child-steps': { type: 'string', default: 'replayed' }, products: { type: 'string' },
     },
   });
+  // As `descent train` runs the wasm kernels, unless asked to keep V8's inlining (to compare).
+  if (!values['js-inlining']) turnOffJsInlining();
   const threadCounts = values.threads.split(',').map(Number);
   if (values.products !== undefined) {
     if (threadCounts.some((t) => !Number.isInteger(t) || t < 1)) throw new Error('profile: --threads takes positive whole numbers (e.g. 1,2)');
@@ -456,7 +462,7 @@ export async function main(argv: string[]): Promise<void> {
     configs.push({ threads: 1, overlap: true, eager: false, processes: 2, label: PAIR_LABEL });
   }
   if (values.fresh) {
-    await mainFresh(configs, Number(values.runs), Number(values.window), Number(values.epochs), values.data);
+    await mainFresh(configs, Number(values.runs), Number(values.window), Number(values.epochs), values.data, values['js-inlining']);
     return;
   }
   const steps = Number(values.steps), rounds = Number(values.rounds);
@@ -521,7 +527,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 /** --fresh: one child process per run, thread counts in turns. */
-async function mainFresh(configs: readonly Config[], runs: number, window: number, epochs: number, dataDir: string | undefined): Promise<void> {
+async function mainFresh(configs: readonly Config[], runs: number, window: number, epochs: number, dataDir: string | undefined, jsInlining: boolean): Promise<void> {
   if (![runs, window, epochs].every((value) => Number.isInteger(value) && value >= 1)) {
     throw new Error('profile: --runs, --window and --epochs take positive whole numbers');
   }
@@ -533,7 +539,7 @@ async function mainFresh(configs: readonly Config[], runs: number, window: numbe
       // Node's own flags carry over (`node --no-opt …/profile.js --fresh` profiles without the optimizing compiler).
       const args = [
         ...process.execArgv, self, '--child', String(threads), '--child-updates', overlap ? 'overlapped' : 'waited', '--child-steps', eager ? 'eager' : 'replayed', '--window', String(window), '--epochs', String(epochs),
-        ...(dataDir ? ['--data', dataDir] : []),
+        ...(dataDir ? ['--data', dataDir] : []), ...(jsInlining ? ['--js-inlining'] : []),
       ];
       const outputs = await Promise.all(Array.from({ length: processes }, () => execFileAsync(process.execPath, args, { encoding: 'utf8' })));
       const finished = outputs.map(({ stdout }) => ({ ...(JSON.parse(stdout) as FreshRun), label }));

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Option } from 'commander';
 import {
   DATASET_NAMES, DescentError, FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, loadDataset, loadModel, onBackendWarning, setBackend,
-  setThreads, type BackendName, type DatasetName, type LoadedDataset, type LoadedModel, type ThreadCount,
+  setThreads, turnOffJsInlining, type BackendName, type DatasetName, type LoadedDataset, type LoadedModel, type ThreadCount,
 } from '@descent/engine';
 import { threadCount } from './flags.js';
 import type { Output } from './output.js';
@@ -23,9 +23,14 @@ export const threadsOption = () =>
     .argParser(threadCount)
     .default('auto');
 
-/** Selects the kernels and their threads; a fallback notice from the engine goes to stderr. */
+/**
+ * Selects the kernels and their threads; a fallback notice from the engine goes to stderr. With
+ * the wasm kernels, V8 stops inlining JavaScript: it compiles less while the first epoch runs
+ * (see the engine's compiler-node.ts).
+ */
 export function useBackend(name: BackendName, output: Output, threads: ThreadCount = 'auto'): void {
   onBackendWarning((message) => output.error(message));
+  if (name === 'wasm') turnOffJsInlining();
   setThreads(threads);
   setBackend(name);
 }

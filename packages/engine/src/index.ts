@@ -16,3 +16,4 @@ setThreadHost(nodeThreadHost);
 export * from './core.js';
 export * from './data/node.js';
 export * from './io/node.js';
+export { turnOffJsInlining } from './backend/compiler-node.js';

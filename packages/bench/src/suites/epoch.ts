@@ -16,7 +16,8 @@ export function epochNote(testSamples: number, inferenceRuns: number, inferenceB
     'Each run is a fresh process (engines take turns, run by run): build and compile the model, then time model.fit for one epoch ' +
     '(batch 32, shuffled), first-step warm-up included. tfjs gets its training set as float32 tensors ' +
     'scaled /255, built once before the timed fit (what a Keras-style user writes); descent gets the ' +
-    'bytes and scales each batch inside the timed epoch. Keras runs in a Python process of its own and gets ' +
+    'bytes and scales each batch inside the timed epoch, and runs its wasm kernels as `descent train` does, with V8\'s inlining of ' +
+    'JavaScript off (fewer compiles during the first epoch). Keras runs in a Python process of its own and gets ' +
     'numpy float32 arrays scaled /255 the same way; its thread counts are set with tf.config.threading, ' +
     "tfjs-node's with TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS. Peak RSS is the process high-water mark " +
     '(process.resourceUsage().maxRSS; Python: resource.getrusage) right after the epoch, so it counts the data and the training but ' +

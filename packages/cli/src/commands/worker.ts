@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { DEFAULT_LOCK_SECONDS, serveQueue } from '@descent/jobs';
-import type { BackendName } from '@descent/engine';
+import { turnOffJsInlining, type BackendName } from '@descent/engine';
 import { backendOption, dataOption, jsonOption } from '../common.js';
 import { positiveInteger } from '../flags.js';
 import { kernelThreadsText, trialThreads, trialThreadsOption } from '../tune/threads.js';
@@ -45,6 +45,7 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
     output.note(`${new Date().toISOString()} ${what} ${jobId}${detail ? ` (${detail})` : ''}`);
     output.record({ event: what, job: jobId, detail: detail ?? null, pid: process.pid });
   };
+  if (flags.backend === 'wasm') turnOffJsInlining(); // as for `descent train` (see useBackend)
   const worker = await serveQueue(flags.queue, {
     workers: flags.workers,
     threads: trialThreads(flags),
