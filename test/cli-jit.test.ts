@@ -1,6 +1,6 @@
 /**
- * `descent train` on the wasm kernels turns V8's inlining off before training (see the engine's
- * compiler-node.ts); on the ts kernels, whose speed comes from inlining, it leaves it on. Read
+ * `descent train` on the wasm kernels turns V8's inlining off before training (see the CLI's
+ * prepareForTraining); on the ts kernels, whose speed comes from inlining, it leaves it on. Read
  * from V8's traces: once V8 first optimizes one of the engine's functions that run after the
  * kernels are chosen (the seeded random numbers that build the model, fit's shuffle and batch
  * gathering), the functions it optimizes later have nothing inlined into them on wasm, and some

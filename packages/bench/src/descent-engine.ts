@@ -14,7 +14,7 @@ export interface BackendInUse {
 /**
  * Switch descent's kernels, on `threads` threads (1 unless given: the engine's own default is one
  * per core). A wasm backend that fell back is recorded rather than printed. The wasm kernels run
- * with V8's inlining off, as `descent train` runs them (see the CLI's useBackend).
+ * with V8's inlining off, as `descent train` runs them (see the CLI's prepareForTraining).
  */
 export function useDescentBackend(name: BackendName, threads = 1): BackendInUse {
   onBackendWarning(() => {});

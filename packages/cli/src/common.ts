@@ -23,16 +23,20 @@ export const threadsOption = () =>
     .argParser(threadCount)
     .default('auto');
 
-/**
- * Selects the kernels and their threads; a fallback notice from the engine goes to stderr. With
- * the wasm kernels, V8 stops inlining JavaScript: it compiles less while the first epoch runs
- * (see the engine's compiler-node.ts).
- */
+/** Selects the kernels and their threads; a fallback notice from the engine goes to stderr. */
 export function useBackend(name: BackendName, output: Output, threads: ThreadCount = 'auto'): void {
   onBackendWarning((message) => output.error(message));
-  if (name === 'wasm') turnOffJsInlining();
   setThreads(threads);
   setBackend(name);
+}
+
+/**
+ * For commands that train (train, tune, worker), on the wasm kernels: V8 stops inlining
+ * JavaScript, so that it compiles less while the first epoch runs (see the engine's
+ * compiler-node.ts). Commands that do not train leave V8 as it is.
+ */
+export function prepareForTraining(backend: BackendName): void {
+  if (backend === 'wasm') turnOffJsInlining();
 }
 
 /** Finds and reads a dataset; a download (Fashion-MNIST, found nowhere else) shows its progress. */

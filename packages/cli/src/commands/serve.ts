@@ -18,7 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option } from 'commander';
 import { destination } from 'pino';
-import { UsageError, setThreads, turnOffJsInlining, type ThreadCount } from '@descent/engine';
+import { UsageError, setThreads, type ThreadCount } from '@descent/engine';
 import { DEFAULT_DB, redact } from '@descent/store';
 import { dataOption } from '../common.js';
 import { nonNegativeInteger, positiveInteger, threadCount } from '../flags.js';
@@ -164,8 +164,6 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (typeof flags.app === 'string' && !existsSync(join(flags.app, 'index.html'))) throw new UsageError(`--app ${flags.app}: holds no index.html (build the web app first)`);
   const appDir = typeof flags.app === 'string' ? resolve(flags.app) : flags.app === undefined ? builtWebApp() : null;
   const db = flags.db ?? DEFAULT_DB;
-  // Training jobs run on the wasm kernels: as for `descent train` (see useBackend).
-  turnOffJsInlining();
   setThreads(flags.threads);
   const store = await openCliStore(db, { create: true });
   const { createServer } = await import('@descent/server');

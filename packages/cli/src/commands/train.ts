@@ -20,7 +20,7 @@ import {
 } from '@descent/engine';
 import {
   backendOption, checkWritableFile, checkWritableFolder, classNamesOf, createFolderFor, dataOption, datasetOption, jsonOption, openModel, readDataset,
-  threadsOption, useBackend,
+  threadsOption, prepareForTraining, useBackend,
 } from '../common.js';
 import { evaluateClassifier } from '../evaluation.js';
 import { IMAGE_SIZE } from '../image.js';
@@ -177,6 +177,7 @@ async function runTraining(
     output.warn(`the run in ${flags.resume} used the ${resumed.metadata.backend} backend; resuming on ${settings.backend} continues it, but not bit for bit`);
   }
 
+  prepareForTraining(settings.backend);
   useBackend(settings.backend, output, flags.threads);
   // Data from an extension (the SQL store with --db) comes first: its number of classes sizes the model.
   const extensionData = await dataFromExtensions(context, flags, settings.dataset, output);

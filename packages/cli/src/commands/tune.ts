@@ -21,7 +21,7 @@ import {
   planSearch, plannedEpochs, readSpaceFile, runSearch, spaceSize, trainingJob,
   type HyperparameterName, type JobRunner, type MetricName, type SearchSettings, type SearchSpace, type Trial, type TrialResult,
 } from '@descent/jobs';
-import { backendOption, checkWritableFolder, dataOption, datasetOption, jsonOption, readDataset, statOrUndefined, useBackend } from '../common.js';
+import { backendOption, checkWritableFolder, dataOption, datasetOption, jsonOption, prepareForTraining, readDataset, statOrUndefined, useBackend } from '../common.js';
 import { evaluateClassifier } from '../evaluation.js';
 import { fraction, nonNegativeInteger, positiveInteger, seed } from '../flags.js';
 import type { CliModule } from '../module.js';
@@ -169,6 +169,7 @@ async function tune(flags: TuneFlags, command: Command): Promise<void> {
   const claim = flags.resume || flags.out ? claimModelFolder(outDir, { label, resuming: true }) : claimNewFolder(outDir, label);
   outDir = claim.dir;
   try {
+    if (!flags.queue) prepareForTraining(flags.backend); // the trials train in this process's threads
     // An unreachable queue fails here (exit 1), before anything is loaded or written.
     const runner: JobRunner = flags.queue ? await QueueRunner.connect(flags.queue) : new LocalRunner({ workers: flags.workers, backend: flags.backend, threads: trialThreads(flags) });
     let data: LoadedDataset;

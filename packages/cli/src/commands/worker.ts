@@ -6,8 +6,8 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { DEFAULT_LOCK_SECONDS, serveQueue } from '@descent/jobs';
-import { turnOffJsInlining, type BackendName } from '@descent/engine';
-import { backendOption, dataOption, jsonOption } from '../common.js';
+import type { BackendName } from '@descent/engine';
+import { backendOption, dataOption, jsonOption, prepareForTraining } from '../common.js';
 import { positiveInteger } from '../flags.js';
 import { kernelThreadsText, trialThreads, trialThreadsOption } from '../tune/threads.js';
 import type { CliModule } from '../module.js';
@@ -45,7 +45,7 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
     output.note(`${new Date().toISOString()} ${what} ${jobId}${detail ? ` (${detail})` : ''}`);
     output.record({ event: what, job: jobId, detail: detail ?? null, pid: process.pid });
   };
-  if (flags.backend === 'wasm') turnOffJsInlining(); // as for `descent train` (see useBackend)
+  prepareForTraining(flags.backend);
   const worker = await serveQueue(flags.queue, {
     workers: flags.workers,
     threads: trialThreads(flags),
