@@ -2,11 +2,14 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, cpus, hostname } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import type { MachineInfo } from './types.js';
 
 export function machineInfo(date = new Date()): MachineInfo {
+  const details = cpuDetails();
   return {
     cpu: cpuModel(),
+    ...(details ? { cpuDetails: details } : {}),
     cores: availableParallelism(),
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
@@ -23,6 +26,94 @@ function cpuModel(): string {
     // not Linux: fall through to what Node reports
   }
   return cpus()[0]?.model.trim() || 'unknown CPU';
+}
+
+/** 'AMD EPYC (family 26, model 2, AVX-512)': the model name, and its family where known. */
+export function describeCpu(machine: Pick<MachineInfo, 'cpu' | 'cpuDetails'>): string {
+  return machine.cpuDetails ? `${machine.cpu} (${machine.cpuDetails})` : machine.cpu;
+}
+
+function cpuDetails(): string | undefined {
+  try {
+    return parseCpuDetails(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return undefined; // not Linux
+  }
+}
+
+/** Most characters of /proc/cpuinfo read: its first processor's block is about 2,000. */
+const MAX_CPUINFO_CHARS = 64 * 1024;
+
+/**
+ * The first processor's x86 family and model and its widest vector instructions, from the text of
+ * /proc/cpuinfo: 'family 26, model 2, AVX-512'. A cloud machine's model name is often only the
+ * brand ('AMD EPYC'), which does not tell one generation from another (AMD's family 25 is Zen 3
+ * and Zen 4, 26 is Zen 5), and the generation decides what a WASM kernel is up against (Keras uses
+ * AVX-512 where it exists). Undefined when the text names no family.
+ */
+export function parseCpuDetails(cpuinfo: string): string | undefined {
+  const first = cpuinfo.slice(0, MAX_CPUINFO_CHARS).split(/\n[ \t]*\n/)[0];
+  const family = /^cpu family[ \t]*:[ \t]*(\d{1,6})[ \t]*$/m.exec(first)?.[1];
+  if (family === undefined) return undefined;
+  const model = /^model[ \t]*:[ \t]*(\d{1,6})[ \t]*$/m.exec(first)?.[1];
+  const flags = new Set((/^flags[ \t]*:(.*)$/m.exec(first)?.[1] ?? '').trim().split(/\s+/));
+  const vectors = flags.has('avx512f') ? 'AVX-512' : flags.has('avx2') ? 'AVX2' : flags.has('avx') ? 'AVX' : undefined;
+  return [`family ${Number(family)}`, ...(model === undefined ? [] : [`model ${Number(model)}`]), ...(vectors ? [vectors] : [])].join(', ');
+}
+
+/** A thread that sleeps in Atomics.wait on word 0 and, each time it changes, copies it to word 1 and notifies. */
+const SLEEPER = `const { workerData } = require('node:worker_threads');
+const words = new Int32Array(workerData);
+let seen = 0;
+for (;;) {
+  Atomics.wait(words, 0, seen);
+  seen = Atomics.load(words, 0);
+  if (seen < 0) break;
+  Atomics.store(words, 1, seen);
+  Atomics.notify(words, 1);
+}`;
+
+/**
+ * How long a thread asleep in Atomics.wait takes to answer a notify: the median round trip in µs,
+ * from Atomics.notify to its reply, over `samples` wakes, each after `idleMicros` of quiet so
+ * that the sleeper's core has gone idle. A pool worker that has slept through a gap between two
+ * split kernel calls is that late to the next one (it spins first for a while for that reason);
+ * on a virtual machine whose idle cores halt, waking one takes the hypervisor. Undefined when no
+ * worker thread answers within a second.
+ */
+export async function wakeRoundTripMicros(samples = 400, idleMicros = 300): Promise<number | undefined> {
+  const words = new Int32Array(new SharedArrayBuffer(8));
+  const sleeper = new Worker(SLEEPER, { eval: true, workerData: words.buffer });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sleeper.once('online', resolve);
+      sleeper.once('error', reject);
+    });
+    const answered = (value: number): boolean => {
+      const deadline = performance.now() + 1000;
+      while (Atomics.load(words, 1) !== value) if (performance.now() > deadline) return false;
+      return true;
+    };
+    const times: number[] = [];
+    for (let wake = 1; wake <= samples + 1; wake++) {
+      const quietUntil = performance.now() + idleMicros / 1000;
+      while (performance.now() < quietUntil) {
+        // the sleeper goes back to sleep, and its core idle
+      }
+      const started = performance.now();
+      Atomics.store(words, 0, wake);
+      Atomics.notify(words, 0);
+      if (!answered(wake)) return undefined;
+      // The first wake also waits for the thread to reach its first Atomics.wait.
+      if (wake > 1) times.push((performance.now() - started) * 1000);
+    }
+    times.sort((a, b) => a - b);
+    return times[Math.floor(times.length / 2)];
+  } finally {
+    Atomics.store(words, 0, -1);
+    Atomics.notify(words, 0);
+    await sleeper.terminate();
+  }
 }
 
 /** A short file-name-safe machine tag from the CPU model and core count, e.g. 'amd-epyc-2c'. */

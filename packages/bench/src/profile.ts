@@ -53,7 +53,7 @@ import { parseArgs, promisify } from 'node:util';
 import {
   adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, turnOffJsInlining, type ImageDataset, type Kernels, type ShareTiming, type WasmKernels,
 } from '@descent/engine';
-import { coreSpeeds, cpuByRole, formatCoreSpeeds, machineInfo, threadCpuMs, type CpuByRole } from './machine.js';
+import { coreSpeeds, cpuByRole, describeCpu, formatCoreSpeeds, machineInfo, threadCpuMs, wakeRoundTripMicros, type CpuByRole } from './machine.js';
 import { median } from './stats.js';
 
 const execFileAsync = promisify(execFile);
@@ -324,6 +324,14 @@ function coreSpeedsNote(before: ReturnType<typeof coreSpeeds>): string {
     : '';
 }
 
+/** What waking a sleeping worker costs here: a split call that finds its worker asleep waits about this long for it. */
+async function wakeNote(): Promise<string> {
+  const micros = await wakeRoundTripMicros();
+  return micros === undefined
+    ? ''
+    : ` A thread asleep in Atomics.wait answered a notify in ${format(micros)} µs (round trip, median of 400 wakes; a worker spins before it sleeps, and one that slept misses the start of the next split call by about that much).`;
+}
+
 /** A product's shape, M×K×N. */
 interface ProductShape {
   m: number;
@@ -418,7 +426,7 @@ async function mainProducts(list: string, threadCounts: readonly number[], round
   const speeds = coreSpeedsNote(speedsBefore);
   const machine = machineInfo();
   process.stdout.write(
-    `${lines.join('\n')}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; C = A·B in float32 on descent's WASM kernels (${(kernels as WasmKernels).variant}), ` +
+    `${lines.join('\n')}\n\n${describeCpu(machine)}, ${machine.cores} cores, Node ${machine.node}; C = A·B in float32 on descent's WASM kernels (${(kernels as WasmKernels).variant}), ` +
       `medians of ${rounds} round(s), thread counts in turns; a speed-up is the median of the rounds' ratios to ${threadsLabel(threadCounts[0])}.${speeds}\n`,
   );
 }
@@ -519,10 +527,11 @@ export async function main(argv: string[]): Promise<void> {
     );
   }
   const speeds = coreSpeedsNote(speedsBefore);
+  const wake = configs.some((config) => config.threads > 1) ? await wakeNote() : '';
   const machine = machineInfo();
   process.stdout.write(
-    `${lines.join('\n')}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${steps} steps of batch 32 after a warm-up pass, ` +
-      `medians of ${rounds} round(s), thread counts in turns.${speeds}\n`,
+    `${lines.join('\n')}\n\n${describeCpu(machine)}, ${machine.cores} cores, Node ${machine.node}; ${steps} steps of batch 32 after a warm-up pass, ` +
+      `medians of ${rounds} round(s), thread counts in turns.${speeds}${wake}\n`,
   );
 }
 
@@ -549,7 +558,7 @@ async function mainFresh(configs: readonly Config[], runs: number, window: numbe
   }
   const machine = machineInfo();
   process.stdout.write(
-    `${freshTable(results, configs, window)}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ` +
+    `${freshTable(results, configs, window)}\n\n${describeCpu(machine)}, ${machine.cores} cores, Node ${machine.node}; ` +
       `${epochs === 1 ? 'the first epoch' : `the first ${epochs} epochs`} of a fresh process ` +
       `(the bench model, ${train.count.toLocaleString('en-US')} Fashion-MNIST training images, batch 32), medians of ${runs} run(s), thread counts in turns` +
       `${configs.some((config) => config.processes > 1) ? `; "${PAIR_LABEL}": two such processes started together, the medians over both` : ''}.\n`,

@@ -1,6 +1,6 @@
 /** The markdown summary of a bench result: machine, targets, then one table per suite. */
 import { exp, mib, ms, percent, ratio, seconds, table } from './format.js';
-import { formatCoreSpeeds } from './machine.js';
+import { describeCpu, formatCoreSpeeds } from './machine.js';
 import { median } from './stats.js';
 import { ENGINES, ENGINE_LABELS, ORACLE_ENGINES, type AccuracyEngineResult, type AccuracySuiteResult, type BenchResult, type EngineId, type EpochEngineResult, type EpochSuiteResult, type OracleId, type StepsRun, type StepsSuiteResult, type TargetCheck } from './types.js';
 
@@ -53,7 +53,7 @@ export function renderReadmeBlock(result: BenchResult, fullResults: string): str
 function runLines(result: BenchResult): string[] {
   const { machine } = result;
   return [
-    `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}`,
+    `- Machine: ${describeCpu(machine)}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}`,
     `- Date: ${machine.date}`,
     ...(machine.coreSpeeds
       ? [`- Core speeds (one loop pinned to each core in turn, relative to the fastest; where each suite started, and at the end): ${Object.entries(machine.coreSpeeds).map(([when, speeds]) => `${when} ${formatCoreSpeeds(speeds)}`).join('; ')}`]

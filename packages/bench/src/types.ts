@@ -298,6 +298,8 @@ export interface Summary {
 
 export interface MachineInfo {
   cpu: string;
+  /** The CPU's family, model and widest vector instructions where the system says ('family 26, model 2, AVX-512'; see parseCpuDetails). */
+  cpuDetails?: string;
   cores: number;
   node: string;
   platform: string;

@@ -132,6 +132,10 @@ describe('profile', () => {
       expect(part).toBeLessThanOrEqual(100);
       expect(shares.map((row) => row[0])).toContain('sparseForwardSlices');
     });
+    // With workers to wake, the footer says what waking a sleeping thread costs here.
+    const wake = /A thread asleep in Atomics\.wait answered a notify in ([\d.]+) µs/.exec(output);
+    expect(wake).not.toBeNull();
+    expect(Number(wake![1])).toBeGreaterThan(0);
   });
 
   it('refuses an --updates it does not know, in one line', () => {
