@@ -78,17 +78,18 @@ for (;;) {
  * from Atomics.notify to its reply, over `samples` wakes, each after `idleMicros` of quiet so
  * that the sleeper's core has gone idle. A pool worker that has slept through a gap between two
  * split kernel calls is that late to the next one (it spins first for a while for that reason);
- * on a virtual machine whose idle cores halt, waking one takes the hypervisor. Undefined when no
- * worker thread answers within a second.
+ * on a virtual machine whose idle cores halt, waking one takes the hypervisor. Undefined when the
+ * thread cannot start or does not answer within a second.
  */
 export async function wakeRoundTripMicros(samples = 400, idleMicros = 300): Promise<number | undefined> {
   const words = new Int32Array(new SharedArrayBuffer(8));
   const sleeper = new Worker(SLEEPER, { eval: true, workerData: words.buffer });
   try {
-    await new Promise<void>((resolve, reject) => {
-      sleeper.once('online', resolve);
-      sleeper.once('error', reject);
+    const online = await new Promise<boolean>((resolve) => {
+      sleeper.once('online', () => resolve(true));
+      sleeper.once('error', () => resolve(false));
     });
+    if (!online) return undefined;
     const answered = (value: number): boolean => {
       const deadline = performance.now() + 1000;
       while (Atomics.load(words, 1) !== value) if (performance.now() > deadline) return false;
