@@ -122,7 +122,10 @@ export function dot(a: usize, b: usize, n: i32): f64 {
 }
 
 /**
- * dst[i] = src[i] · s for n bytes of src: 16 pixels per step, widened u8 → u16 → u32 → f32.
+ * dst[i] = src[i] · s for n bytes of src: 16 pixels per step, widened u8 → u16 → i32 → f32.
+ * The widened bytes (0..255) convert as signed integers: the same floats as an unsigned
+ * conversion, which V8 spells as eight x86-64 instructions where the signed one is one. Measured
+ * on the 10,000 test images (7.8 MB), one thread: 0.88–1.03 ms against 1.74–1.90 ms.
  */
 export function normalizeBytes(src: usize, n: i32, s: f32, dst: usize): void {
   const vs = f32x4.splat(s);
@@ -133,10 +136,10 @@ export function normalizeBytes(src: usize, n: i32, s: f32, dst: usize): void {
     const lo = i16x8.extend_low_i8x16_u(bytes);
     const hi = i16x8.extend_high_i8x16_u(bytes);
     const out = dst + (<usize>i << 2);
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo)), vs));
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo)), vs), 16);
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi)), vs), 32);
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(hi)), vs), 48);
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(lo)), vs));
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(lo)), vs), 16);
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(hi)), vs), 32);
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(hi)), vs), 48);
   }
   for (; i < n; i++) {
     store<f32>(dst + (<usize>i << 2), <f32>load<u8>(src + <usize>i) * s);
