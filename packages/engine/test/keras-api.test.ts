@@ -1,5 +1,6 @@
 /** What Keras users expect of the API: fit's verbose progress, and its callbacks, on a tiny real subset. */
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   Adam, ExponentialDecay, RMSprop, ReduceLROnPlateau, Sgd, TerminateOnNaN, Tensor, adam, countInTopK, dense, flatten, kernels, loadDataset, optimizerFromConfig,
@@ -246,6 +247,90 @@ describe('sparse top-k categorical accuracy', () => {
     const probabilities = model.predict(data.test);
     expect(result.sparse_top_k_categorical_accuracy).toBe(countInTopK(probabilities.data, data.test.labels, data.test.count, 10, 3) / data.test.count);
     probabilities.dispose();
+    model.dispose();
+  });
+});
+
+describe('predict on a tensor', () => {
+  /**
+   * The fixture's first `count` images as floats, scaled as the backend scales bytes: the WASM
+   * kernel multiplies by float32(1/255), the reference one by 1/255 in float64.
+   */
+  function pixels(count: number, backend: BackendName = 'wasm'): Float32Array {
+    const scale = backend === 'wasm' ? Math.fround(1 / 255) : 1 / 255;
+    return Float32Array.from(small.images.subarray(0, count * 784), (byte) => byte * scale);
+  }
+
+  function bitsOf(t: Tensor): Buffer {
+    return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  }
+
+  it.each<BackendName>(['ts', 'wasm'])('%s: the whole input as one batch is read where it is: no batch buffer, the input untouched, the same floats as batches copied from it or from bytes', (backend) => {
+    setBackend(backend);
+    const model = tinyModel(3);
+    const count = 100;
+    const x = Tensor.from(pixels(count, backend), [count, 28, 28]);
+    const before = Float32Array.from(x.data);
+    expect(kernels().holds(x.storage)).toBe(true);
+
+    const held = kernels().memoryBytes();
+    const whole = model.predict(x, { batchSize: count });
+    // The output stays; a copied batch would also have kept count × 784 floats of input buffer.
+    expect(kernels().memoryBytes() - held).toBeLessThan(count * 784 * 4);
+    const batched = model.predict(x, { batchSize: 32 });
+    expect(kernels().memoryBytes() - held).toBeGreaterThan(32 * 784 * 4);
+    const fromBytes = model.predict({ ...small, count, images: small.images.subarray(0, count * 784) }, { batchSize: count });
+
+    expect(bitsOf(whole).equals(bitsOf(batched))).toBe(true);
+    expect(bitsOf(whole).equals(bitsOf(fromBytes))).toBe(true);
+    expect(x.data).toEqual(before);
+    for (const t of [whole, batched, fromBytes, x]) t.dispose();
+    model.dispose();
+  });
+
+  it('a tensor made under another backend is copied, not read where it is', () => {
+    setBackend('ts');
+    const foreign = Tensor.from(pixels(40), [40, 28, 28]);
+    setBackend('wasm');
+    expect(kernels().holds(foreign.storage)).toBe(false);
+    const own = Tensor.from(pixels(40), [40, 28, 28]);
+    const model = tinyModel(4);
+    const a = model.predict(foreign, { batchSize: 40 });
+    const b = model.predict(own, { batchSize: 40 });
+    expect(bitsOf(a).equals(bitsOf(b))).toBe(true);
+    for (const t of [a, b, own]) t.dispose();
+    model.dispose();
+  });
+
+  it('holds() knows its own live buffers only', () => {
+    for (const backend of ['ts', 'wasm'] as const) {
+      const k = setBackend(backend);
+      const storage = k.alloc(8);
+      expect(k.holds(storage), backend).toBe(true);
+      k.free(storage);
+      if (backend === 'wasm') expect(k.holds(storage), 'freed').toBe(false);
+    }
+    const wasmStorage = setBackend('wasm').alloc(4);
+    expect(setBackend('ts').holds(wasmStorage)).toBe(false);
+    const tsStorage = kernels().alloc(4);
+    expect(setBackend('wasm').holds(tsStorage)).toBe(false);
+  });
+
+  it('any batch size gives the floats of one whole batch (seeded property)', () => {
+    setBackend('wasm');
+    const model = tinyModel(5);
+    const all = pixels(64);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 80 }), (count, batchSize) => {
+        const x = Tensor.from(all.subarray(0, count * 784), [count, 28, 28]);
+        const whole = model.predict(x, { batchSize: count });
+        const batched = model.predict(x, { batchSize });
+        const same = bitsOf(whole).equals(bitsOf(batched));
+        for (const t of [whole, batched, x]) t.dispose();
+        return same;
+      }),
+      { seed: 20261204, numRuns: 40 },
+    );
     model.dispose();
   });
 });

@@ -78,6 +78,11 @@ export interface Kernels {
   freeBytes(storage: ByteStorage): void;
   /** Bytes currently held by the backend (for leak checks and benchmarks). */
   memoryBytes(): number;
+  /**
+   * Whether `storage` is a live buffer of this backend, so that its kernels can read it where it
+   * is (a tensor made under another backend is not, and must be copied).
+   */
+  holds(storage: Storage): boolean;
 
   // ---- elementwise --------------------------------------------------------------------
   /** out[i] = value */

@@ -35,6 +35,7 @@ export function createReferenceKernels(precision: 'float32' | 'float64' = 'float
     free(storage) {
       bytesHeld -= storage.length * FloatArrayOf.BYTES_PER_ELEMENT;
     },
+    holds: (storage) => storage instanceof ArrayStorage && storage.data instanceof FloatArrayOf,
     allocBytes(length): ByteStorage {
       bytesHeld += length;
       return { length, data: new Uint8Array(length), ptr: -1 };

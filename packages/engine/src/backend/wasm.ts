@@ -617,6 +617,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
       heap.free(s.ptr, s.length);
     },
     memoryBytes: () => heap.liveBytes,
+    holds: (storage) => storage instanceof WasmStorage && storage.memory === memory && !storage.freed,
 
     fill: (out, value) => wasm.fill(out.ptr, out.length, value),
     copy: (src, dst) => wasm.copy(src.ptr, dst.ptr, src.length),
