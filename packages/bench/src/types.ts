@@ -220,6 +220,11 @@ export interface EpochRun {
   trainLoss: number;
   testAccuracy: number;
   inferenceMs: number[];
+  /**
+   * descent only: the same inference from the test set's bytes, which predict copies into WASM
+   * memory and scales inside each timed call (inferenceMs starts from a float32 tensor, as tfjs and Keras do).
+   */
+  inferenceFromBytesMs?: number[];
   /** Process high-water mark right after the epoch (before inference). */
   peakRssBytes: number;
   /** The same at the end, after the inference runs. */
@@ -335,6 +340,9 @@ export interface EpochEngineResult {
   /** Median over runs of each run's median inference time on the test set. */
   inferenceMs?: number;
   inferenceMsPerRun: number[];
+  /** descent: the median over runs of inference from the test set's bytes (see EpochRun). */
+  inferenceFromBytesMs?: number;
+  inferenceFromBytesMsPerRun?: number[];
   trainLoss: number[];
   testAccuracy: number[];
 }

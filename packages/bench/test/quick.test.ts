@@ -148,6 +148,14 @@ describe('npm run bench -- --quick', () => {
       ]);
       expect(row.secondsPerEpoch.min).toBeLessThanOrEqual(row.secondsPerEpoch.median);
       expect(row.secondsPerEpoch.median).toBeLessThanOrEqual(row.secondsPerEpoch.max);
+      // descent also times inference from the test set's bytes; the others have only their tensors.
+      if (row.engine.startsWith('descent')) {
+        expect(row.inferenceFromBytesMsPerRun, row.engine).toHaveLength(row.runs);
+        expectPositive([[`${row.engine}.inferenceFromBytesMs`, row.inferenceFromBytesMs]]);
+        expect(markdown).toContain(`- ${row.label}: inference from the test set's bytes (copied into WASM memory and scaled in each call): `);
+      } else {
+        expect(row.inferenceFromBytesMs, row.engine).toBeUndefined();
+      }
     }
     expect(rows[0].ratioToDescentWasm).toBe(1);
   });
