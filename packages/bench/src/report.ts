@@ -151,7 +151,7 @@ function epochSection(epoch: EpochSuiteResult, title: string = SECTION_TITLES.ep
     ...(row.available ? [] : [`- ${row.engine}: not available: ${row.reason}`]),
     ...(row.runsNote ? [`- ${row.engine}: ${row.runsNote}.`] : []),
     ...(row.fallbackReason ? [`- ${row.engine} ran on the ${row.backend} kernels: ${row.fallbackReason}.`] : []),
-    ...(row.inferenceFromBytesMs !== undefined ? [`- ${row.label}: inference from the test set's bytes (copied into WASM memory and scaled in each call): ${ms(row.inferenceFromBytesMs)} ms.`] : []),
+    ...(row.inferenceFromBytesMs !== undefined ? [`- ${row.label}: inference from the test set's bytes (copied into the engine's batch buffer and scaled in each call): ${ms(row.inferenceFromBytesMs)} ms.`] : []),
   ]);
   return [
     `## ${title}`,

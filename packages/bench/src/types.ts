@@ -221,8 +221,8 @@ export interface EpochRun {
   testAccuracy: number;
   inferenceMs: number[];
   /**
-   * descent only: the same inference from the test set's bytes, which predict copies into WASM
-   * memory and scales inside each timed call (inferenceMs starts from a float32 tensor, as tfjs and Keras do).
+   * descent only: the same inference from the test set's bytes, which predict copies into its batch
+   * buffer and scales inside each timed call (inferenceMs starts from a float32 tensor, as tfjs and Keras do).
    */
   inferenceFromBytesMs?: number[];
   /** Process high-water mark right after the epoch (before inference). */

@@ -152,7 +152,7 @@ describe('npm run bench -- --quick', () => {
       if (row.engine.startsWith('descent')) {
         expect(row.inferenceFromBytesMsPerRun, row.engine).toHaveLength(row.runs);
         expectPositive([[`${row.engine}.inferenceFromBytesMs`, row.inferenceFromBytesMs]]);
-        expect(markdown).toContain(`- ${row.label}: inference from the test set's bytes (copied into WASM memory and scaled in each call): `);
+        expect(markdown).toContain(`- ${row.label}: inference from the test set's bytes (copied into the engine's batch buffer and scaled in each call): `);
       } else {
         expect(row.inferenceFromBytesMs, row.engine).toBeUndefined();
       }
