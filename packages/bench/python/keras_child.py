@@ -48,7 +48,7 @@ def read_idx(path):
 
 
 def load(files, input_shape):
-    """Images scaled /255 as float32 (bit-identical to descent's and tfjs's), labels as int32."""
+    """Images divided by 255 as float32 (the floats the bench gives tfjs, and descent wherever it takes floats), labels as int32."""
     def images(path):
         raw = read_idx(path)
         return (raw.astype(np.float32) / np.float32(255)).reshape([raw.shape[0], *input_shape])
