@@ -23,12 +23,15 @@
  * runs each column with fit's steps replayed from a recorded one (the default, see
  * step-recording.ts in the engine), run eagerly op by op (compile's runEagerly), or both in turns.
  *
- *   npm run profile -- --fresh [--threads 1,2] [--updates overlapped,waited] [--step-modes replayed,eager] [--runs 3] [--window 250] [--epochs 1] [--pair] [--data DIR]
+ *   npm run profile -- --fresh [--threads 1,2] [--updates overlapped,waited] [--step-modes replayed,eager] [--runs 3] [--window 250] [--epochs 1] [--pair] [--spin MICROS] [--data DIR]
  *
  * The first epoch instead, as the bench's epoch suite times it: each run is a fresh process that
  * trains the bench model for one epoch (thread counts in turns, run by run), timed in windows of
- * `--window` steps. Prints, per window, µs per step and how many split calls the workers missed
- * (the caller then ran every share), and over the epoch its seconds and the caller's stalls
+ * `--window` steps. Prints, per window, µs per step, how many split calls the workers missed
+ * (the caller then ran every share) and how many times a call found a worker asleep and woke it
+ * (`--spin` sets how long workers spin for their next task before they sleep: with a long spin
+ * they are seldom woken, so the calls they still miss are ones they were off their core for),
+ * and over the epoch its seconds and the caller's stalls
  * (waits of over 50 µs for the workers' shares), medians over the runs. With `--epochs N` each
  * process trains N epochs, the windows run on through them, and each epoch's seconds get a row:
  * how far from its steady speed the first epoch is, while the JavaScript compiler is still at work.
@@ -51,7 +54,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import {
-  adam, dense, flatten, loadDataset, sequential, setBackend, setThreads, threadsReady, turnOffJsInlining, type ImageDataset, type Kernels, type ShareTiming, type WasmKernels,
+  adam, dense, flatten, loadDataset, MAX_SPIN_MICROS, sequential, setBackend, setThreads, threadsReady, turnOffJsInlining, type ImageDataset, type Kernels, type ShareTiming, type WasmKernels,
 } from '@descent/engine';
 import { coreSpeeds, cpuByRole, describeCpu, formatCoreSpeeds, machineInfo, threadCpuMs, wakeRoundTripMicros, type CpuByRole } from './machine.js';
 import { median } from './stats.js';
@@ -221,6 +224,8 @@ interface FreshRun {
   /** Split calls of each window, and how many of them no worker took part in. */
   windowCalls: number[];
   windowMissed: number[];
+  /** Workers woken from Atomics.wait by each window's split calls. */
+  windowWakes: number[];
   stalls: number;
   stalledMs: number;
   /** CPU time of each epoch by thread role (Linux only; empty elsewhere). */
@@ -228,7 +233,7 @@ interface FreshRun {
 }
 
 /** The child of --fresh: trains one epoch in this process and returns its windows. */
-async function freshRun(threads: number, overlap: boolean, eager: boolean, window: number, epochs: number, dataDir: string | undefined): Promise<FreshRun> {
+async function freshRun(threads: number, overlap: boolean, eager: boolean, window: number, epochs: number, dataDir: string | undefined, spinMicros: number | undefined): Promise<FreshRun> {
   const { train } = await loadDataset('fashion-mnist', dataDir ? { dir: dataDir } : {});
   // Threads that exist before the pool starts: this one and the runtime's helpers.
   const startupThreads = new Set(threadCpuMs()?.keys() ?? []);
@@ -236,10 +241,13 @@ async function freshRun(threads: number, overlap: boolean, eager: boolean, windo
   const kernels = setBackend('wasm') as WasmKernels;
   await threadsReady();
   kernels.threadPolicy.overlapUpdates = overlap;
+  kernels.threadPolicy.workerSpinMicros = spinMicros;
   const model = benchModel(eager);
-  const run: FreshRun = { label: configLabel(threads, overlap, eager), threads, epochSeconds: [], steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], stalls: 0, stalledMs: 0, epochCpu: [] };
+  const run: FreshRun = {
+    label: configLabel(threads, overlap, eager), threads, epochSeconds: [], steps: 0, windowMicros: [], windowCalls: [], windowMissed: [], windowWakes: [], stalls: 0, stalledMs: 0, epochCpu: [],
+  };
   let windowStart = performance.now(), stepsInWindow = 0;
-  let calls = kernels.threadPolicy.splitCalls, workerShares = kernels.workerShares;
+  let calls = kernels.threadPolicy.splitCalls, workerShares = kernels.workerShares, wakes = kernels.wakes;
   const closeWindow = (): void => {
     const now = performance.now();
     run.windowMicros.push(((now - windowStart) * 1000) / stepsInWindow);
@@ -247,10 +255,12 @@ async function freshRun(threads: number, overlap: boolean, eager: boolean, windo
     run.windowCalls.push(windowCalls);
     // Training's split calls have one share per thread: a call with none run by a worker was missed.
     run.windowMissed.push(threads > 1 ? Math.max(0, windowCalls - (kernels.workerShares - workerShares) / (threads - 1)) : 0);
+    run.windowWakes.push(kernels.wakes - wakes);
     windowStart = now;
     stepsInWindow = 0;
     calls = kernels.threadPolicy.splitCalls;
     workerShares = kernels.workerShares;
+    wakes = kernels.wakes;
   };
   let epochStarted = performance.now();
   let epochCpuStart = threadCpuMs();
@@ -284,15 +294,18 @@ function freshTable(runs: readonly FreshRun[], configs: readonly Config[], windo
     return values.length === 0 ? '–' : median(values).toFixed(digits);
   };
   const multi = configs.filter((c) => c.threads > 1);
-  const header = ['steps', ...configs.map(({ label }) => `${label}: µs/step`), ...multi.map(({ label }) => `${label}: calls missed by the workers`)];
+  const header = [
+    'steps', ...configs.map(({ label }) => `${label}: µs/step`),
+    ...multi.flatMap(({ label }) => [`${label}: calls missed by the workers`, `${label}: workers woken`]),
+  ];
   const lines = [`| ${header.join(' | ')} |`, `| --- | ${header.slice(1).map(() => '---:').join(' | ')} |`];
   for (let w = 0; w < windows; w++) {
     lines.push(`| ${w * window + 1}–${Math.min((w + 1) * window, steps)} | ${[
       ...configs.map(({ label }) => cell(label, (r) => r.windowMicros[w], 0)),
-      ...multi.map(({ label }) => `${cell(label, (r) => r.windowMissed[w], 0)} of ${cell(label, (r) => r.windowCalls[w], 0)}`),
+      ...multi.flatMap(({ label }) => [`${cell(label, (r) => r.windowMissed[w], 0)} of ${cell(label, (r) => r.windowCalls[w], 0)}`, cell(label, (r) => r.windowWakes[w], 0)]),
     ].join(' | ')} |`);
   }
-  const blanks = multi.map(() => '');
+  const blanks = multi.flatMap(() => ['', '']);
   const perConfig = (pick: (r: FreshRun) => number | undefined, digits: number, oneThread: boolean): string[] =>
     configs.map(({ threads, label }) => (threads > 1 || oneThread ? cell(label, pick, digits) : '–'));
   const epochs = Math.max(...runs.map((r) => r.epochSeconds.length));
@@ -439,6 +452,7 @@ export async function main(argv: string[]): Promise<void> {
       fresh: { type: 'boolean', default: false }, pair: { type: 'boolean', default: false }, runs: { type: 'string', default: '3' }, window: { type: 'string', default: '250' }, epochs: { type: 'string', default: '1' },
       'step-modes': { type: 'string', default: 'replayed' },
       'js-inlining': { type: 'boolean', default: false },
+      spin: { type: 'string' },
       child: { type: 'string' }, 'child-updates': { type: 'string', default: 'overlapped' }, 'child-steps': { type: 'string', default: 'replayed' }, products: { type: 'string' },
     },
   });
@@ -450,8 +464,12 @@ export async function main(argv: string[]): Promise<void> {
     await mainProducts(values.products, threadCounts, Number(values.rounds));
     return;
   }
+  const spinMicros = values.spin === undefined ? undefined : Number(values.spin);
+  if (spinMicros !== undefined && !(Number.isInteger(spinMicros) && spinMicros >= 0 && spinMicros <= MAX_SPIN_MICROS)) {
+    throw new Error(`profile: --spin takes a whole number of µs from 0 to ${MAX_SPIN_MICROS}, not ${values.spin}`);
+  }
   if (values.child !== undefined) {
-    const run = await freshRun(Number(values.child), values['child-updates'] === 'overlapped', values['child-steps'] === 'eager', Number(values.window), Number(values.epochs), values.data);
+    const run = await freshRun(Number(values.child), values['child-updates'] === 'overlapped', values['child-steps'] === 'eager', Number(values.window), Number(values.epochs), values.data, spinMicros);
     process.stdout.write(`${JSON.stringify(run)}\n`);
     return;
   }
@@ -469,8 +487,9 @@ export async function main(argv: string[]): Promise<void> {
     if (!values.fresh) throw new Error('profile: --pair needs --fresh');
     configs.push({ threads: 1, overlap: true, eager: false, processes: 2, label: PAIR_LABEL });
   }
+  if (spinMicros !== undefined && !values.fresh) throw new Error('profile: --spin needs --fresh');
   if (values.fresh) {
-    await mainFresh(configs, Number(values.runs), Number(values.window), Number(values.epochs), values.data, values['js-inlining']);
+    await mainFresh(configs, Number(values.runs), Number(values.window), Number(values.epochs), values.data, values['js-inlining'], spinMicros);
     return;
   }
   const steps = Number(values.steps), rounds = Number(values.rounds);
@@ -536,7 +555,9 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 /** --fresh: one child process per run, thread counts in turns. */
-async function mainFresh(configs: readonly Config[], runs: number, window: number, epochs: number, dataDir: string | undefined, jsInlining: boolean): Promise<void> {
+async function mainFresh(
+  configs: readonly Config[], runs: number, window: number, epochs: number, dataDir: string | undefined, jsInlining: boolean, spinMicros: number | undefined,
+): Promise<void> {
   if (![runs, window, epochs].every((value) => Number.isInteger(value) && value >= 1)) {
     throw new Error('profile: --runs, --window and --epochs take positive whole numbers');
   }
@@ -548,7 +569,7 @@ async function mainFresh(configs: readonly Config[], runs: number, window: numbe
       // Node's own flags carry over (`node --no-opt …/profile.js --fresh` profiles without the optimizing compiler).
       const args = [
         ...process.execArgv, self, '--child', String(threads), '--child-updates', overlap ? 'overlapped' : 'waited', '--child-steps', eager ? 'eager' : 'replayed', '--window', String(window), '--epochs', String(epochs),
-        ...(dataDir ? ['--data', dataDir] : []), ...(jsInlining ? ['--js-inlining'] : []),
+        ...(dataDir ? ['--data', dataDir] : []), ...(jsInlining ? ['--js-inlining'] : []), ...(spinMicros === undefined ? [] : ['--spin', String(spinMicros)]),
       ];
       const outputs = await Promise.all(Array.from({ length: processes }, () => execFileAsync(process.execPath, args, { encoding: 'utf8' })));
       const finished = outputs.map(({ stdout }) => ({ ...(JSON.parse(stdout) as FreshRun), label }));
@@ -561,7 +582,8 @@ async function mainFresh(configs: readonly Config[], runs: number, window: numbe
     `${freshTable(results, configs, window)}\n\n${describeCpu(machine)}, ${machine.cores} cores, Node ${machine.node}; ` +
       `${epochs === 1 ? 'the first epoch' : `the first ${epochs} epochs`} of a fresh process ` +
       `(the bench model, ${train.count.toLocaleString('en-US')} Fashion-MNIST training images, batch 32), medians of ${runs} run(s), thread counts in turns` +
-      `${configs.some((config) => config.processes > 1) ? `; "${PAIR_LABEL}": two such processes started together, the medians over both` : ''}.\n`,
+      `${configs.some((config) => config.processes > 1) ? `; "${PAIR_LABEL}": two such processes started together, the medians over both` : ''}` +
+      `${spinMicros === undefined ? '' : `; workers spin ${spinMicros} µs for their next task before they sleep`}.\n`,
   );
 }
 

@@ -17,18 +17,22 @@ describe('profile --fresh', () => {
     const rows = output.split('\n').filter((line) => line.startsWith('| ')).map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
     expect(rows[0]).toEqual([
       'steps', '1 thread: µs/step', '2 threads: µs/step', '2 threads, updates waited for: µs/step',
-      '2 threads: calls missed by the workers', '2 threads, updates waited for: calls missed by the workers',
+      '2 threads: calls missed by the workers', '2 threads: workers woken',
+      '2 threads, updates waited for: calls missed by the workers', '2 threads, updates waited for: workers woken',
     ]);
     // The fixture's 2,000 training images are 63 batches of 32: windows of 20, 20, 20 and 3 steps.
     const windows = rows.slice(2, rows.findIndex((row) => row[0] === '**epoch (s)**'));
     expect(windows.map((row) => row[0])).toEqual(['1–20', '21–40', '41–60', '61–63']);
     for (const [, ...cells] of windows) {
       for (const perStep of cells.slice(0, 3)) expect(Number(perStep)).toBeGreaterThan(0);
-      for (const missed of cells.slice(3)) {
+      for (const [missed, woken] of [cells.slice(3, 5), cells.slice(5, 7)]) {
         const [missedCalls, calls] = missed.split(' of ').map(Number);
         expect(calls).toBeGreaterThan(0);
         expect(missedCalls).toBeGreaterThanOrEqual(0);
         expect(missedCalls).toBeLessThanOrEqual(calls);
+        // One worker: at most one wake per split call.
+        expect(Number(woken)).toBeGreaterThanOrEqual(0);
+        expect(Number(woken)).toBeLessThanOrEqual(calls);
       }
     }
     const named = (name: string): string[] => rows.find((row) => row[0] === name)!;
@@ -62,6 +66,22 @@ describe('profile --fresh', () => {
     expect(epochs.map((row) => row[0])).toEqual(['**epoch 1 (s)**', '**epoch 2 (s)**']);
     for (const row of epochs) for (const column of [1, 2]) expect(Number(row[column])).toBeGreaterThan(0);
     expect(output).toMatch(/the first 2 epochs of a fresh process/);
+  });
+
+  it('with --spin, workers that spin a whole second are woken only for the first calls, and a bad --spin is refused', () => {
+    const run = (spin: string): string => execFileSync(process.execPath, [PROFILE, '--fresh', '--threads', '2', '--spin', spin, '--runs', '1', '--window', '50', '--data', FIXTURE], {
+      encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output = run('1000000');
+    const rows = output.split('\n').filter((line) => line.startsWith('| ')).map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
+    expect(rows[0]).toEqual(['steps', '2 threads: µs/step', '2 threads: calls missed by the workers', '2 threads: workers woken']);
+    const windows = rows.slice(2, 4);
+    expect(windows.map((row) => row[0])).toEqual(['1–50', '51–63']);
+    // The worker sleeps until the first split call; after it, it spins through the whole epoch.
+    expect(Number(windows[0][3])).toBeLessThanOrEqual(1);
+    expect(Number(windows[1][3])).toBe(0);
+    expect(output).toMatch(/workers spin 1000000 µs for their next task before they sleep\./);
+    expect(() => run('1.5')).toThrow(/--spin takes a whole number of µs from 0 to 1000000, not 1.5/);
   });
 
   it('with --pair, adds a column of two one-thread processes trained side by side', () => {

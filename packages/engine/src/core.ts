@@ -12,7 +12,7 @@ export { backward, noGrad, isRecording, record, addGrad, topologicalOrder } from
 export { Random } from './random.js';
 export {
   kernels, setBackend, backendName, backendFallbackReason, onBackendWarning, createReferenceKernels, createWasmKernels,
-  setThreads, threadCount, threadsReady, defaultThreads, setThreadHost, serveKernels, ThreadError, webWorkerThreadHost,
+  setThreads, threadCount, threadsReady, defaultThreads, setThreadHost, serveKernels, ThreadError, webWorkerThreadHost, MAX_SPIN_MICROS,
 } from './backend/index.js';
 export type {
   BackendName, Kernels, Storage, ByteStorage, FloatArray, Window2d, ThreadCount, ThreadHost, WorkerInit, WorkerHandle,

@@ -734,6 +734,71 @@ describe('stalls: the caller waiting for the workers\' shares', () => {
   });
 });
 
+describe("a worker's spin, and the calls that wake a sleeping worker", () => {
+  it('with no spin a call after a pause wakes the worker; with a long one, calls 20 ms apart wake none; the results stay the same', async () => {
+    const k = createWasmKernels({ threads: 2 });
+    const n = 1 << 16;
+    const inputs = (): Float32Array[] => {
+      const random = prng(5);
+      return [values(random, n), values(random, n), new Float32Array(n), new Float32Array(n)];
+    };
+    const [w, g, m, v] = inputs().map((input) => {
+      const storage = k.alloc(n);
+      storage.data.set(input);
+      return storage;
+    });
+    try {
+      await k.threadsReady();
+      expect(k.threadPolicy.workerSpinMicros).toBeUndefined();
+      const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
+      // No spin: a worker sleeps as soon as it has run its share, so each call after a pause finds it asleep.
+      k.threadPolicy.workerSpinMicros = 0;
+      k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      let before = k.wakes;
+      for (let call = 0; call < 10; call++) {
+        await pause();
+        k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      }
+      expect(k.wakes - before).toBeGreaterThanOrEqual(1);
+      // A spin of a second: once the worker has woken and run a share, it spins, and calls 20 ms apart find it awake.
+      k.threadPolicy.workerSpinMicros = 1_000_000;
+      let calls = 11;
+      const shares = k.workerShares;
+      for (const until = Date.now() + 5000; k.workerShares === shares && Date.now() < until; calls++) {
+        k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+        await pause();
+      }
+      expect(k.workerShares, 'shares the woken worker ran').toBeGreaterThan(shares);
+      before = k.wakes;
+      for (let call = 0; call < 10; call++, calls++) {
+        await pause();
+        k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7);
+      }
+      expect(k.wakes - before).toBe(0);
+      // As many updates on one thread give the same floats.
+      const one = createWasmKernels({ threads: 1 });
+      const [w1, g1, m1, v1] = inputs().map((input) => {
+        const storage = one.alloc(n);
+        storage.data.set(input);
+        return storage;
+      });
+      for (let call = 0; call < calls; call++) one.adamUpdate(w1, g1, m1, v1, 1e-3, 0.9, 0.999, 1e-7);
+      const bits = (storage: Storage): Uint32Array => new Uint32Array(Float32Array.from(storage.data).buffer);
+      for (const [split, alone] of [[w, w1], [m, m1]]) {
+        const want = bits(alone);
+        expect(bits(split).findIndex((word, i) => word !== want[i]), 'first element that differs from one thread').toBe(-1);
+      }
+      // A spin the pool cannot take is refused at the next split call, with the bound.
+      k.threadPolicy.workerSpinMicros = -1;
+      expect(() => k.adamUpdate(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7)).toThrow(/a worker's spin is a whole number of µs from 0 to 1000000, not -1/);
+    } finally {
+      k.threadPolicy.workerSpinMicros = undefined;
+      for (const storage of [w, g, m, v]) k.free(storage);
+      k.setThreads(1);
+    }
+  });
+});
+
 describe('share timings: where the time of split calls went', () => {
   it('count every share of every call on the thread that ran it, and the caller\'s waits', async () => {
     const k = createWasmKernels({ threads: 2 });

@@ -131,6 +131,6 @@ function createWasmOrFallBack(): Kernels {
 export type { Kernels, Storage, ByteStorage, FloatArray, Window2d } from './kernels.js';
 export { createReferenceKernels } from './reference.js';
 export { createWasmKernels, type WasmKernels, type WasmKernelsOptions } from './wasm.js';
-export { setThreadHost, ThreadError, type ShareTiming, type ThreadHost, type WorkerInit, type WorkerHandle } from './threads.js';
+export { MAX_SPIN_MICROS, setThreadHost, ThreadError, type ShareTiming, type ThreadHost, type WorkerInit, type WorkerHandle } from './threads.js';
 export { serveKernels } from './thread-worker.js';
 export { webWorkerThreadHost, type WebWorkerLike, type WebWorkerThreadHostOptions } from './threads-browser.js';

@@ -6,7 +6,7 @@
  * the WorkerInit it was given.
  */
 import { instantiateKernels } from '@descent/kernels-wasm';
-import { ARG_COUNT, ARGS_OFFSET, JOINED, MEMORY_PAGES, STOP, awaitChange, mailbox, runShares, type WorkerInit } from './threads.js';
+import { ARG_COUNT, ARGS_OFFSET, JOINED, MEMORY_PAGES, SPIN_MICROS, STOP, awaitChange, mailbox, runShares, type WorkerInit } from './threads.js';
 
 /** Serves calls until the pool stops, then returns. Never throws: failures go to the caller. */
 export function serveKernels(init: WorkerInit): void {
@@ -19,7 +19,7 @@ export function serveKernels(init: WorkerInit): void {
   let received = 0;
   let pages = init.memory.buffer.byteLength >>> 16;
   for (;;) {
-    received = awaitChange(ints, box, received, init.spinMicros);
+    received = awaitChange(ints, box, received, Atomics.load(ints, SPIN_MICROS));
     if (Atomics.load(ints, STOP) !== 0) return;
     // The caller grew the memory since the last call: see the new pages before a kernel touches them.
     const now = Atomics.load(ints, MEMORY_PAGES);

@@ -83,6 +83,8 @@ export const WORKER_SHARES = 38;
 export const MEMORY_PAGES = 39;
 /** The number of shares the current call's cuts are for (0: equal shares; see shareCuts). */
 export const CUT_SHARES = 40;
+/** How long (µs) a worker spins for its next task before it sleeps (see ThreadPool.spinMicros). */
+export const SPIN_MICROS = 41;
 /** Calls whose longest share ran shorter than this (ms) say little about the threads' speeds. */
 const MIN_TIMED_MS = 0.004;
 /** How far one call moves the speed estimates towards what it measured. */
@@ -98,7 +100,9 @@ const SPEED_HYSTERESIS = 0.04;
  * threads of its own, and a spinning worker takes the core they need (see the README's
  * measurements of 200 against 50 µs).
  */
-const WORKER_SPIN_MICROS = 50;
+export const WORKER_SPIN_MICROS = 50;
+/** The longest spin a pool accepts (1 s): a worker spinning longer holds its core for nothing. */
+export const MAX_SPIN_MICROS = 1_000_000;
 /** Bounds of the caller's lead (see ThreadPool.start), and how far one call moves it. */
 const MIN_LEAD = 0.2;
 const MAX_LEAD = 1;
@@ -137,8 +141,6 @@ export interface WorkerInit {
   module: WebAssembly.Module;
   variant: KernelVariant;
   control: SharedArrayBuffer;
-  /** How long a worker spins for the next task before it sleeps. */
-  spinMicros: number;
 }
 
 /** What ThreadPool.shareTimings keeps per task. */
@@ -307,7 +309,10 @@ export class ThreadPool {
   private readonly kernels: KernelExports;
   private readonly memory: WebAssembly.Memory;
   private readonly canBlock: boolean;
-  private readonly spinMicros: number;
+  /** Times a call had to wake a worker asleep in Atomics.wait (see wakes). */
+  private wakeCount = 0;
+  /** What SPIN_MICROS holds (see spinMicros). */
+  private spin = 0;
   /** Set when a worker failed outside a task: the next run shuts the pool down and throws. */
   private startFailure: string | undefined;
   private closed = false;
@@ -344,11 +349,42 @@ export class ThreadPool {
     this.canBlock = threadHost.canBlock;
     // Spinning pays when every thread has a core; with more threads than cores it steals the
     // caller's time, so workers then sleep at once.
-    this.spinMicros = threads <= threadHost.cores() ? WORKER_SPIN_MICROS : 0;
-    const init: WorkerInit = { memory, module, variant, control: this.control, spinMicros: this.spinMicros };
+    this.defaultSpinMicros = threads <= threadHost.cores() ? WORKER_SPIN_MICROS : 0;
+    this.spinMicros = this.defaultSpinMicros;
+    const init: WorkerInit = { memory, module, variant, control: this.control };
     for (let i = 1; i < threads; i++) {
       this.workers.push(threadHost.start(init, (message) => this.workerFailed(message)));
     }
+  }
+
+  /**
+   * How long (µs) a worker spins for its next task after each one before it sleeps in
+   * Atomics.wait, from its next wait on: WORKER_SPIN_MICROS when every thread has a core of its
+   * own, else 0 (spinning would then take the caller's time). Tests and the profile change it.
+   */
+  get spinMicros(): number {
+    return this.spin;
+  }
+
+  set spinMicros(micros: number) {
+    if (micros === this.spin) return;
+    if (!(Number.isInteger(micros) && micros >= 0 && micros <= MAX_SPIN_MICROS)) {
+      throw new RangeError(`a worker's spin is a whole number of µs from 0 to ${MAX_SPIN_MICROS}, not ${micros}`);
+    }
+    this.spin = micros;
+    Atomics.store(this.ints, SPIN_MICROS, micros);
+  }
+
+  /** The spin every thread having a core of its own gives (see spinMicros). */
+  readonly defaultSpinMicros: number;
+
+  /**
+   * Calls since the pool started that found a worker they hand a share to asleep, and woke it
+   * (one per worker woken). A woken worker starts its share tens of µs late (the profile's footer
+   * measures a wake's round trip), so it often finds the share already taken.
+   */
+  get wakes(): number {
+    return this.wakeCount;
   }
 
   /** Workers that have started and take part in tasks. */
@@ -605,7 +641,10 @@ export class ThreadPool {
   private post(slot: number): void {
     const box = mailbox(slot);
     Atomics.add(this.ints, box, 1);
-    if (Atomics.load(this.ints, box + 1) !== 0) Atomics.notify(this.ints, box);
+    if (Atomics.load(this.ints, box + 1) !== 0) {
+      this.wakeCount++;
+      Atomics.notify(this.ints, box);
+    }
   }
 
   /** Waits until every share of the call is done: spins briefly, then sleeps until the last one notifies. */

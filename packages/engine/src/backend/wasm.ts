@@ -227,6 +227,11 @@ export interface ThreadPolicy {
    * every share is done, as other calls do (tests and benchmarks compare the two).
    */
   overlapUpdates: boolean;
+  /**
+   * How long (µs) a worker spins for its next task before it sleeps; undefined: 50 µs when every
+   * thread has a core of its own, else 0 (see threads.ts). The profile compares spins with it.
+   */
+  workerSpinMicros: number | undefined;
 }
 
 /** The WASM Kernels plus what tests and benchmarks need to look inside. */
@@ -270,6 +275,11 @@ export interface WasmKernels extends Kernels {
    * waited more than 50 µs for the workers' shares, and those waits in all (ms).
    */
   readonly stalls: { calls: number; ms: number };
+  /**
+   * Split calls, since the pool started, that found a worker they handed a share to asleep and
+   * woke it (one per worker woken).
+   */
+  readonly wakes: number;
   /**
    * By task, since the pool started: how long split calls' shares ran on the calling thread and
    * on workers, and how long the caller waited for the workers' (a copy; empty on one thread).
@@ -355,6 +365,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     splitCalls: 0,
     weightedShares: true,
     overlapUpdates: true,
+    workerSpinMicros: undefined,
   };
   /**
    * Shares a call of `work` units gets, when each share should do at least `minWork` and the
@@ -374,6 +385,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
   function parallel(task: number, shares: number): void {
     threadPolicy.splitCalls++;
     pool!.weightShares = threadPolicy.weightedShares;
+    pool!.spinMicros = threadPolicy.workerSpinMicros ?? pool!.defaultSpinMicros;
     pool!.run(task, shares);
   }
 
@@ -391,6 +403,7 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     }
     threadPolicy.splitCalls++;
     pool!.weightShares = threadPolicy.weightedShares;
+    pool!.spinMicros = threadPolicy.workerSpinMicros ?? pool!.defaultSpinMicros;
     pool!.start(task, shares, w.ptr);
     if (!pool!.busy) return;
     inFlight.busy = true;
@@ -560,6 +573,10 @@ export function createWasmKernels({ threads: initialThreads = 1, variant = prefe
     get stalls() {
       inFlight.settle();
       return { calls: pool?.stalls ?? 0, ms: pool?.stalledMs ?? 0 };
+    },
+    get wakes() {
+      inFlight.settle();
+      return pool?.wakes ?? 0;
     },
     get shareTimings() {
       inFlight.settle();
